@@ -1,0 +1,520 @@
+"""Association rules, substitutes and slice comparisons, from counts.
+
+In: frequent itemsets as mined by :func:`recommender.mining.frequent_itemsets`
+(``items`` = ascending tuples of column indices, ``count``) and the
+:class:`recommender.baskets.Baskets` they were mined from. Out: DataFrames
+whose ``antecedents`` / ``consequents`` / ``item_a`` ... hold item labels.
+
+Counts are the truth: every rule carries ``count`` (receipts with X and Y),
+``antecedent_count``, ``consequent_count`` and ``n_receipts``, and every
+measure is derived from those four numbers. Significance (see
+:mod:`recommender.significance`) is computed over the family of *all* rules
+the frequent itemsets generate, before any confidence or lift filter, so a
+rule's q-value does not depend on the filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recommender.catalog import HIERARCHY, LEVELS, ancestors
+from recommender.significance import (StratumCounter, bh_qvalues, cmh_greater, fisher_greater, fisher_less,
+                                      size_strata)
+
+RULE_COLUMNS = ["antecedents", "consequents", "count", "antecedent_count", "consequent_count", "n_receipts",
+                "support", "confidence", "lift", "leverage", "conviction", "kulczynski", "p_value", "q_value",
+                "p_value_cmh", "q_value_cmh", "significant", "redundant"]
+SUBSTITUTE_COLUMNS = ["item_a", "item_b", "count", "count_a", "count_b", "n_receipts", "lift", "p_value",
+                      "q_value", "relation"]
+COMPARE_COLUMNS = ["antecedents", "consequents", "status", "lift_a", "lift_b", "confidence_a", "confidence_b",
+                   "count_a", "count_b", "p_value", "q_value"]
+#: Measures where smaller is better (``filter_rules(top_k=..., by=...)`` keeps the smallest).
+ASCENDING_MEASURES = ("p_value", "q_value", "p_value_cmh", "q_value_cmh")
+
+Progress = Callable[[int, int, str], None] | None
+
+
+class _ItemsetIndex:
+    """Find the row of any itemset (given as sorted column indices), size by size."""
+
+    def __init__(self, items: list[tuple]):
+        self.sizes = np.fromiter((len(t) for t in items), dtype=np.int64, count=len(items))
+        self.pos_in_group = np.zeros(len(items), dtype=np.int64)
+        self.groups: dict[int, tuple[np.ndarray, np.ndarray, pd.Index]] = {}
+        for k in np.unique(self.sizes).tolist():
+            ids = np.flatnonzero(self.sizes == k)
+            rows = np.array([items[i] for i in ids], dtype=np.int64).reshape(len(ids), k)
+            index = self._index(rows)
+            if not index.is_unique:
+                raise ValueError("itemsets must be unique")
+            self.pos_in_group[ids] = np.arange(len(ids))
+            self.groups[k] = (rows, ids, index)
+
+    @staticmethod
+    def _index(rows: np.ndarray) -> pd.Index:
+        if rows.shape[1] == 1:
+            return pd.Index(rows[:, 0])
+        return pd.MultiIndex.from_arrays(list(rows.T))
+
+    def find(self, rows: np.ndarray) -> np.ndarray:
+        """Itemset ids of ``rows`` (n, k); -1 where not frequent."""
+        if rows.shape[1] not in self.groups or len(rows) == 0:
+            return np.full(len(rows), -1, dtype=np.int64)
+        _, ids, index = self.groups[rows.shape[1]]
+        pos = index.get_indexer(self._index(rows))
+        return np.where(pos >= 0, ids[pos], -1)
+
+    def rows_of(self, ids: np.ndarray, k: int) -> np.ndarray:
+        """Column indices of itemsets ``ids``, all of size ``k``."""
+        return self.groups[k][0][self.pos_in_group[ids]]
+
+
+def _check_itemsets(itemsets: pd.DataFrame, n_items: int) -> list[tuple]:
+    if not {"items", "count"} <= set(itemsets.columns):
+        raise ValueError("itemsets need the columns 'items' and 'count' (the output of frequent_itemsets)")
+    items = [tuple(int(i) for i in t) for t in itemsets["items"]]
+    for t in items:
+        if not t or any(a >= b for a, b in zip(t, t[1:])) or t[0] < 0 or t[-1] >= n_items:
+            raise ValueError(f"itemset {t!r} is not an ascending tuple of column indices of the baskets")
+    return items
+
+
+def _generate(index: _ItemsetIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every rule X -> Y with X, Y non-empty, disjoint and X | Y frequent, as itemset ids."""
+    ant, con, uni = [], [], []
+    for k, (rows, ids, _) in index.groups.items():
+        if k < 2:
+            continue
+        for mask in range(1, 2 ** k - 1):
+            a_cols = [j for j in range(k) if mask >> j & 1]
+            c_cols = [j for j in range(k) if not mask >> j & 1]
+            ant.append(index.find(rows[:, a_cols]))
+            con.append(index.find(rows[:, c_cols]))
+            uni.append(ids)
+    if not ant:
+        return (np.zeros(0, dtype=np.int64),) * 3
+    ant, con, uni = (np.concatenate(a) for a in (ant, con, uni))
+    if (ant < 0).any() or (con < 0).any():
+        raise ValueError("the itemsets are not closed under subsets: pass the full mining output, "
+                         "including single items")
+    return ant, con, uni
+
+
+def _redundant(index: _ItemsetIndex, ant: np.ndarray, con: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """True where a rule with a smaller antecedent and the same consequent is at least as confident."""
+    n_sets = len(index.sizes)
+    rule_pos = pd.Index(ant * n_sets + con)
+    asize = index.sizes[ant]
+    # best[i]: highest confidence among rule i and all its generalisations (filled by antecedent size).
+    best = confidence.copy()
+    redundant = np.zeros(len(ant), dtype=bool)
+    for a in np.unique(asize).tolist():
+        if a < 2:
+            continue
+        sel = np.flatnonzero(asize == a)
+        rows = index.rows_of(ant[sel], a)
+        sub_best = np.full(len(sel), -np.inf)
+        for j in range(a):
+            sub = index.find(np.delete(rows, j, axis=1))
+            pos = rule_pos.get_indexer(np.where(sub >= 0, sub * n_sets + con[sel], -1))
+            sub_best = np.maximum(sub_best, np.where(pos >= 0, best[pos], -np.inf))
+        redundant[sel] = sub_best >= confidence[sel]
+        best[sel] = np.maximum(confidence[sel], sub_best)
+    return redundant
+
+
+def _ancestor_lookup(catalog: pd.DataFrame, level: str) -> dict:
+    """Every label at ``level`` or coarser -> the set of its ancestors."""
+    out: dict = {}
+    if level not in HIERARCHY:
+        return out
+    for lv in HIERARCHY[HIERARCHY.index(level):]:
+        if lv == "sku" or lv in catalog.columns:
+            for label, parents in ancestors(catalog, lv).items():
+                out.setdefault(label, set()).update(parents)
+    return out
+
+
+def _relates_to_ancestor(labels: Iterable, lookup: dict) -> bool:
+    labels = set(labels)
+    return any(lookup.get(label, set()) & labels for label in labels)
+
+
+def _label_tuples(items: list[tuple], labels: pd.Index) -> np.ndarray:
+    names = np.asarray(labels, dtype=object)
+    out = np.empty(len(items), dtype=object)
+    out[:] = [tuple(sorted(str(x) for x in names[list(t)])) for t in items]
+    return out
+
+
+def _measures(n_xy, n_x, n_y, n) -> dict:
+    """Rule measures from counts (the same definitions as mlxtend's association_rules)."""
+    n_xy, n_x, n_y = (np.asarray(a, dtype=np.int64) for a in (n_xy, n_x, n_y))
+    s_xy, s_x, s_y = n_xy / n, n_x / n, n_y / n
+    confidence = n_xy / n_x
+    with np.errstate(divide="ignore"):
+        conviction = np.where(n_xy == n_x, np.inf, (1.0 - s_y) / np.where(n_xy == n_x, 1.0, 1.0 - confidence))
+    return {"support": s_xy, "confidence": confidence, "lift": confidence / s_y, "leverage": s_xy - s_x * s_y,
+            "conviction": conviction, "kulczynski": (confidence + n_xy / n_y) / 2.0}
+
+
+def empty_rules() -> pd.DataFrame:
+    """A rules DataFrame with no rows and the right columns."""
+    return pd.DataFrame({c: pd.Series(dtype=object if c in ("antecedents", "consequents") else
+                                      bool if c in ("significant", "redundant") else
+                                      np.int64 if c.endswith("count") or c == "n_receipts" else float)
+                         for c in RULE_COLUMNS})
+
+
+def association_rules(itemsets: pd.DataFrame, baskets, *, min_confidence: float = 0.1,
+                      min_lift: float | None = None, fdr: float = 0.05, stratify: bool = True,
+                      catalog: pd.DataFrame | None = None, progress: Progress = None) -> pd.DataFrame:
+    """Rules X -> Y from frequent itemsets, with measures and significance.
+
+    Every rule with X, Y non-empty and disjoint and X | Y frequent is generated
+    (multi-item consequents included), tested, and only then filtered.
+
+    Parameters
+    ----------
+    itemsets : DataFrame
+        ``items`` (ascending tuples of column indices of ``baskets.matrix``) and
+        ``count``; closed under subsets, single items included (the output of
+        :func:`recommender.mining.frequent_itemsets`).
+    baskets : Baskets
+        The baskets the itemsets were mined from.
+    min_confidence : float
+        Keep rules with confidence >= this.
+    min_lift : float, optional
+        Keep rules with lift >= this.
+    fdr : float
+        False discovery rate for ``significant``.
+    stratify : bool
+        ``significant`` from the Cochran-Mantel-Haenszel test stratified by
+        basket size (default) or, when False, from the plain Fisher test (the
+        CMH columns are then NaN and not computed).
+    catalog : DataFrame, optional
+        When given, rules whose items include an item together with one of its
+        own ancestors are left out (before testing): only possible when labels
+        of several levels are mined together.
+    progress : callable, optional
+        ``progress(done, total, message)``.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`RULE_COLUMNS`, sorted by lift (descending). ``p_value``:
+        one-sided Fisher exact test of positive association; ``q_value`` its
+        Benjamini-Hochberg adjustment over all generated rules;
+        ``p_value_cmh`` / ``q_value_cmh`` the same for the CMH test;
+        ``redundant``: a rule with a proper (non-empty) subset of the
+        antecedent and the same consequent is at least as confident.
+
+    Examples
+    --------
+    >>> from recommender.baskets import build_baskets
+    >>> lines = pd.DataFrame({"receipt_id": list("1122334"), "sku": list("abababc")})
+    >>> b = build_baskets(lines)
+    >>> sets = pd.DataFrame({"items": [(0,), (1,), (0, 1)], "count": [3, 3, 3]})
+    >>> r = association_rules(sets, b)
+    >>> r[["antecedents", "consequents", "count", "confidence", "lift"]].round(3).values.tolist()
+    [[('a',), ('b',), 3, 1.0, 1.333], [('b',), ('a',), 3, 1.0, 1.333]]
+    """
+    report = progress or (lambda done, total, message: None)
+    total = 4
+    items = _check_itemsets(itemsets, baskets.n_items)
+    counts = itemsets["count"].to_numpy(dtype=np.int64)
+    n = int(baskets.n_receipts)
+    report(0, total, "generating rules")
+    index = _ItemsetIndex(items)
+    ant, con, uni = _generate(index)
+    labels = _label_tuples(items, baskets.items)
+    if catalog is not None and len(uni):
+        lookup = _ancestor_lookup(catalog, baskets.level)
+        if lookup:
+            bad = np.array([_relates_to_ancestor(labels[i], lookup) for i in range(len(items))], dtype=bool)
+            keep = ~bad[uni]
+            ant, con, uni = ant[keep], con[keep], uni[keep]
+    if len(uni) == 0:
+        report(total, total, "no rules")
+        return empty_rules()
+    n_xy, n_x, n_y = counts[uni], counts[ant], counts[con]
+    measures = _measures(n_xy, n_x, n_y, n)
+    report(1, total, f"testing {len(uni):,} rules (Fisher)")
+    p = fisher_greater(n_xy, n_x, n_y, n)
+    p_cmh = np.full(len(uni), np.nan)
+    if stratify:
+        report(2, total, "counting itemsets per basket-size band")
+        p_cmh = _cmh_pvalues(baskets, index, ant, con, uni, counts)
+    report(3, total, "flagging redundant rules")
+    redundant = _redundant(index, ant, con, measures["confidence"])
+    q, q_cmh = bh_qvalues(p), bh_qvalues(p_cmh)
+    out = pd.DataFrame({"antecedents": labels[ant], "consequents": labels[con], "count": n_xy,
+                        "antecedent_count": n_x, "consequent_count": n_y,
+                        "n_receipts": np.full(len(uni), n, dtype=np.int64), **measures,
+                        "p_value": p, "q_value": q, "p_value_cmh": p_cmh, "q_value_cmh": q_cmh,
+                        "significant": (q_cmh if stratify else q) <= fdr, "redundant": redundant})
+    keep = out["confidence"].to_numpy() >= min_confidence
+    if min_lift is not None:
+        keep &= out["lift"].to_numpy() >= min_lift
+    out = out[keep].sort_values(["lift", "count"], ascending=False, kind="stable").reset_index(drop=True)
+    report(total, total, f"{len(out):,} rules")
+    return out
+
+
+def _cmh_pvalues(baskets, index: _ItemsetIndex, ant, con, uni, counts) -> np.ndarray:
+    strata, _ = size_strata(baskets.sizes())
+    needed = np.unique(np.concatenate([ant, con, uni]))
+    columns = np.unique(np.concatenate([index.rows_of(needed[index.sizes[needed] == k], k).ravel()
+                                        for k in index.groups]))
+    counter = StratumCounter(baskets.matrix, strata, columns=columns)
+    per_stratum = np.zeros((len(index.sizes), len(counter.stratum_sizes)), dtype=np.int64)
+    for k in index.groups:
+        ids = needed[index.sizes[needed] == k]
+        if len(ids):
+            per_stratum[ids] = counter.counts(index.rows_of(ids, k))
+    if not np.array_equal(per_stratum[needed].sum(axis=1), counts[needed]):
+        raise ValueError("the itemset counts do not match the baskets: were they mined from these baskets?")
+    return cmh_greater(per_stratum[uni], per_stratum[ant], per_stratum[con], counter.stratum_sizes)
+
+
+def _as_set(items) -> set:
+    return {items} if isinstance(items, str) else set(items)
+
+
+def filter_rules(rules: pd.DataFrame, *, prune: bool = False, top_k: int | None = None, by: str = "lift",
+                 lhs=None, rhs=None) -> pd.DataFrame:
+    """Keep a subset of rules; every filter applies only when asked.
+
+    Parameters
+    ----------
+    rules : DataFrame
+        Output of :func:`association_rules`.
+    prune : bool
+        Drop redundant rules.
+    top_k : int, optional
+        Keep the ``top_k`` best rules by ``by`` (largest first; smallest first
+        for p- and q-values), after the other filters.
+    by : str
+        Measure for ``top_k``.
+    lhs, rhs : str or iterable of str, optional
+        Keep rules whose antecedent (consequent) contains all of these items.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"antecedents": [("a",), ("a", "b")], "consequents": [("c",), ("c",)],
+    ...                   "lift": [2.0, 3.0], "redundant": [False, True]})
+    >>> filter_rules(r, prune=True)["antecedents"].tolist()
+    [('a',)]
+    >>> filter_rules(r, top_k=1, lhs="b")["lift"].tolist()
+    [3.0]
+    """
+    out = rules
+    if prune:
+        out = out[~out["redundant"].to_numpy(dtype=bool)]
+    if lhs is not None:
+        want = _as_set(lhs)
+        out = out[[want <= set(a) for a in out["antecedents"]]]
+    if rhs is not None:
+        want = _as_set(rhs)
+        out = out[[want <= set(c) for c in out["consequents"]]]
+    if top_k is not None:
+        if by not in out.columns:
+            raise ValueError(f"cannot rank rules by {by!r}: no such column")
+        out = out.sort_values(by, ascending=by in ASCENDING_MEASURES, kind="stable").head(top_k)
+    return out.reset_index(drop=True)
+
+
+def drop_ancestor_rules(rules: pd.DataFrame, catalog: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Drop rules that relate an item to one of its own ancestors.
+
+    When items of several levels are mined together ("sku 123" and its own
+    subcategory "tea"), {sku, its subcategory} is as frequent as the SKU
+    itself and the rule is true by construction. ``level`` is the finest level
+    of the labels; labels of that level and every coarser hierarchy level are
+    looked up in the catalog. At a single level this drops nothing.
+
+    Examples
+    --------
+    >>> cat = pd.DataFrame({"sku": ["1", "2"], "subcategory": ["tea", "tea"], "category": ["drinks"] * 2})
+    >>> r = pd.DataFrame({"antecedents": [("1",), ("1",)], "consequents": [("tea",), ("2",)]})
+    >>> drop_ancestor_rules(r, cat, "sku")["consequents"].tolist()
+    [('2',)]
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    lookup = _ancestor_lookup(catalog, level)
+    if not lookup or rules.empty:
+        return rules.reset_index(drop=True)
+    bad = [_relates_to_ancestor((*a, *c), lookup) for a, c in zip(rules["antecedents"], rules["consequents"])]
+    return rules[~np.asarray(bad, dtype=bool)].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------- substitutes
+
+def _parent_level(level: str, catalog: pd.DataFrame) -> str | None:
+    if level not in HIERARCHY:
+        return None
+    for lv in HIERARCHY[HIERARCHY.index(level) + 1:]:
+        if lv in catalog.columns:
+            return lv
+    return None
+
+
+def _split_tags(value) -> list[str]:
+    if not isinstance(value, str):
+        return []
+    return [t.strip() for t in value.replace("|", ";").split(";") if t.strip()]
+
+
+def _item_attributes(catalog: pd.DataFrame, level: str, items: pd.Index) -> tuple[pd.Series, pd.Series, str | None]:
+    """Per item label: its parent (most common among its SKUs) and its set of need tags."""
+    col = "sku" if level == "sku" else level
+    parent_level = _parent_level(level, catalog)
+    cat = catalog[catalog[col].notna()] if col in catalog.columns else catalog.iloc[:0]
+    key = cat[col].astype(str)
+    parent = pd.Series(pd.NA, index=items, dtype=object)
+    if parent_level is not None:
+        pairs = pd.DataFrame({"item": key, "parent": cat[parent_level]}).dropna()
+        if len(pairs):
+            top = pairs.groupby(["item", "parent"]).size().reset_index(name="n")
+            top = top.sort_values(["item", "n"], ascending=[True, False], kind="stable").drop_duplicates("item")
+            parent = top.set_index("item")["parent"].reindex(items.astype(str))
+            parent.index = items
+    needs = pd.Series([frozenset()] * len(items), index=items, dtype=object)
+    if "need" in cat.columns:
+        tags: dict = {}
+        for item, value in zip(key, cat["need"]):
+            tags.setdefault(item, set()).update(_split_tags(value))
+        needs = pd.Series([frozenset(tags.get(str(i), ())) for i in items], index=items, dtype=object)
+    return parent, needs, parent_level
+
+
+def substitutes(baskets, catalog: pd.DataFrame, *, min_count: int, fdr: float = 0.05,
+                max_lift: float = 0.5) -> pd.DataFrame:
+    """Pairs of related items bought together far less often than chance.
+
+    Candidates are pairs of items with ``count >= min_count`` that share their
+    parent (the next hierarchy level up in the catalog: the subcategory of a
+    SKU, the category of a subcategory, ...) or a ``need`` tag; items with
+    unrelated parents and no common need are never candidates. Their
+    co-occurrence is counted exactly (also below any support threshold:
+    substitutes rarely co-occur) and tested with the one-sided Fisher test for
+    negative association, Benjamini-Hochberg over the candidate family.
+
+    Parameters
+    ----------
+    baskets : Baskets
+    catalog : DataFrame
+        With the level of ``baskets`` and the levels above (and/or ``need``).
+    min_count : int
+        Minimum number of receipts for each item of a pair.
+    fdr : float
+        Keep pairs with ``q_value <= fdr``.
+    max_lift : float
+        Keep pairs with ``lift <= max_lift``.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`SUBSTITUTE_COLUMNS`, by p-value. ``relation`` says why the
+        pair is a candidate ("same subcategory: tea", "same need: cold relief").
+
+    Examples
+    --------
+    >>> from recommender.baskets import build_baskets
+    >>> lines = pd.DataFrame({"receipt_id": [str(i) for i in range(40)], "sku": ["a", "b"] * 20})
+    >>> cat = pd.DataFrame({"sku": ["a", "b"], "subcategory": ["tea", "tea"]})
+    >>> substitutes(build_baskets(lines), cat, min_count=5)[["item_a", "item_b", "count", "relation"]].values.tolist()
+    [['a', 'b', 0, 'same subcategory: tea']]
+    """
+    n = int(baskets.n_receipts)
+    item_counts = baskets.item_counts().to_numpy(dtype=np.int64)
+    frequent = np.flatnonzero(item_counts >= min_count)
+    parent, needs, parent_level = _item_attributes(catalog, baskets.level, baskets.items)
+    relation: dict[tuple[int, int], list[str]] = {}
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i in frequent.tolist():
+        p = parent.iloc[i]
+        if isinstance(p, str):
+            groups.setdefault((f"same {parent_level}", p), []).append(i)
+        for tag in sorted(needs.iloc[i]):
+            groups.setdefault(("same need", tag), []).append(i)
+    for (kind, value), members in groups.items():
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                relation.setdefault((members[x], members[y]), []).append(f"{kind}: {value}")
+    if not relation:
+        return pd.DataFrame({c: pd.Series(dtype=object if c in ("item_a", "item_b", "relation") else
+                                          np.int64 if c.startswith("count") or c == "n_receipts" else float)
+                             for c in SUBSTITUTE_COLUMNS})
+    pairs = np.array(sorted(relation), dtype=np.int64)
+    cols = np.unique(pairs)
+    slot = np.full(baskets.n_items, -1, dtype=np.int64)
+    slot[cols] = np.arange(len(cols))
+    x = sp.csc_array(baskets.matrix[:, cols], dtype=np.int64)
+    co = sp.csr_array(x.T @ x)
+    n_ab = np.asarray(co[slot[pairs[:, 0]], slot[pairs[:, 1]]]).ravel().astype(np.int64)
+    n_a, n_b = item_counts[pairs[:, 0]], item_counts[pairs[:, 1]]
+    lift = n_ab * n / (n_a * n_b)
+    p = fisher_less(n_ab, n_a, n_b, n)
+    q = bh_qvalues(p)
+    labels = np.asarray(baskets.items, dtype=object)
+    out = pd.DataFrame({"item_a": labels[pairs[:, 0]], "item_b": labels[pairs[:, 1]], "count": n_ab,
+                        "count_a": n_a, "count_b": n_b, "n_receipts": np.full(len(pairs), n, dtype=np.int64),
+                        "lift": lift, "p_value": p, "q_value": q,
+                        "relation": ["; ".join(relation[tuple(pr)]) for pr in pairs.tolist()]})
+    out = out[(out["lift"] <= max_lift) & (out["q_value"] <= fdr)]
+    return out.sort_values(["p_value", "lift"], kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------- slices
+
+def compare_rules(rules_a: pd.DataFrame, rules_b: pd.DataFrame, *, fdr: float = 0.05) -> pd.DataFrame:
+    """Compare the rules of two slices (e.g. winter vs summer receipts).
+
+    A rule found in ``b`` only has ``status`` "appeared", in ``a`` only
+    "vanished" (it may still exist in the other slice below that run's
+    thresholds). For rules in both, the confidence P(Y | X) of the two slices
+    is compared with a two-sided Fisher exact test on
+    [[count_a, antecedent_count_a - count_a], [count_b, antecedent_count_b -
+    count_b]] (twice the smaller one-sided p-value, capped at 1),
+    Benjamini-Hochberg over those rules: "changed" when ``q_value <= fdr``,
+    otherwise "stable".
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"antecedents": [("x",)], "consequents": [("y",)], "count": [10],
+    ...                   "antecedent_count": [100], "lift": [1.5], "confidence": [0.1]})
+    >>> b = a.assign(count=[60], confidence=[0.6], lift=[4.0])
+    >>> compare_rules(a, b)["status"].tolist()
+    ['changed']
+    """
+    key = ["antecedents", "consequents"]
+    keep = key + ["count", "antecedent_count", "lift", "confidence"]
+    merged = rules_a[keep].merge(rules_b[keep], on=key, how="outer", suffixes=("_a", "_b"), indicator=True)
+    both = (merged["_merge"] == "both").to_numpy()
+    p = np.full(len(merged), np.nan)
+    if both.any():
+        m = merged[both]
+        k_a, n_a = m["count_a"].to_numpy(np.int64), m["antecedent_count_a"].to_numpy(np.int64)
+        k_b, n_b = m["count_b"].to_numpy(np.int64), m["antecedent_count_b"].to_numpy(np.int64)
+        # Table [[k_a, n_a - k_a], [k_b, n_b - k_b]]: k_a is hypergeometric given the margins.
+        total, successes = n_a + n_b, k_a + k_b
+        lower = fisher_less(k_a, n_a, successes, total)
+        upper = fisher_greater(k_a, n_a, successes, total)
+        p[both] = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+    q = bh_qvalues(p)
+    status = np.select([merged["_merge"].to_numpy() == "right_only", merged["_merge"].to_numpy() == "left_only",
+                        q <= fdr], ["appeared", "vanished", "changed"], "stable")
+    out = pd.DataFrame({"antecedents": merged["antecedents"], "consequents": merged["consequents"],
+                        "status": status, "lift_a": merged["lift_a"], "lift_b": merged["lift_b"],
+                        "confidence_a": merged["confidence_a"], "confidence_b": merged["confidence_b"],
+                        "count_a": merged["count_a"].astype("Int64"), "count_b": merged["count_b"].astype("Int64"),
+                        "p_value": p, "q_value": q})
+    order = pd.Categorical(out["status"], ["changed", "appeared", "vanished", "stable"], ordered=True)
+    return (out.assign(_o=order).sort_values(["_o", "p_value"], kind="stable").drop(columns="_o")
+            .reset_index(drop=True))
