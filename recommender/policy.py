@@ -1,0 +1,379 @@
+"""Pricing policy: guardrails, allowed discount types and take-rate response curves.
+
+In: a TOML policy file (see ``data/policy.example.toml``) or command-line flags.
+Out: a frozen :class:`Policy` that :mod:`recommender.pricing` reads, and
+:class:`ResponseCurve`, the assumed share of gap tickets that take a bundle
+offer at a given discount.
+
+TOML schema (every key optional; unknown keys are an error so typos do not pass
+silently)::
+
+    min_margin = 0.25            # bundle gross margin floor: price >= cost / (1 - min_margin)
+    max_discount_pct = 0.30      # cap on the saving, as a share of the regular price
+    discount_types = ["percent_off", "set_price", "amount_off",
+                      "addon_discount", "cheapest_free", "gift"]
+    price_ending = ".9"          # ".9", ".99", "whole", "9" (e.g. 39, 89) or "none"
+    grid_step = 0.01             # step of percent grids (share)
+    amount_step = 1.0            # step of amount / set-price grids (currency units)
+    calibration = 1.0            # factor on every take-rate curve (from measured launches)
+
+    [aliases]                    # catalog department -> policy department
+    "menswear" = "apparel"
+
+    [departments.apparel]        # a curve and/or overrides for one department
+    q0 = 0.02                    # take rate with a token discount
+    q_max = 0.25                 # take rate the deepest discount approaches
+    k = 8.0                      # steepness per unit of discount share
+    calibration = 1.0
+    min_margin = 0.30
+    max_discount_pct = 0.35
+    price_ending = "whole"
+    discount_types = ["percent_off", "addon_discount"]
+
+The curve is q(d) = q0 + (q_max - q0) * (1 - exp(-k * d)), with d the saving
+as a share of the bundle's regular price. The defaults (:data:`DEFAULT_CURVES`)
+are assumptions to start from, not measurements: recalibrate them with
+:func:`calibration_factor` once offers have run.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from recommender.errors import InputError
+
+#: Discount types, in the order they are tried (and preferred on a tie).
+DISCOUNT_TYPES = ("percent_off", "set_price", "amount_off", "addon_discount", "cheapest_free", "gift")
+#: Price endings :mod:`recommender.pricing` knows: name -> (modulus, remainder) in cents.
+PRICE_ENDINGS = {".9": (100, 90), ".99": (100, 99), "whole": (100, 0), "9": (1000, 900)}
+
+
+@dataclass(frozen=True)
+class ResponseCurve:
+    """Share of gap tickets that take the offer, as a function of the discount share.
+
+    Parameters
+    ----------
+    q0 : float
+        Take rate at a token discount (the offer being shown at all).
+    q_max : float
+        Take rate approached as the discount deepens (``q0 <= q_max <= 1``).
+    k : float
+        Steepness: at ``d_pct = 1 / k`` about 63% of the way from q0 to q_max.
+
+    Examples
+    --------
+    >>> c = ResponseCurve(0.02, 0.12, 10.0)
+    >>> round(c.take_rate(0.0), 4), round(c.take_rate(0.1), 4)
+    (0.02, 0.0832)
+    >>> c.scaled(0.5).q_max
+    0.06
+    """
+
+    q0: float
+    q_max: float
+    k: float
+
+    def __post_init__(self):
+        vals = (self.q0, self.q_max, self.k)
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals):
+            raise ValueError(f"response curve parameters must be finite numbers, not {vals}")
+        if not (0.0 <= self.q0 <= self.q_max <= 1.0):
+            raise ValueError(f"need 0 <= q0 <= q_max <= 1, got q0={self.q0}, q_max={self.q_max}")
+        if self.k <= 0:
+            raise ValueError(f"k must be > 0, got {self.k}")
+
+    def take_rate(self, d_pct):
+        """Expected take rate at discount share ``d_pct`` (scalar or array; negatives count as 0)."""
+        d = np.maximum(np.asarray(d_pct, dtype="float64"), 0.0)
+        q = self.q0 + (self.q_max - self.q0) * (1.0 - np.exp(-self.k * d))
+        return float(q) if q.ndim == 0 else q
+
+    def scaled(self, factor: float) -> "ResponseCurve":
+        """Return the curve with q0 and q_max multiplied by ``factor`` (capped at 1)."""
+        if not (math.isfinite(factor) and factor >= 0):
+            raise ValueError(f"calibration factor must be a finite number >= 0, not {factor}")
+        return ResponseCurve(min(1.0, self.q0 * factor), min(1.0, self.q_max * factor), self.k)
+
+
+#: Starting assumptions per department (replace with measured values).
+#: Apparel responds most ("complete the look" sells), grocery least and
+#: quickly saturates (small baskets, price-aware shoppers), pharmacy in between.
+DEFAULT_CURVES = {
+    "apparel": ResponseCurve(q0=0.02, q_max=0.25, k=8.0),
+    "pharmacy": ResponseCurve(q0=0.03, q_max=0.20, k=6.0),
+    "grocery": ResponseCurve(q0=0.01, q_max=0.12, k=10.0),
+    "default": ResponseCurve(q0=0.02, q_max=0.15, k=7.0),
+}
+
+#: Common catalog department names mapped to the policy's departments.
+DEFAULT_ALIASES = {
+    "clothing": "apparel", "fashion": "apparel", "menswear": "apparel", "womenswear": "apparel",
+    "服装": "apparel", "服饰": "apparel", "男装": "apparel", "女装": "apparel",
+    "health": "pharmacy", "medicine": "pharmacy", "otc": "pharmacy", "drugstore": "pharmacy",
+    "药品": "pharmacy", "药房": "pharmacy", "医药": "pharmacy",
+    "food": "grocery", "supermarket": "grocery", "食品": "grocery", "超市": "grocery", "生鲜": "grocery",
+}
+
+_OVERRIDABLE = ("min_margin", "max_discount_pct", "discount_types", "price_ending", "grid_step",
+                "amount_step", "calibration")
+_CURVE_KEYS = ("q0", "q_max", "k")
+
+
+def department_key(name) -> str:
+    """Normalise a catalog department name for lookups (lower case, trimmed; '' if missing).
+
+    >>> department_key("  Apparel "), department_key(None)
+    ('apparel', '')
+    """
+    if name is None:
+        return ""
+    try:
+        if name != name:  # NaN
+            return ""
+    except TypeError:  # pd.NA refuses comparison
+        return ""
+    return str(name).strip().lower()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Guardrails and assumptions for pricing bundles.
+
+    Parameters
+    ----------
+    min_margin : float
+        Minimum gross margin of the bundle: price >= total cost / (1 - min_margin).
+    max_discount_pct : float
+        Largest saving allowed, as a share of the bundle's regular price.
+    discount_types : tuple of str
+        Which of :data:`DISCOUNT_TYPES` may be offered.
+    price_ending : str or None
+        One of :data:`PRICE_ENDINGS` or None (no rounding).
+    grid_step : float
+        Step of the percent grids searched for the best discount.
+    amount_step : float
+        Step, in currency units, of the amount-off and set-price grids.
+    curves : mapping
+        Department -> :class:`ResponseCurve`; ``"default"`` is used for any other.
+    calibration : float
+        Factor applied to every curve (measured take rate / predicted).
+    departments : mapping
+        Department -> overrides of the scalar fields above (including its own
+        ``calibration``).
+    aliases : mapping
+        Catalog department name -> policy department name.
+
+    Examples
+    --------
+    >>> p = Policy(departments={"apparel": {"min_margin": 0.4}})
+    >>> p.for_department("Apparel").min_margin, p.for_department("grocery").min_margin
+    (0.4, 0.25)
+    >>> p.curve_for("clothing") == DEFAULT_CURVES["apparel"]
+    True
+    """
+
+    min_margin: float = 0.25
+    max_discount_pct: float = 0.30
+    discount_types: tuple = DISCOUNT_TYPES
+    price_ending: str | None = None
+    grid_step: float = 0.01
+    amount_step: float = 1.0
+    curves: Mapping = field(default_factory=lambda: dict(DEFAULT_CURVES))
+    calibration: float = 1.0
+    departments: Mapping = field(default_factory=dict)
+    aliases: Mapping = field(default_factory=lambda: dict(DEFAULT_ALIASES))
+
+    def __post_init__(self):
+        _check_scalars(self.__dict__, "policy")
+        if "default" not in self.curves:
+            raise ValueError("policy curves need a 'default' curve")
+        for dept, over in self.departments.items():
+            bad = set(over) - set(_OVERRIDABLE)
+            if bad:
+                raise ValueError(f"department {dept!r}: cannot override {sorted(bad)}")
+            _check_scalars(over, f"department {dept!r}")
+
+    def department(self, name) -> str:
+        """The policy department for a catalog department name ('default' if unknown)."""
+        key = department_key(name)
+        key = department_key(self.aliases.get(key, key))
+        if key in self.curves or key in self.departments:
+            return key
+        return "default"
+
+    def curve_for(self, name) -> ResponseCurve:
+        """The calibrated response curve for a catalog department."""
+        dept = self.department(name)
+        curve = self.curves.get(dept, self.curves["default"])
+        return curve.scaled(self.for_department(name).calibration)
+
+    def for_department(self, name) -> "Policy":
+        """This policy with the department's overrides applied (global calibration times its own)."""
+        over = dict(self.departments.get(self.department(name), {}))
+        if "calibration" in over:
+            over["calibration"] = self.calibration * over["calibration"]
+        if "discount_types" in over:
+            over["discount_types"] = tuple(over["discount_types"])
+        # The result is flat (no department table) so resolving it again is a no-op.
+        return replace(self, departments={}, **over)
+
+
+def _check_scalars(values: Mapping, where: str) -> None:
+    def num(key, lo, hi, lo_open=False):
+        if key not in values:
+            return
+        v = values[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{where}: {key} must be a number, not {v!r}")
+        if v < lo or v > hi or (lo_open and v == lo):
+            raise ValueError(f"{where}: {key} must be in {'(' if lo_open else '['}{lo}, {hi}], not {v}")
+
+    num("min_margin", 0.0, 0.99)
+    num("max_discount_pct", 0.0, 1.0, lo_open=True)
+    num("grid_step", 0.0, 1.0, lo_open=True)
+    num("amount_step", 0.0, 1e9, lo_open=True)
+    num("calibration", 0.0, 1e3)
+    if "discount_types" in values:
+        types = values["discount_types"]
+        if isinstance(types, str) or not all(t in DISCOUNT_TYPES for t in types) or not types:
+            raise ValueError(f"{where}: discount_types must be a non-empty list of {', '.join(DISCOUNT_TYPES)}; "
+                             f"got {types!r}")
+    if "price_ending" in values and values["price_ending"] is not None:
+        if values["price_ending"] not in PRICE_ENDINGS:
+            raise ValueError(f"{where}: price_ending must be one of {', '.join(PRICE_ENDINGS)} or none, "
+                             f"not {values['price_ending']!r}")
+
+
+def _ending(value):
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "off")):
+        return None
+    return str(value).strip()
+
+
+def policy_from_mapping(data: Mapping, path=None) -> Policy:
+    """Build a :class:`Policy` from a parsed TOML mapping (see the module docstring).
+
+    >>> p = policy_from_mapping({"min_margin": 0.3, "departments": {"grocery": {"q_max": 0.1}}})
+    >>> p.min_margin, p.curves["grocery"].q_max, p.curves["grocery"].q0
+    (0.3, 0.1, 0.01)
+    """
+    top_keys = set(_OVERRIDABLE) | {"departments", "aliases"}
+    unknown = set(data) - top_keys
+    if unknown:
+        raise InputError(f"unknown policy keys {sorted(unknown)}", path=path,
+                         hint=f"known keys: {', '.join(sorted(top_keys))}")
+    kwargs = {k: data[k] for k in _OVERRIDABLE if k in data}
+    if "price_ending" in kwargs:
+        kwargs["price_ending"] = _ending(kwargs["price_ending"])
+    if "discount_types" in kwargs:
+        kwargs["discount_types"] = tuple(kwargs["discount_types"])
+    curves = dict(DEFAULT_CURVES)
+    overrides = {}
+    for name, table in dict(data.get("departments", {})).items():
+        dept = department_key(name)
+        if not isinstance(table, Mapping):
+            raise InputError(f"[departments.{name}] must be a table", path=path)
+        unknown = set(table) - set(_OVERRIDABLE) - set(_CURVE_KEYS)
+        if unknown:
+            raise InputError(f"[departments.{name}]: unknown keys {sorted(unknown)}", path=path,
+                             hint=f"known keys: {', '.join(_CURVE_KEYS + _OVERRIDABLE)}")
+        if any(k in table for k in _CURVE_KEYS):
+            base = curves.get(dept, curves["default"])
+            try:
+                curves[dept] = ResponseCurve(float(table.get("q0", base.q0)), float(table.get("q_max", base.q_max)),
+                                             float(table.get("k", base.k)))
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"[departments.{name}]: {exc}", path=path) from None
+        over = {k: table[k] for k in _OVERRIDABLE if k in table}
+        if "price_ending" in over:
+            over["price_ending"] = _ending(over["price_ending"])
+        if over:
+            overrides[dept] = over
+    aliases = dict(DEFAULT_ALIASES)
+    aliases.update({department_key(k): department_key(v) for k, v in dict(data.get("aliases", {})).items()})
+    try:
+        return Policy(curves=curves, departments=overrides, aliases=aliases, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc), path=path, hint="see data/policy.example.toml") from None
+
+
+def load_policy(path) -> Policy:
+    """Read a TOML policy file (schema in the module docstring).
+
+    Raises :class:`~recommender.errors.InputError` for a missing file, bad TOML,
+    unknown keys or out-of-range values.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("policy file not found", path=p, hint="see data/policy.example.toml")
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", path=p) from None
+    except UnicodeDecodeError:
+        raise InputError("not valid TOML: the file is not UTF-8 text", path=p) from None
+    return policy_from_mapping(data, path=p)
+
+
+def policy_from_flags(base: Policy | None = None, *, min_margin=None, max_discount=None, discount_types=None,
+                      price_ending=None, grid_step=None, amount_step=None, calibration=None) -> Policy:
+    """Return ``base`` (default :class:`Policy`) with the command-line flags that were given.
+
+    ``discount_types`` may be a comma-separated string; ``price_ending="none"``
+    switches rounding off. Flags override the global values only (department
+    overrides in a policy file still apply).
+
+    >>> policy_from_flags(min_margin=0.3, discount_types="percent_off,gift").discount_types
+    ('percent_off', 'gift')
+    """
+    base = base or Policy()
+    changes = {}
+    if min_margin is not None:
+        changes["min_margin"] = float(min_margin)
+    if max_discount is not None:
+        changes["max_discount_pct"] = float(max_discount)
+    if discount_types is not None:
+        if isinstance(discount_types, str):
+            discount_types = [t.strip() for t in discount_types.split(",") if t.strip()]
+        changes["discount_types"] = tuple(discount_types)
+    if price_ending is not None:
+        changes["price_ending"] = _ending(price_ending)
+    if grid_step is not None:
+        changes["grid_step"] = float(grid_step)
+    if amount_step is not None:
+        changes["amount_step"] = float(amount_step)
+    if calibration is not None:
+        changes["calibration"] = float(calibration)
+    try:
+        return replace(base, **changes)
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc), hint="check the pricing flags") from None
+
+
+def calibration_factor(launches) -> float:
+    """Measured / predicted takers over past launches, the factor for :meth:`ResponseCurve.scaled`.
+
+    Parameters
+    ----------
+    launches : iterable of (takers, predicted_takers)
+        Counts per launched offer: tickets that took it, and the prediction
+        (take rate times gap tickets) made when it was priced.
+
+    >>> calibration_factor([(30, 40.0), (10, 20.0)])
+    0.6666666666666666
+    """
+    takers = predicted = 0.0
+    for took, pred in launches:
+        takers += float(took)
+        predicted += float(pred)
+    if predicted <= 0:
+        raise ValueError("no predicted takers to calibrate against")
+    return takers / predicted
