@@ -1,0 +1,216 @@
+"""Command line: one command per stage, each a thin shell over library functions.
+
+``recommender validate|mine|compare|bundles|export|tickets|uplift|suggest|demo``.
+Bad input ends with one message on stderr naming the file (and line/column
+where known) and exit status 2; never a traceback (set RECOMMENDER_DEBUG=1 to
+see one for an internal error). Heavy modules are imported inside the command
+that needs them, so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from recommender.errors import InputError
+
+EXIT_INPUT = 2
+
+
+# ------------------------------------------------------------------ helpers
+
+class Progress:
+    """Progress lines on stderr, only for a person watching a terminal."""
+
+    def __init__(self, enabled: bool | None = None):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.start = time.perf_counter()
+
+    def __call__(self, done, total, message):
+        if not self.enabled:
+            return
+        pct = f"{100 * done / total:5.1f}%" if total else "      "
+        print(f"\r[{time.perf_counter() - self.start:6.1f}s] {pct} {message:<60}", end="", file=sys.stderr,
+              flush=True)
+        if total and done >= total:
+            print(file=sys.stderr)
+
+
+def _sep(value: str) -> str:
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+    return named.get(value.lower(), value)
+
+
+def _mapping(pairs) -> dict:
+    out = {}
+    for pair in pairs or []:
+        field, sep, column = pair.partition("=")
+        if not sep or not field or not column:
+            raise InputError(f"--map {pair!r} must look like FIELD=COLUMN (e.g. receipt_id=InvoiceNo)")
+        out[field.strip()] = column.strip()
+    return out
+
+
+def _csv_list(values) -> tuple:
+    out = []
+    for v in values or []:
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return tuple(out)
+
+
+def add_loader_flags(p: argparse.ArgumentParser, slices: bool = False) -> None:
+    """The receipt-reading flags every command that reads receipts shares."""
+    g = p.add_argument_group("reading receipts")
+    g.add_argument("--catalog", metavar="PATH", help="product catalog (CSV/XLSX/Parquet)")
+    g.add_argument("--format", default="auto", choices=["auto", "lines", "baskets"],
+                   help="lines: one row per receipt line; baskets: one receipt per line (default: auto)")
+    g.add_argument("--sep", type=_sep, help="field separator (default: sniffed among , ; tab |)")
+    g.add_argument("--encoding", help="text encoding (default: detected; e.g. gb18030, utf-16, latin-1)")
+    g.add_argument("--map", action="append", metavar="FIELD=COLUMN",
+                   help="map a canonical field to a column; A+B makes a composite key (repeatable)")
+    g.add_argument("--dayfirst", action="store_true", default=None, help="read 01/02/2025 as 1 February")
+    g.add_argument("--date-format", help="explicit strftime format of the timestamp column")
+    g.add_argument("--decimal", default="auto", choices=["auto", ".", ","], help="decimal mark (default: auto)")
+    g.add_argument("--cancel-prefix", default="C", help="receipt ids of cancellations start with this (default: C)")
+    g.add_argument("--cancellations", default="keep-sale", choices=["keep-sale", "net"],
+                   help="keep-sale: reject cancelling lines only (default); net: also reject the cancelled sale")
+    g.add_argument("--duplicates", default="keep", choices=["keep", "reject"],
+                   help="exact duplicate lines: keep with a warning (default) or reject")
+    g.add_argument("--zero-price", default="keep", choices=["keep", "reject"],
+                   help="lines with a zero price: keep with a warning (default) or reject")
+    g.add_argument("--non-products", action="append", metavar="CODES",
+                   help="comma-separated SKUs that are not products (postage, fees); repeatable")
+    g.add_argument("--non-product-pattern", metavar="REGEX", help="SKUs matching this in full are non-products")
+    g.add_argument("--max-basket-items", type=int, metavar="N", help="reject receipts with more distinct SKUs")
+    g.add_argument("--rejects", metavar="PATH", help="write rejected rows with line numbers and reasons (CSV)")
+    if slices:
+        g.add_argument("--since", metavar="DATE", help="first day to keep (inclusive)")
+        g.add_argument("--until", metavar="DATE", help="last day to keep (inclusive)")
+        g.add_argument("--stores", metavar="A,B", help="keep only these stores")
+
+
+def load_options(args):
+    from recommender.receipts import LoadOptions
+
+    try:
+        return LoadOptions(
+            format=args.format, sep=args.sep, encoding=args.encoding, mapping=_mapping(args.map),
+            dayfirst=args.dayfirst, date_format=args.date_format, decimal=args.decimal,
+            cancel_prefix=args.cancel_prefix, cancellations=args.cancellations, duplicates=args.duplicates,
+            zero_price=args.zero_price, non_products=_csv_list(args.non_products),
+            non_product_pattern=args.non_product_pattern, max_basket_items=args.max_basket_items,
+            since=getattr(args, "since", None), until=getattr(args, "until", None),
+            stores=_csv_list([args.stores]) if getattr(args, "stores", None) else None,
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def read_receipts(args, progress=None):
+    """Load receipts (and the catalog) as the shared loader flags say; write rejects if asked."""
+    from recommender.receipts import load_receipts, write_rejects
+
+    receipts = load_receipts(args.path, load_options(args), progress=progress)
+    if args.rejects:
+        write_rejects(receipts, args.rejects)
+    catalog = None
+    if args.catalog:
+        from recommender.catalog import load_catalog
+
+        catalog = load_catalog(args.catalog, encoding=None)
+    return receipts, catalog
+
+
+def print_accounting(acc) -> None:
+    print(f"file          {acc.path}")
+    print(f"read as       {acc.format}, encoding {acc.encoding or '-'}, separator {acc.sep!r}, decimal {acc.decimal!r}")
+    print("columns       " + ", ".join(f"{k}={v}" for k, v in acc.columns.items()))
+    print(f"rows read     {acc.rows_read:>12,}")
+    print(f"rows used     {acc.rows_used:>12,}")
+    total = sum(acc.rows_rejected.values())
+    print(f"rows rejected {total:>12,}")
+    for reason, n in acc.rows_rejected.items():
+        print(f"  {reason:<28}{n:>10,}")
+    for note, n in acc.warnings.items():
+        print(f"warning: {note}: {n:,}")
+    print(f"receipts      {acc.n_receipts:>12,}")
+    print(f"items         {acc.n_items:>12,}")
+    print(f"customers     {acc.n_customers:>12,}")
+    print(f"stores        {len(acc.stores):>12,}" + (f"  ({', '.join(acc.stores[:12])}{' ...' if len(acc.stores) > 12 else ''})" if acc.stores else ""))
+    print(f"dates         {acc.date_min or '-'} .. {acc.date_max or '-'}")
+    print("balanced      " + ("yes: read = used + rejected" if acc.balanced else "NO"))
+
+
+# ------------------------------------------------------------------ commands
+
+def cmd_validate(args) -> int:
+    receipts, _ = read_receipts(args, Progress())
+    acc = receipts.accounting
+    if args.json:
+        print(json.dumps(acc.to_dict(), ensure_ascii=False, default=str))
+    else:
+        print_accounting(acc)
+        if args.rejects:
+            print(f"rejected rows written to {args.rejects}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from recommender.demo import generate_demo
+
+    paths = generate_demo(args.out, seed=args.seed, n_receipts=args.receipts, progress=Progress())
+    for name, path in paths.items():
+        print(f"{name:<14}{path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from recommender import __version__
+
+    parser = argparse.ArgumentParser(prog="recommender", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"recommender {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("validate", help="read receipts and print the row accounting")
+    p.add_argument("path", help="receipts file (CSV/TSV/TXT, .gz, XLSX, Parquet)")
+    add_loader_flags(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("demo", help="write the seeded demo shop into data/demo")
+    from pathlib import Path
+
+    p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "data" / "demo"))
+    p.add_argument("--seed", type=int, default=20250101)
+    p.add_argument("--receipts", type=int, default=50_000, help="number of receipts (default 50,000)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except InputError as exc:
+        print(f"recommender: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("recommender: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # last line of defence: users never see a traceback
+        if os.environ.get("RECOMMENDER_DEBUG"):
+            raise
+        print(f"recommender: internal error: {type(exc).__name__}: {exc} "
+              "(please report it; set RECOMMENDER_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,714 @@
+"""Any receipt export -> clean receipt lines, with every input row accounted for.
+
+In: a file (long CSV/TSV, .gz, XLSX, Parquet, or one basket per line) and
+:class:`LoadOptions`. Out: :class:`Receipts` -- ``lines`` (one row per used
+input row, canonical columns), ``rejects`` (every other row, with its line
+number and reason) and :class:`Accounting`, where always::
+
+    rows_read == rows_used + sum(rows_rejected.values())
+
+Canonical line columns: ``receipt_id``, ``sku`` (both text, required),
+``quantity``, ``unit_price``, ``line_amount``, ``timestamp``, ``store_id``,
+``customer_id``, optional ``name``, and ``line_no`` (where the row is in the
+source). Each rejected row gets the *first* reason that applies, in the order
+of :data:`REASONS`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recommender.errors import InputError, as_path
+from recommender.readers import Table, read_table, sniff_separator
+
+FIELDS = ("receipt_id", "sku", "quantity", "unit_price", "line_amount", "timestamp", "store_id", "customer_id")
+OPTIONAL_FIELDS = ("name",)
+
+#: Reasons a row is rejected, in the order they are checked.
+REASONS = (
+    "malformed line",
+    "missing receipt id",
+    "missing sku",
+    "unparsable quantity",
+    "unparsable unit_price",
+    "unparsable line_amount",
+    "unparsable timestamp",
+    "cancellation",
+    "cancelled sale",
+    "non-positive quantity",
+    "negative price",
+    "zero price",
+    "non-product code",
+    "outside date range",
+    "outside stores",
+    "duplicate line",
+    "oversized basket",
+)
+
+_ALIASES = {
+    "receipt_id": ("receipt_id", "receipt", "receiptno", "receipt_no", "invoiceno", "invoice_no", "invoice", "invoiceid",
+                   "order_id", "orderid", "order", "orderno", "transaction_id", "transactionid", "transaction",
+                   "trans_id", "basket_id", "basket", "ticket_id", "ticket", "bill_no", "billno", "bill_id",
+                   "小票号", "小票编号", "小票", "单号", "单据号", "订单号", "交易号", "流水号", "收银单号"),
+    "sku": ("sku", "stockcode", "stock_code", "item_id", "itemid", "item", "product_id", "productid", "product_code",
+            "article", "article_id", "barcode", "ean", "upc", "商品编码", "商品代码", "商品编号", "货号", "条码", "商品",
+            "itemdescription", "item_description", "product_name"),
+    "quantity": ("quantity", "qty", "units", "unit", "count", "数量", "销量", "销售数量"),
+    "unit_price": ("unit_price", "unitprice", "price", "unit_cost_price", "单价", "售价", "销售单价", "零售价"),
+    "line_amount": ("line_amount", "amount", "line_total", "linetotal", "total", "sales", "net_amount", "value",
+                    "金额", "销售额", "销售金额", "实收金额", "小计"),
+    "timestamp": ("timestamp", "invoicedate", "invoice_date", "datetime", "date_time", "date", "time", "order_date",
+                  "orderdate", "transaction_date", "sale_date", "created_at", "日期", "时间", "销售日期", "交易时间",
+                  "销售时间", "交易日期"),
+    "store_id": ("store_id", "storeid", "store", "store_code", "shop_id", "shop", "branch", "branch_id", "outlet",
+                 "门店", "门店编号", "门店编码", "门店代码", "店号", "店铺", "分店"),
+    "customer_id": ("customer_id", "customerid", "customer", "client_id", "member_id", "memberid", "member_number",
+                    "member", "card_no", "loyalty_id", "会员号", "会员卡号", "会员编号", "会员", "顾客编号", "客户编号"),
+    "name": ("name", "description", "product_description", "item_name", "商品名称", "品名", "名称"),
+}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-./]+", "_", str(name).strip().lower()).strip("_")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to read and clean one receipts file. Defaults are listed in the README.
+
+    Attributes
+    ----------
+    format : {"auto", "lines", "baskets"}
+        ``lines``: one row per receipt line with a header; ``baskets``: one
+        receipt per line, items split by ``sep``; ``auto`` decides.
+    sep, encoding : str, optional
+        Detected when None.
+    mapping : dict
+        FIELD -> column name; ``"A+B"`` makes a composite key of columns A and B.
+    dayfirst : bool or None
+        Read 01/02/2025 as 1 February. None: decided from the data where it can
+        be (a first part above 12), else month first with a warning.
+    date_format : str, optional
+        An explicit ``strftime`` format for the timestamp column.
+    decimal : {"auto", ".", ","}
+        Decimal mark of numbers; ``auto`` picks "," for non-comma separated
+        files whose numbers are written that way.
+    cancel_prefix : str
+        Receipt ids starting with this (and with a negative quantity) are
+        cancellations. Empty string: none.
+    cancellations : {"keep-sale", "net"}
+        ``keep-sale`` rejects the cancelling lines and keeps the original sale
+        (reporting how many sales were cancelled); ``net`` also rejects the
+        matched original sale lines.
+    duplicates : {"keep", "reject"}
+        Exact duplicate lines are kept and counted as a warning, or rejected.
+    zero_price : {"keep", "reject"}
+        Lines with a zero unit price (free items) are kept with a warning, or rejected.
+    non_products : tuple of str
+        SKUs that are not products (postage, fees), matched exactly, ignoring case.
+    non_product_pattern : str, optional
+        A regular expression; SKUs matching it in full are non-products.
+    max_basket_items : int, optional
+        Receipts with more distinct SKUs than this are rejected ("oversized basket").
+    since, until : str, optional
+        Keep receipts dated in [since, until] (inclusive days); others are
+        rejected as "outside date range".
+    stores : tuple of str, optional
+        Keep only these stores; others are rejected as "outside stores".
+    """
+
+    format: str = "auto"
+    sep: str | None = None
+    encoding: str | None = None
+    mapping: dict = field(default_factory=dict)
+    dayfirst: bool | None = None
+    date_format: str | None = None
+    decimal: str = "auto"
+    cancel_prefix: str = "C"
+    cancellations: str = "keep-sale"
+    duplicates: str = "keep"
+    zero_price: str = "keep"
+    non_products: tuple = ()
+    non_product_pattern: str | None = None
+    max_basket_items: int | None = None
+    since: str | None = None
+    until: str | None = None
+    stores: tuple | None = None
+
+    def __post_init__(self):
+        for name, allowed in (("format", ("auto", "lines", "baskets")), ("decimal", ("auto", ".", ",")),
+                              ("cancellations", ("keep-sale", "net")), ("duplicates", ("keep", "reject")),
+                              ("zero_price", ("keep", "reject"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        bad = sorted(set(self.mapping) - set(FIELDS) - set(OPTIONAL_FIELDS))
+        if bad:
+            raise ValueError(f"--map field {bad[0]!r} is not one of {', '.join(FIELDS)}")
+
+
+@dataclass
+class Accounting:
+    """Where every input row went, and what the clean data holds."""
+
+    path: str
+    rows_read: int
+    rows_used: int
+    rows_rejected: dict
+    warnings: dict
+    n_receipts: int
+    n_items: int
+    n_lines: int
+    n_customers: int
+    stores: list
+    date_min: str | None
+    date_max: str | None
+    format: str
+    encoding: str | None
+    sep: str | None
+    decimal: str | None
+    columns: dict
+    sha256: str = ""
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_used + sum(self.rows_rejected.values())
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["n_stores"] = len(self.stores)
+        d["balanced"] = self.balanced
+        return d
+
+
+@dataclass
+class Receipts:
+    """Clean lines, rejected rows and the accounting that ties them together."""
+
+    lines: pd.DataFrame
+    rejects: pd.DataFrame
+    accounting: Accounting
+
+
+# ------------------------------------------------------------------ columns
+
+def resolve_columns(columns, mapping: dict | None = None, path=None) -> dict:
+    """Map canonical fields to the file's columns.
+
+    Explicit ``mapping`` entries win; the rest are recognised by common names
+    (case, spaces and underscores ignored). A value ``"A+B"`` names a composite
+    key made of columns A and B.
+
+    Returns
+    -------
+    dict
+        field -> list of column names (one, or several for a composite key).
+
+    Examples
+    --------
+    >>> resolve_columns(["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"])
+    {'receipt_id': ['InvoiceNo'], 'sku': ['StockCode'], 'quantity': ['Quantity'], 'unit_price': ['UnitPrice'], 'timestamp': ['InvoiceDate'], 'customer_id': ['CustomerID']}
+    >>> resolve_columns(["Member_number", "Date", "itemDescription"], {"receipt_id": "Member_number+Date"})["receipt_id"]
+    ['Member_number', 'Date']
+    """
+    columns = [str(c) for c in columns]
+    out: dict = {}
+    used: set = set()
+    for fld, spec in (mapping or {}).items():
+        spec = str(spec)
+        parts = [spec] if spec in columns else [p.strip() for p in spec.split("+")]
+        for part in parts:
+            if part not in columns:
+                raise InputError(f"--map {fld}={spec}: there is no column {part!r}", path=path, line=1,
+                                 hint=f"the columns are: {', '.join(columns)}")
+        out[fld] = parts
+        used.update(parts)
+    by_norm = {}
+    for c in columns:
+        by_norm.setdefault(_norm(c), c)
+    for fld in FIELDS + OPTIONAL_FIELDS:
+        if fld in out:
+            continue
+        for alias in _ALIASES[fld]:
+            col = by_norm.get(_norm(alias))
+            if col is not None and col not in used:
+                out[fld] = [col]
+                used.add(col)
+                break
+    return {f: out[f] for f in FIELDS + OPTIONAL_FIELDS if f in out}
+
+
+# ------------------------------------------------------------------ parsing
+
+_CURRENCY = re.compile(r"[\s£$€¥￥\u00a0]|元|RMB|CNY|GBP|EUR|USD", re.IGNORECASE)
+
+
+def detect_decimal(values: pd.Series, sep: str | None) -> str:
+    """Return "," when numbers are written with a decimal comma, else ".".
+
+    Only files not separated by commas can carry unquoted decimal commas; the
+    majority of the number-like values with a comma or dot decides.
+
+    >>> detect_decimal(pd.Series(["2,5", "3", "1.234,50"]), ";")
+    ','
+    >>> detect_decimal(pd.Series(["2.5", "3"]), ";")
+    '.'
+    """
+    s = values.dropna().astype("str")
+    s = s[s.str.contains(r"[.,]", regex=True)].head(5000)
+    if s.empty:
+        return "."
+    comma = s.str.fullmatch(r"[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+").sum()
+    dot = s.str.fullmatch(r"[+-]?(\d{1,3}(,\d{3})+|\d+)\.\d+").sum()
+    if sep == "," and comma <= dot:
+        return "."
+    return "," if comma > dot else "."
+
+
+def parse_numbers(values: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
+    """Parse text numbers; return (numbers, unparsable mask).
+
+    Currency signs, spaces and thousands separators are ignored; empty cells
+    are missing, not unparsable.
+
+    >>> nums, bad = parse_numbers(pd.Series(["1,234.5", "£2", "", "x"]))
+    >>> nums.tolist()[:2], bad.tolist()
+    ([1234.5, 2.0], [False, False, False, True])
+    """
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        nums = values.astype("float64")
+        return nums, pd.Series(False, index=values.index)
+    raw = values.astype("str").where(values.notna(), "").str.strip()
+    empty = raw == ""
+    # Fast path: most cells are plain numbers; only the rest go through the slow clean-up.
+    if decimal == ".":
+        nums = pd.to_numeric(raw.mask(empty), errors="coerce").astype("float64")
+    else:
+        nums = pd.Series(np.nan, index=values.index)
+    todo = nums.isna() & ~empty
+    if todo.any():
+        s = raw[todo].str.replace(_CURRENCY, "", regex=True)
+        if decimal == ",":
+            s = s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        else:
+            s = s.str.replace(",", "", regex=False)
+        nums[todo] = pd.to_numeric(s.mask(s == ""), errors="coerce").astype("float64")
+    bad = nums.isna() & ~empty
+    return nums, bad
+
+
+_SLASHED = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})")
+
+
+def parse_timestamps(values: pd.Series, dayfirst: bool | None = None, date_format: str | None = None):
+    """Parse dates in the common forms; return (timestamps, unparsable mask, notes).
+
+    Distinct values are parsed once (exports repeat the same timestamp on every
+    line of a receipt). With ``dayfirst=None``, a first part above 12 in any
+    ``a/b/yyyy`` date means day first; otherwise month first, with a note.
+    """
+    notes: list[str] = []
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        ts = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
+        return ts.astype("datetime64[ns]"), pd.Series(False, index=values.index), notes
+    codes, uniques = pd.factorize(values.astype("str").where(values.notna(), None))
+    u = pd.Series(uniques, dtype="str").str.strip()
+    if date_format:
+        parsed = pd.to_datetime(u, format=date_format, errors="coerce")
+    else:
+        if dayfirst is None:
+            m = u.str.extract(_SLASHED)
+            if len(m) and m.notna().all(axis=1).any():
+                first, second = m[0].astype("float"), m[1].astype("float")
+                if (first > 12).any() and not (second > 12).any():
+                    dayfirst = True
+                elif (second > 12).any():
+                    dayfirst = False
+                else:
+                    dayfirst = False
+                    notes.append("dates like 01/02/2025 are ambiguous and were read month first; "
+                                 "pass --dayfirst if they are day first")
+        parsed = pd.to_datetime(u, format="ISO8601", errors="coerce")
+        rest = parsed.isna() & (u != "")
+        if rest.any():
+            parsed[rest] = pd.to_datetime(u[rest], format="mixed", dayfirst=bool(dayfirst), errors="coerce")
+    parsed = pd.Series(pd.DatetimeIndex(parsed).tz_localize(None) if getattr(parsed.dt, "tz", None) else parsed)
+    arr = parsed.to_numpy(dtype="datetime64[ns]")
+    full = np.where(codes >= 0, arr[np.maximum(codes, 0)] if len(arr) else np.datetime64("NaT"), np.datetime64("NaT"))
+    ts = pd.Series(full, index=values.index, dtype="datetime64[ns]")
+    empty = pd.Series(codes < 0, index=values.index) | (values.astype("str").str.strip() == "").fillna(True).to_numpy()
+    bad = ts.isna() & ~empty
+    return ts, bad, notes
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Ids as text: stripped, empty -> missing. Typed numbers lose a spurious ".0"."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        whole = values.notna() & (values % 1 == 0)
+        s = values.astype("str").where(~whole, values.where(whole).astype("Int64").astype("str"))
+    else:
+        s = values.astype("str")
+    s = s.where(values.notna()).str.strip()
+    return s.mask(s == "").astype("string")
+
+
+# ------------------------------------------------------------------ loading
+
+def load_receipts(path, options: LoadOptions | None = None, progress=None, **kwargs) -> Receipts:
+    """Read a receipts file and clean it, accounting for every row.
+
+    Parameters
+    ----------
+    path : str or Path
+    options : LoadOptions, optional
+        Keyword arguments build one when it is not given.
+    progress : callable, optional
+        ``progress(done, total, message)``.
+
+    Returns
+    -------
+    Receipts
+
+    Raises
+    ------
+    InputError
+        The file cannot be used at all (missing, empty, binary, no receipt/sku column ...).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "r.csv")
+    >>> _ = open(p, "w").write("InvoiceNo,StockCode,Quantity\\n1,A,2\\n1,B,-1\\nC2,A,-2\\n")
+    >>> r = load_receipts(p)
+    >>> r.accounting.rows_read, r.accounting.rows_used, r.accounting.rows_rejected
+    (3, 1, {'cancellation': 1, 'non-positive quantity': 1})
+    """
+    opts = options or LoadOptions(**kwargs)
+    say = progress or (lambda done, total, message: None)
+    p = as_path(path)
+    if opts.encoding:
+        import codecs
+
+        try:
+            codecs.lookup(opts.encoding)
+        except LookupError:
+            raise InputError(f"unknown encoding {opts.encoding!r}", path=p,
+                             hint="use e.g. utf-8, gb18030, utf-16, latin-1") from None
+    say(0, 4, f"reading {p.name}")
+    fmt = opts.format
+    if fmt == "auto":
+        fmt = _guess_format(p, opts)
+    if fmt == "baskets":
+        table = _read_baskets(p, opts)
+        frame = table.frame
+        cols = {"receipt_id": ["receipt_id"], "sku": ["sku"]}
+    else:
+        table = read_table(p, encoding=opts.encoding, sep=opts.sep)
+        frame = table.frame
+        if frame.empty and table.malformed.empty:
+            raise InputError("the file has a header but no rows", path=p, line=1,
+                             hint="export the receipts again with data rows")
+        cols = resolve_columns([c for c in frame.columns if c != "_line"], opts.mapping, path=p)
+        for required in ("receipt_id", "sku"):
+            if required not in cols:
+                found = ", ".join(str(c) for c in frame.columns if c != "_line")
+                raise InputError(f"no {required} column found", path=p, line=1,
+                                 hint=f"map it with --map {required}=COLUMN; the columns are: {found}")
+    say(1, 4, "parsing fields")
+    lines, rejects, warnings, decimal = _clean(frame, table, cols, opts, p)
+    say(3, 4, "accounting")
+    acc = _account(p, table, lines, rejects, warnings, fmt, decimal, cols)
+    say(4, 4, "done")
+    return Receipts(lines=lines, rejects=rejects, accounting=acc)
+
+
+def _guess_format(path: Path, opts: LoadOptions) -> str:
+    """Long format when a receipt and a sku column can be found, else one basket per line."""
+    if opts.mapping:
+        return "lines"
+    table_like = path.suffix.lower() in {".xlsx", ".xlsm", ".parquet", ".pq"}
+    if table_like:
+        return "lines"
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(1 << 16)
+        if raw[:2] == b"\x1f\x8b":
+            import zlib
+            try:
+                raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw)
+            except zlib.error:
+                return "lines"  # read_table will give the proper error
+        from recommender.readers import detect_encoding
+        enc = opts.encoding or detect_encoding(raw, path)
+        text = raw.decode(enc, errors="ignore").lstrip("\ufeff")
+    except InputError:
+        return "lines"
+    sample = [ln for ln in text.splitlines()[:50] if ln.strip()]
+    if not sample:
+        return "lines"
+    sep = opts.sep or sniff_separator(sample)
+    import csv
+    header = next(csv.reader([sample[0]], delimiter=sep))
+    cols = resolve_columns([h.strip() for h in header])
+    if "receipt_id" in cols and "sku" in cols:
+        return "lines"
+    widths = {len(r) for r in csv.reader(sample, delimiter=sep)}
+    if len(widths) > 1 or path.suffix.lower() in {".txt", ".dat", ".basket", ".baskets"}:
+        return "baskets"
+    return "lines"
+
+
+def _read_baskets(path: Path, opts: LoadOptions) -> Table:
+    """One receipt a line: receipt id = line number; items split by the separator."""
+    from recommender.readers import _decode, _gunzip, detect_encoding, sniff_kind
+
+    raw = path.read_bytes()
+    if not raw:
+        raise InputError("the file is empty", path=path, hint="export the baskets again")
+    kind = sniff_kind(raw[:8])
+    if kind == "gzip":
+        raw = _gunzip(raw, path)
+    elif kind != "text":
+        raise InputError("a basket-per-line file must be text", path=path, hint="use --format lines for tables")
+    enc = opts.encoding or detect_encoding(raw, path)
+    text = _decode(raw, enc, path)
+    physical = text.splitlines()
+    nonblank = [(i + 1, ln) for i, ln in enumerate(physical) if ln.strip()]
+    if not nonblank:
+        raise InputError("the file is empty (no baskets)", path=path)
+    sep = opts.sep or sniff_separator([ln for _, ln in nonblank[:200]], ragged_ok=True)
+    line_nos, items, raws = [], [], []
+    for no, ln in nonblank:
+        parts = [x.strip() for x in ln.split(sep)]
+        parts = [x for x in parts if x]
+        if not parts:
+            parts = [""]  # a line of separators only: rejected below as missing sku
+        line_nos.extend([no] * len(parts))
+        items.extend(parts)
+        raws.extend([ln] * len(parts))
+    frame = pd.DataFrame({"receipt_id": pd.Series(line_nos).astype("str"), "sku": pd.Series(items, dtype="str"),
+                          "_line": np.asarray(line_nos, dtype="int64"), "_raw": raws})
+    from recommender.readers import _empty_malformed
+    return Table(frame=frame, malformed=_empty_malformed(), path=str(path), kind="baskets", encoding=enc, sep=sep,
+                 notes=["one receipt per line; receipt_id is the line number"])
+
+
+def _column(frame: pd.DataFrame, cols: dict, fld: str):
+    names = cols.get(fld)
+    if not names:
+        return None
+    if len(names) == 1:
+        return frame[names[0]]
+    parts = [frame[n].astype("str").str.strip() for n in names]
+    key = parts[0]
+    for part in parts[1:]:
+        key = key + "|" + part
+    anymissing = pd.concat([frame[n].isna() | (frame[n].astype("str").str.strip() == "") for n in names], axis=1).any(axis=1)
+    return key.mask(anymissing)
+
+
+def _clean(frame: pd.DataFrame, table: Table, cols: dict, opts: LoadOptions, path: Path):
+    n = len(frame)
+    reason = pd.Series(pd.NA, index=frame.index, dtype="object")
+    detail = pd.Series(pd.NA, index=frame.index, dtype="object")
+    warnings: dict = {}
+
+    def reject(mask, why, column=None):
+        mask = pd.Series(mask, index=frame.index).fillna(False).astype(bool) & reason.isna()
+        reason[mask] = why
+        if column is not None:
+            detail[mask] = column
+
+    receipt = _text(_column(frame, cols, "receipt_id"))
+    sku = _text(_column(frame, cols, "sku"))
+    reject(receipt.isna(), "missing receipt id", _label(cols, "receipt_id"))
+    reject(sku.isna(), "missing sku", _label(cols, "sku"))
+
+    number_cols = [f for f in ("quantity", "unit_price", "line_amount") if f in cols]
+    decimal = opts.decimal
+    if decimal == "auto":
+        sample = pd.concat([frame[cols[f][0]] for f in number_cols]) if number_cols else pd.Series([], dtype="str")
+        decimal = detect_decimal(sample, table.sep) if table.kind in ("csv", "baskets") else "."
+    parsed = {}
+    for fld in number_cols:
+        nums, bad = parse_numbers(frame[cols[fld][0]], decimal)
+        reject(bad, f"unparsable {fld}", cols[fld][0])
+        parsed[fld] = nums
+    if "timestamp" in cols:
+        ts, bad, notes = parse_timestamps(_column(frame, cols, "timestamp"), opts.dayfirst, opts.date_format)
+        reject(bad, "unparsable timestamp", _label(cols, "timestamp"))
+        for note in notes:
+            warnings[note] = int((~ts.isna()).sum())
+    else:
+        ts = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+
+    qty = parsed.get("quantity")
+    qty_given = qty is not None
+    if qty is None:
+        qty = pd.Series(1.0, index=frame.index)
+    qty_missing = qty.isna()
+    qty = qty.fillna(1.0)
+    if qty_given and qty_missing.any():
+        warnings["missing quantity read as 1"] = int((qty_missing & reason.isna()).sum())
+
+    if opts.cancel_prefix:
+        cancelling = receipt.str.startswith(opts.cancel_prefix).fillna(False) & (qty < 0)
+        reject(cancelling, "cancellation", _label(cols, "quantity"))
+    else:
+        cancelling = pd.Series(False, index=frame.index)
+
+    store = _text(_column(frame, cols, "store_id")) if "store_id" in cols else pd.Series(pd.NA, index=frame.index, dtype="string")
+    customer = _text(_column(frame, cols, "customer_id")) if "customer_id" in cols else pd.Series(pd.NA, index=frame.index, dtype="string")
+    matched = _match_cancelled_sales(reason, cancelling, receipt, sku, qty, ts, customer)
+    if opts.cancellations == "net":
+        reject(matched, "cancelled sale")
+    elif matched.any():
+        warnings["cancelled sales kept (their cancelling lines were rejected)"] = int(matched.sum())
+
+    reject(qty <= 0, "non-positive quantity", _label(cols, "quantity"))
+    price = parsed.get("unit_price", pd.Series(np.nan, index=frame.index))
+    reject(price < 0, "negative price", _label(cols, "unit_price"))
+    amount = parsed.get("line_amount")
+    if amount is None:
+        amount = qty * price
+    else:
+        reject(amount < 0, "negative price", _label(cols, "line_amount"))
+        price = price.where(price.notna(), amount / qty)
+    zero = (price == 0) | (amount == 0)
+    if opts.zero_price == "reject":
+        reject(zero, "zero price", _label(cols, "unit_price"))
+    elif (zero & reason.isna()).any():
+        warnings["zero price lines kept"] = int((zero & reason.isna()).sum())
+
+    if opts.non_products or opts.non_product_pattern:
+        upper = sku.str.upper()
+        nonprod = upper.isin([s.upper() for s in opts.non_products]).fillna(False)
+        if opts.non_product_pattern:
+            nonprod |= sku.str.fullmatch(opts.non_product_pattern).fillna(False)
+        reject(nonprod, "non-product code", _label(cols, "sku"))
+
+    if opts.since or opts.until:
+        day = ts.dt.normalize()
+        outside = pd.Series(False, index=frame.index)
+        if opts.since:
+            outside |= day < pd.Timestamp(opts.since)
+        if opts.until:
+            outside |= day > pd.Timestamp(opts.until)
+        outside |= ts.isna()
+        reject(outside, "outside date range", _label(cols, "timestamp"))
+    if opts.stores is not None:
+        reject(~store.isin(list(opts.stores)).fillna(False), "outside stores", _label(cols, "store_id"))
+
+    original = [c for c in frame.columns if c not in ("_line", "_raw")]
+    dup = frame.duplicated(subset=original, keep="first") & reason.isna()
+    if table.kind == "baskets":
+        dup[:] = False  # the same item twice on a basket line is one basket item, not a duplicate export row
+    if opts.duplicates == "reject":
+        reject(dup, "duplicate line")
+    elif dup.any():
+        warnings["exact duplicate lines kept"] = int(dup.sum())
+
+    if opts.max_basket_items:
+        alive = reason.isna()
+        sizes = pd.DataFrame({"r": receipt[alive], "s": sku[alive]}).drop_duplicates().groupby("r")["s"].size()
+        big = receipt.map(sizes).fillna(0) > opts.max_basket_items
+        reject(big & alive, "oversized basket")
+
+    used = reason.isna()
+    lines = pd.DataFrame({
+        "receipt_id": receipt[used], "sku": sku[used], "quantity": qty[used].astype("float64"),
+        "unit_price": price[used].astype("float64"), "line_amount": amount[used].astype("float64"),
+        "timestamp": ts[used], "store_id": store[used], "customer_id": customer[used],
+    })
+    if "name" in cols:
+        lines["name"] = _text(_column(frame, cols, "name"))[used]
+    lines["line_no"] = frame["_line"][used].astype("int64")
+    lines = lines.reset_index(drop=True)
+
+    rej = frame[~used].copy()
+    if "_raw" in rej.columns:
+        rej = rej.rename(columns={"_raw": "text"})[["_line", "text"]]
+    rej.insert(0, "reason", reason[~used].astype("str"))
+    rej.insert(1, "column", detail[~used].astype("object"))
+    rej = rej.rename(columns={"_line": "line_no"})
+    if not table.malformed.empty:
+        mal = table.malformed.rename(columns={"_line": "line_no"}).assign(column=pd.NA, reason="malformed line",
+                                                                           detail=table.malformed["reason"])
+        rej = pd.concat([mal[["reason", "column", "line_no", "text", "detail"]], rej], ignore_index=True)
+    rej = rej.sort_values("line_no", kind="stable").reset_index(drop=True)
+    front = ["line_no", "reason", "column"]
+    rej = rej[front + [c for c in rej.columns if c not in front]]
+    assert len(lines) + len(rej) == n + len(table.malformed)
+    return lines, rej, warnings, decimal
+
+
+def _label(cols: dict, fld: str):
+    names = cols.get(fld)
+    return "+".join(names) if names else None
+
+
+def _match_cancelled_sales(reason, cancelling, receipt, sku, qty, ts, customer) -> pd.Series:
+    """Pair each cancelling line with one earlier sale of the same customer, SKU and quantity.
+
+    Exports rarely link a cancellation to the invoice it cancels, so the match
+    is by content; each sale line is matched at most once.
+    """
+    out = pd.Series(False, index=reason.index)
+    if not cancelling.any():
+        return out
+    keys = pd.DataFrame({"c": customer.fillna(""), "s": sku, "q": qty.abs(), "t": ts})
+    canc = keys[cancelling & sku.notna()]
+    sales = keys[reason.isna() & (qty > 0) & ~cancelling]
+    if canc.empty or sales.empty:
+        return out
+    canc = canc.assign(k=canc.groupby(["c", "s", "q"]).cumcount())
+    sales = sales.sort_values("t", kind="stable")
+    sales = sales.assign(k=sales.groupby(["c", "s", "q"]).cumcount(), idx=sales.index)
+    hit = canc.merge(sales, on=["c", "s", "q", "k"], how="inner", suffixes=("_c", "_s"))
+    hit = hit[~(hit["t_s"] > hit["t_c"])]
+    out[hit["idx"].to_numpy()] = True
+    return out
+
+
+def _account(path, table, lines, rejects, warnings, fmt, decimal, cols) -> Accounting:
+    counts = rejects["reason"].value_counts()
+    rejected = {r: int(counts[r]) for r in REASONS if r in counts.index}
+    ts = lines["timestamp"]
+    if table.kind == "baskets":
+        rows_read = int(pd.Series(table.frame["_line"]).nunique())
+        rows_used = int(lines["line_no"].nunique())
+        rejected = {k: int(rejects.loc[rejects["reason"] == k, "line_no"].nunique()) for k in rejected}
+        # A basket line counts once: used when any of its items is used.
+        partly = set(rejects["line_no"]) & set(lines["line_no"])
+        if partly:
+            for k in list(rejected):
+                rejected[k] = int(rejects.loc[(rejects["reason"] == k) & ~rejects["line_no"].isin(partly), "line_no"].nunique())
+            rejected = {k: v for k, v in rejected.items() if v}
+            warnings["basket lines with some items rejected"] = len(partly)
+    else:
+        rows_read = table.n_records
+        rows_used = len(lines)
+    return Accounting(
+        path=str(path), rows_read=rows_read, rows_used=rows_used, rows_rejected=rejected, warnings=warnings,
+        n_receipts=int(lines["receipt_id"].nunique()), n_items=int(lines["sku"].nunique()), n_lines=len(lines),
+        n_customers=int(lines["customer_id"].nunique()),
+        stores=sorted(lines["store_id"].dropna().unique().tolist()),
+        date_min=None if ts.isna().all() else str(ts.min()), date_max=None if ts.isna().all() else str(ts.max()),
+        format=fmt if table.kind != "csv" or fmt != "auto" else "lines", encoding=table.encoding, sep=table.sep,
+        decimal=decimal, columns={k: "+".join(v) for k, v in cols.items()}, sha256=table.sha256,
+    )
+
+
+def write_rejects(receipts: Receipts, out) -> Path:
+    """Write the rejected rows (line number, reason, column, original fields) as CSV, atomically.
+
+    UTF-8 with a BOM so that Excel shows Chinese text correctly.
+    """
+    from recommender.atomic import atomic_write_bytes
+
+    data = receipts.rejects.to_csv(index=False).encode("utf-8-sig")
+    return atomic_write_bytes(Path(out), data)

@@ -1,0 +1,31 @@
+"""Shared fixtures: paths to the shared public data, a CLI runner."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+ONLINE_RETAIL = SHARED / "online_retail.csv.gz"
+
+
+@pytest.fixture
+def online_retail() -> Path:
+    if not ONLINE_RETAIL.exists():
+        pytest.skip("shared/datasets/online_retail.csv.gz is not present beside the repo")
+    return ONLINE_RETAIL
+
+
+def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    """Run ``python -m recommender ARGS`` as a user would; capture text output."""
+    return subprocess.run([sys.executable, "-m", "recommender", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=600)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
