@@ -619,7 +619,8 @@ def best_offer(items, gap_tickets: int, set_tickets: int, policy: Policy | None 
 
     The best is the recommended decision with the highest expected profit (the
     earlier type in the policy's ``discount_types`` on a tie); when none is
-    recommended, the least-bad one. ``gift`` is skipped when no gift is given.
+    recommended, the least-bad one that could be priced at all. ``gift`` is
+    skipped when no gift is given.
 
     Examples
     --------
@@ -639,7 +640,9 @@ def best_offer(items, gap_tickets: int, set_tickets: int, policy: Policy | None 
         raise ValueError("the policy allows no discount type usable here (gift needs a gift item)")
     decisions = [price_bundle(items, gap_tickets, set_tickets, policy, substitute_margin_loss, gift,
                               discount_type=t, added_margin=added_margin) for t in types]
-    order = sorted(range(len(decisions)), key=lambda i: (not decisions[i].recommended,
+    # Among offers that are not recommended, one that was priced (and lost money) explains more
+    # than one that no guardrail allowed at all.
+    order = sorted(range(len(decisions)), key=lambda i: (not decisions[i].recommended, decisions[i].saving == 0,
                                                          -decisions[i].expected_profit, i))
     ranked = tuple(decisions[i] for i in order)
     return Offer(best=ranked[0], decisions=ranked)
