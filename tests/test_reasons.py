@@ -1,0 +1,130 @@
+"""Reason lines: the right type from catalog attributes, the rule of 100, honest evidence."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from recommender.pricing import price_bundle
+from recommender.reasons import (evidence_line, evidence_percent, reason_line, reason_type, reasons_for,
+                                 saving_text)
+
+SHIRT = {"sku": "1", "name": "shirt", "name_zh": "衬衫", "department": "Apparel", "style": "business"}
+TIE = {"sku": "2", "name": "tie", "name_zh": "领带", "department": "Apparel"}
+COLD = {"sku": "3", "name": "cold tablets", "name_zh": "感冒片", "department": "Pharmacy", "need": "cold relief"}
+TISSUE = {"sku": "4", "name": "tissues", "name_zh": "纸巾", "department": "Pharmacy", "need": "cold relief"}
+SUNSCREEN = {"sku": "5", "name": "sunscreen", "name_zh": "防晒霜", "department": "cosmetics", "season": "summer"}
+AFTERSUN = {"sku": "6", "name": "after-sun gel", "name_zh": "晒后修复凝胶", "department": "cosmetics",
+            "season": "summer"}
+TEA = {"sku": "7", "name": "green tea", "name_zh": "绿茶", "department": "grocery"}
+CUPS = {"sku": "8", "name": "paper cups", "name_zh": "纸杯", "department": "grocery"}
+
+
+def test_each_reason_type_from_its_catalog_attributes():
+    assert reason_type([SHIRT, TIE]) == "complete_the_look"
+    assert reason_type([{**SHIRT, "department": "服装"}, TIE]) == "complete_the_look"
+    assert reason_type([COLD, TISSUE]) == "need_kit"
+    assert reason_type([COLD, {**TISSUE, "need": None}]) == "need_kit"  # a pharmacy anchor with a need
+    assert reason_type([SUNSCREEN, AFTERSUN]) == "seasonal_kit"  # shared season tag
+    assert reason_type([COLD, TISSUE], season="winter") == "seasonal_kit"  # the campaign's season
+    assert reason_type([TEA, CUPS]) == "value_pack"
+    # attributes that do not agree do not make a kit
+    assert reason_type([TEA, {**CUPS, "need": "breakfast"}]) == "value_pack"
+    assert reason_type([{**SUNSCREEN, "season": "all year"}, {**AFTERSUN, "season": "all year"}]) == "value_pack"
+    assert reason_type([{**SUNSCREEN, "season": "summer"}, {**AFTERSUN, "season": "winter"}]) == "value_pack"
+
+
+def test_reason_lines_in_both_languages():
+    assert reason_line([SHIRT, TIE], 12, 80) == "Complete the business look: shirt + tie, save 15%"
+    assert reason_line([SHIRT, TIE], 12, 80, "zh") == "商务正装一套搭齐：衬衫+领带，立省15%"
+    assert reason_line([COLD, TISSUE], 3, 30).startswith("Everything for cold relief: cold tablets + tissues")
+    assert reason_line([COLD, TISSUE], 3, 30, "zh").startswith("感冒护理一站配齐：感冒片+纸巾")
+    assert reason_line([COLD, TISSUE], 3, 30, season="summer").startswith("Summer family medicine kit: ")
+    assert reason_line([COLD, TISSUE], 3, 30, "zh", season="summer").startswith("夏季家庭常备药箱：")
+    assert reason_line([TEA, CUPS], 1, 10) == "Value pack: green tea + paper cups, save 10%"
+    assert reason_line([TEA, CUPS], 1, 10, "zh") == "超值组合：绿茶+纸杯，立省10%"
+
+
+def test_gift_phrasing():
+    bag = {"name": "medicine bag"}
+    assert reason_line([COLD, TISSUE], gift=bag).endswith(", free medicine bag")
+    assert reason_line([COLD, TISSUE], gift=bag, lang="zh").endswith("，送药品收纳袋")
+    assert reason_line([COLD, TISSUE], gift={"name": "pouch", "name_zh": "小药包"}, lang="zh").endswith("送小药包")
+
+
+def test_a_catalog_translation_column_wins():
+    rows = [{**SHIRT, "style": "smart", "style_zh": "商务休闲"}, TIE]
+    assert reason_line(rows, 12, 80, "zh").startswith("商务休闲一套搭齐")
+
+
+def test_rule_of_100_both_sides():
+    assert saving_text(15, 99.99) == "save 15%"  # under 100: percent
+    assert saving_text(15, 99.99, "zh") == "立省15%"
+    assert saving_text(15, 100) == "save ¥15"  # from 100: amount
+    assert saving_text(30, 300, "zh") == "立省30元"
+    assert saving_text(12.5, 250) == "save ¥12.50"
+    assert saving_text(0.5, 80) == "save ¥0.50"  # under 1%: the amount says more
+
+
+@given(st.integers(1, 9_999), st.integers(1, 9_999))
+def test_percent_saving_never_overstates(saving_c, price_c):
+    if saving_c >= price_c:
+        return
+    text = saving_text(saving_c / 100, price_c / 100)
+    m = re.fullmatch(r"save (\d+)%", text)
+    if m:
+        assert int(m.group(1)) / 100 <= saving_c / price_c
+        assert (int(m.group(1)) + 1) / 100 > saving_c / price_c  # and is the floor, not lower
+
+
+@given(st.integers(1, 10**6), st.data())
+def test_evidence_percent_never_overstates(antecedent_count, data):
+    count = data.draw(st.integers(0, antecedent_count))
+    pct = evidence_percent(count, antecedent_count)
+    assert pct * antecedent_count <= count * 100 < (pct + 1) * antecedent_count
+    line = evidence_line("X", "Y", count, antecedent_count)
+    if pct >= 1:
+        assert line == f"{pct}% of customers who buy X also buy Y"
+
+
+def test_evidence_lines():
+    assert evidence_line("shirt", "tie", 62, 100) == "62% of customers who buy shirt also buy tie"
+    assert evidence_line("shirt", "tie", 629, 1000) == "62% of customers who buy shirt also buy tie"  # not 63
+    assert evidence_line("衬衫", "领带", 62, 100, "zh") == "买衬衫的顾客中62%也买了领带"
+    assert evidence_line("a", "b", 0, 10, "zh") == "买a的顾客中不到1%也买了b"
+    with pytest.raises(ValueError):
+        evidence_line("a", "b", 11, 10)
+
+
+def test_chinese_output_contains_the_chinese_names():
+    for rows in ([SHIRT, TIE], [COLD, TISSUE], [SUNSCREEN, AFTERSUN], [TEA, CUPS]):
+        zh = reason_line(rows, 5, 50, "zh")
+        assert all(r["name_zh"] in zh for r in rows)
+        assert not any(r["name"] in zh for r in rows)
+    # without a Chinese name the English one stands in
+    assert "green tea" in reason_line([{**TEA, "name_zh": None}, CUPS], 5, 50, "zh")
+
+
+def test_catalog_dataframe_rows_and_missing_values():
+    frame = pd.DataFrame([TEA, CUPS]).astype("string")
+    frame["need"] = pd.array([pd.NA, pd.NA], dtype="string")
+    assert reason_type(frame) == "value_pack"
+    assert reason_line(frame, 1, 10) == "Value pack: green tea + paper cups, save 10%"
+
+
+def test_reasons_for_a_price_decision():
+    items = [{"sku": "1", "price": 50, "unit_cost": 20, "department": "apparel"},
+             {"sku": "2", "price": 30, "unit_cost": 9, "department": "apparel"}]
+    d = price_bundle(items, 500, 20)
+    out = reasons_for([SHIRT, TIE], d)
+    assert out["reason_type"] == "complete_the_look"
+    pct = int(d.saving * 100 // d.regular_price)
+    assert out["reason_en"] == f"Complete the business look: shirt + tie, save {pct}%"
+    assert out["reason_zh"] == f"商务正装一套搭齐：衬衫+领带，立省{pct}%"
+    g = price_bundle(items, 500, 20, gift={"sku": "bag", "price": 5, "unit_cost": 0.5}, discount_type="gift")
+    out = reasons_for([SHIRT, TIE], g, gift={"name": "medicine bag"})
+    assert out["reason_zh"].endswith("送药品收纳袋")
