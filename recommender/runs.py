@@ -1,0 +1,287 @@
+"""Run folders: the results of one mining run, on disk.
+
+In: itemsets, rules and substitutes DataFrames (labels as tuples of strings)
+and a manifest dict. Out: a folder ::
+
+    RUN/manifest.json          what was run, on what, and the files written
+    RUN/itemsets.csv|.parquet  items, size, count, support
+    RUN/rules.csv|.parquet     antecedents, consequents, counts, measures, flags
+    RUN/substitutes.csv|.parquet
+    RUN/<extra>.csv|.parquet   e.g. bundles
+
+Tuple columns (``items``, ``antecedents``, ``consequents``, ...) are stored as
+JSON arrays of strings in both formats; :func:`read_run` turns them back into
+tuples. CSV files carry a UTF-8 byte-order mark so that Excel shows Chinese
+names correctly; Parquet is what :func:`read_run` reads (exact round trip).
+
+The folder is written next to its destination under a hidden temporary name
+and only then moved into place, replacing a previous run in one step (an
+atomic exchange on Linux): a failed or interrupted run leaves the previous
+results untouched and never a half-written folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recommender.atomic import atomic_write_bytes, atomic_write_text
+from recommender.errors import InputError
+from recommender.rules import SUBSTITUTE_COLUMNS, empty_rules
+
+__all__ = ["Run", "write_run", "read_run", "itemsets_with_labels", "atomic_write_bytes", "atomic_write_text",
+           "atomic_directory"]
+
+MANIFEST = "manifest.json"
+CSV_ENCODING = "utf-8-sig"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run folder read back into memory."""
+
+    itemsets: pd.DataFrame
+    rules: pd.DataFrame
+    substitutes: pd.DataFrame
+    manifest: dict
+    path: Path
+    tables: dict = field(default_factory=dict)  # any extra tables (e.g. "bundles")
+
+
+def itemsets_with_labels(itemsets: pd.DataFrame, baskets) -> pd.DataFrame:
+    """Turn mined itemsets (column-index tuples) into label tuples with size and support.
+
+    Examples
+    --------
+    >>> from recommender.baskets import build_baskets
+    >>> b = build_baskets(pd.DataFrame({"receipt_id": list("1122"), "sku": list("abab")}))
+    >>> itemsets_with_labels(pd.DataFrame({"items": [(0,), (0, 1)], "count": [2, 2]}), b).values.tolist()
+    [[('a',), 1, 2, 1.0], [('a', 'b'), 2, 2, 1.0]]
+    """
+    names = np.asarray(baskets.items, dtype=object)
+    items = np.empty(len(itemsets), dtype=object)
+    items[:] = [tuple(sorted(str(x) for x in names[list(t)])) for t in itemsets["items"]]
+    counts = itemsets["count"].to_numpy(dtype=np.int64)
+    return pd.DataFrame({"items": items, "size": np.fromiter((len(t) for t in items), np.int64, len(items)),
+                         "count": counts, "support": counts / baskets.n_receipts})
+
+
+def _empty_itemsets() -> pd.DataFrame:
+    return pd.DataFrame({"items": pd.Series(dtype=object), "size": pd.Series(dtype=np.int64),
+                         "count": pd.Series(dtype=np.int64), "support": pd.Series(dtype=float)})
+
+
+def _empty_substitutes() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object if c in ("item_a", "item_b", "relation") else
+                                      np.int64 if c.startswith("count") or c == "n_receipts" else float)
+                         for c in SUBSTITUTE_COLUMNS})
+
+
+def _tuple_columns(frame: pd.DataFrame) -> list[str]:
+    out = []
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            values = frame[col].dropna()
+            if len(values) and all(isinstance(v, tuple) for v in values):
+                out.append(col)
+    return out
+
+
+def _encode(frame: pd.DataFrame, tuple_columns: list[str]) -> pd.DataFrame:
+    out = frame.reset_index(drop=True).copy()
+    for col in tuple_columns:
+        out[col] = [None if v is None else json.dumps([str(x) for x in v], ensure_ascii=False)
+                    for v in out[col]]
+    return out
+
+
+def _decode(frame: pd.DataFrame, tuple_columns: list[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for col in tuple_columns:
+        values = np.empty(len(out), dtype=object)
+        values[:] = [tuple(json.loads(v)) if isinstance(v, str) else None for v in out[col]]
+        out[col] = pd.Series(values, index=out.index, dtype=object)
+    return out
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    if isinstance(value, (Path, dt.date, dt.datetime, pd.Timestamp)):
+        return str(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in the manifest")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False where unsupported."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _replace_directory(source: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(source, target)
+        return
+    if _exchange(source, target):
+        shutil.rmtree(source, ignore_errors=True)  # now holds the previous run
+        return
+    # No atomic exchange: move the old one aside first, put it back if the second rename fails.
+    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(target, old)
+    try:
+        os.replace(source, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(target):
+    """Yield an empty temporary directory that replaces ``target`` when the block succeeds.
+
+    If the block raises, ``target`` is untouched and the temporary directory is
+    removed. An existing ``target`` must be empty or a run folder (holding a
+    manifest.json): a mistyped ``--out ~/Documents`` must not wipe anything.
+
+    >>> out = Path(tempfile.mkdtemp()) / "run"
+    >>> with atomic_directory(out) as tmp:
+    ...     _ = (tmp / "a.txt").write_text("1")
+    >>> sorted(p.name for p in out.iterdir())
+    ['a.txt']
+    """
+    target = Path(target)
+    if target.exists():
+        if not target.is_dir():
+            raise InputError("the output path exists and is not a folder", path=target,
+                             hint="choose a new folder name")
+        if any(target.iterdir()) and not (target / MANIFEST).exists():
+            raise InputError("the output folder is not empty and is not a previous run", path=target,
+                             hint="choose a new or empty folder; only run folders are replaced")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes it private; a run folder is an ordinary folder
+        _replace_directory(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_table(folder: Path, name: str, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    tuple_columns = _tuple_columns(frame)
+    encoded = _encode(frame, tuple_columns)
+    csv_name, parquet_name = f"{name}.csv", f"{name}.parquet"
+    atomic_write_bytes(folder / csv_name, encoded.to_csv(index=False).encode(CSV_ENCODING))
+    encoded.to_parquet(folder / parquet_name, index=False)
+    return [csv_name, parquet_name], tuple_columns
+
+
+def write_run(out_dir, *, itemsets_df: pd.DataFrame, rules_df: pd.DataFrame,
+              substitutes_df: pd.DataFrame | None = None, manifest: dict | None = None,
+              extra_tables: dict[str, pd.DataFrame] | None = None) -> Path:
+    """Write a run folder atomically and return its path.
+
+    Parameters
+    ----------
+    out_dir : path
+        The run folder; replaced if it holds a previous run.
+    itemsets_df : DataFrame
+        ``items`` (tuples of labels; see :func:`itemsets_with_labels`), ``size``,
+        ``count``, ``support``.
+    rules_df : DataFrame
+        Output of :func:`recommender.rules.association_rules` (or filtered).
+    substitutes_df : DataFrame, optional
+        Output of :func:`recommender.rules.substitutes`; an empty table when None.
+    manifest : dict, optional
+        Anything JSON-able describing the run (input files, level, thresholds...);
+        ``files``, ``tables`` (rows and tuple columns of each table) and
+        ``created_at`` (UTC, ISO 8601) are added.
+    extra_tables : dict, optional
+        More tables to store, e.g. ``{"bundles": frame}``.
+
+    Examples
+    --------
+    >>> out = Path(tempfile.mkdtemp()) / "run"
+    >>> items = pd.DataFrame({"items": [("a",)], "size": [1], "count": [2], "support": [1.0]})
+    >>> _ = write_run(out, itemsets_df=items, rules_df=empty_rules(), manifest={"level": "sku"})
+    >>> read_run(out).itemsets["items"].tolist(), read_run(out).manifest["level"]
+    ([('a',)], 'sku')
+    """
+    tables = {"itemsets": itemsets_df, "rules": rules_df,
+              "substitutes": _empty_substitutes() if substitutes_df is None else substitutes_df,
+              **(extra_tables or {})}
+    if set(extra_tables or {}) & {"itemsets", "rules", "substitutes", "manifest"}:
+        raise ValueError("extra table names must differ from itemsets, rules, substitutes and manifest")
+    out = Path(out_dir)
+    info = dict(manifest or {})
+    with atomic_directory(out) as tmp:
+        files, described = [], {}
+        for name, frame in tables.items():
+            written, tuple_columns = _write_table(tmp, name, frame)
+            files += written
+            described[name] = {"rows": int(len(frame)), "tuple_columns": tuple_columns}
+        info.update(files=sorted(files + [MANIFEST]), tables=described,
+                    created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        atomic_write_text(tmp / MANIFEST, json.dumps(info, ensure_ascii=False, indent=2, default=_json_default))
+    return out
+
+
+def _read_table(folder: Path, name: str, tuple_columns: list[str]) -> pd.DataFrame:
+    parquet, csv = folder / f"{name}.parquet", folder / f"{name}.csv"
+    if parquet.exists():
+        frame = pd.read_parquet(parquet)
+    elif csv.exists():
+        # pandas 3 parses floats exactly by default and deprecates asking for it.
+        exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+        frame = pd.read_csv(csv, encoding=CSV_ENCODING, keep_default_na=False, na_values=[""], **exact)
+    else:
+        raise InputError(f"the run folder has no {name} table", path=folder, hint="run `recommender mine` again")
+    return _decode(frame, tuple_columns)
+
+
+def read_run(path) -> Run:
+    """Read a run folder written by :func:`write_run` (tuples restored).
+
+    Raises
+    ------
+    InputError
+        When the folder or its manifest is missing or unreadable.
+    """
+    folder = Path(path)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("not a run folder (no manifest.json)", path=folder,
+                         hint="point to the folder written by `recommender mine`") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"the run manifest cannot be read: {exc}", path=folder / MANIFEST) from None
+    described = manifest.get("tables", {})
+    frames = {name: _read_table(folder, name, spec.get("tuple_columns", [])) for name, spec in described.items()}
+    itemsets = frames.pop("itemsets", _empty_itemsets())
+    rules = frames.pop("rules", empty_rules())
+    subs = frames.pop("substitutes", _empty_substitutes())
+    return Run(itemsets=itemsets, rules=rules, substitutes=subs, manifest=manifest, path=folder, tables=frames)
