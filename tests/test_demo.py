@@ -165,6 +165,19 @@ def test_dirt_counts_match_the_file(small):
     assert dirt["total_dirty_lines"] < 0.01 * len(rec)
 
 
+def test_no_dirt_on_post_launch_test_store_receipts(small):
+    """Their ticket value must not depend on how a loader treats dirt."""
+    rec, truth = small["receipts"], small["truth"]
+    treated = rec["store_id"].isin(truth["test_stores"]) & (rec["timestamp"] >= truth["launch_date"])
+    part = rec[treated]
+    assert treated.sum() > 0
+    assert not part["receipt_id"].str.startswith("C").any()
+    assert (part["quantity"] > 0).all() and (part["sku"] != "").all()
+    assert not part.duplicated().any()
+    originals = {rid[1:] for rid in truth["dirt"]["cancelled_receipt_ids"]}
+    assert not part["receipt_id"].isin(originals).any()
+
+
 def test_cancellations_repeat_an_earlier_sale(small):
     rec = small["receipts"]
     cancel = rec[rec["receipt_id"].str.startswith("C")]
