@@ -158,6 +158,72 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_mine(args) -> int:
+    from recommender.pipeline import MiningParams, mine_to_folder
+
+    try:
+        params = MiningParams(
+            level=args.level, min_count=args.min_count,
+            min_support=args.min_support if args.min_support is not None or args.min_count is not None else 0.01,
+            min_confidence=args.min_confidence, min_lift=args.min_lift, max_len=args.max_len, fdr=args.fdr,
+            stratify=not args.no_stratify, engine=args.engine, prune=args.prune, top_k=args.top_k, by=args.by,
+            lhs=_csv_list(args.lhs), rhs=_csv_list(args.rhs))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    progress = Progress()
+    receipts, catalog = read_receipts(args, progress)
+    if receipts.accounting.rows_used == 0:
+        raise InputError("no rows left to mine after cleaning", path=args.path,
+                         hint="run `recommender validate` to see why rows were rejected")
+    result, path = mine_to_folder(receipts, args.out, catalog, params, progress)
+    m = result.manifest
+    if args.json:
+        print(json.dumps({k: m[k] for k in ("n_receipts", "n_items", "n_itemsets", "n_rules", "n_significant",
+                                            "n_substitutes", "engine", "level", "timings_seconds")}
+                         | {"out": str(path), "min_count": m["parameters"]["min_count_used"]}, default=str))
+    else:
+        print(f"receipts      {m['n_receipts']:>10,}   items {m['n_items']:,} at {m['level']} level")
+        print(f"min count     {m['parameters']['min_count_used']:>10,}")
+        print(f"itemsets      {m['n_itemsets']:>10,}")
+        print(f"rules         {m['n_rules']:>10,}   significant {m['n_significant']:,}")
+        print(f"substitutes   {m['n_substitutes']:>10,}")
+        print(f"written to    {path}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from recommender.rules import compare_rules
+    from recommender.runs import read_run
+
+    a, b = read_run(args.run_a), read_run(args.run_b)
+    table = compare_rules(a.rules, b.rules, fdr=args.fdr)
+    if args.status:
+        table = table[table["status"].isin(_csv_list([args.status]))]
+    if args.out:
+        from recommender.atomic import atomic_write_bytes
+
+        atomic_write_bytes(args.out, table.to_csv(index=False).encode("utf-8-sig"))
+    if args.json:
+        out = table.copy()
+        for col in ("antecedents", "consequents"):
+            out[col] = out[col].map(list)
+        print(out.to_json(orient="records", force_ascii=False))
+        return 0
+    counts = table["status"].value_counts()
+    print("  ".join(f"{s}: {int(counts.get(s, 0)):,}" for s in ("appeared", "vanished", "changed", "stable")))
+    shown = table[table["status"] != "stable"].head(args.limit)
+    for row in shown.itertuples(index=False):
+        lift_a = "-" if pd_isna(row.lift_a) else f"{row.lift_a:.2f}"
+        lift_b = "-" if pd_isna(row.lift_b) else f"{row.lift_b:.2f}"
+        print(f"{row.status:<9} {' + '.join(row.antecedents)} -> {' + '.join(row.consequents)}"
+              f"   lift {lift_a} -> {lift_b}")
+    return 0
+
+
+def pd_isna(x) -> bool:
+    return x is None or x != x
+
+
 def cmd_demo(args) -> int:
     from recommender.demo import generate_demo
 
@@ -180,6 +246,40 @@ def build_parser() -> argparse.ArgumentParser:
     add_loader_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("mine", help="mine frequent itemsets and rules into a run folder")
+    p.add_argument("path", help="receipts file")
+    p.add_argument("--out", required=True, metavar="DIR", help="run folder to write (replaced atomically)")
+    add_loader_flags(p, slices=True)
+    g = p.add_argument_group("mining")
+    g.add_argument("--level", default="sku", choices=["sku", "subcategory", "category", "department", "brand"])
+    t = g.add_mutually_exclusive_group()
+    t.add_argument("--min-support", type=float, help="share of receipts (default 0.01)")
+    t.add_argument("--min-count", type=int, help="number of receipts")
+    g.add_argument("--min-confidence", type=float, default=0.1, help="default 0.1")
+    g.add_argument("--min-lift", type=float)
+    g.add_argument("--max-len", type=int, help="longest itemset (default: no cap)")
+    g.add_argument("--fdr", type=float, default=0.05, help="false discovery rate for 'significant' (default 0.05)")
+    g.add_argument("--no-stratify", action="store_true",
+                   help="'significant' from plain Fisher instead of the basket-size-stratified CMH test")
+    g.add_argument("--engine", default="auto", help="auto (fast embedded engine), fast, mlxtend, spark")
+    g.add_argument("--prune", action="store_true", help="drop redundant rules (default: only flag them)")
+    g.add_argument("--top-k", type=int, metavar="N", help="keep the best N rules by --by")
+    g.add_argument("--by", default="lift", help="measure for --top-k (default lift)")
+    g.add_argument("--lhs", action="append", metavar="ITEMS", help="keep rules whose antecedent has one of these")
+    g.add_argument("--rhs", action="append", metavar="ITEMS", help="keep rules whose consequent has one of these")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=cmd_mine)
+
+    p = sub.add_parser("compare", help="rules that appear, vanish or change between two runs (slices)")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.add_argument("--fdr", type=float, default=0.05)
+    p.add_argument("--status", help="only these statuses (appeared,vanished,changed,stable)")
+    p.add_argument("--limit", type=int, default=30, help="rows to print (default 30)")
+    p.add_argument("--out", metavar="FILE", help="write the whole comparison as CSV")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("demo", help="write the seeded demo shop into data/demo")
     from pathlib import Path
