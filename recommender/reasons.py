@@ -8,12 +8,16 @@ Out: plain strings from fixed templates -- deterministic, no network calls.
 
 Reason types (first that applies):
 
-1. ``complete_the_look``: the anchor is apparel ("Complete the business look: ...").
-2. ``seasonal_kit``: a ``season`` is given for the campaign ("Summer family medicine kit: ...").
-3. ``need_kit``: a need tag is shared by two items, or a pharmacy/cosmetics
-   anchor has one ("Everything for cold relief: ...").
-4. ``seasonal_kit``: the items share a season tag (other than all-year).
-5. ``value_pack``: anything else (grocery and the rest).
+1. ``complete_the_look``: the anchor is apparel ("Complete the business look: ...");
+   the look is a ``style``/``occasion`` tag, else the items' shared need tag.
+2. ``seasonal_kit``: a ``season`` is given for the campaign, or two items share
+   a season tag and none has another season (all-year tags do not count)
+   ("Summer family medicine kit: ...").
+3. ``need_kit``: a pharmacy or cosmetics anchor and a need tag (the one most
+   items share) ("Everything for cold relief: ...").
+4. ``value_pack``: anything else (grocery and the rest).
+
+A tag cell may hold several tags separated by ``;`` ("cold relief;family first aid").
 
 The saving follows the rule of 100: a percent when the regular price is under
 100 ("save 15%" / "立省15%"), an amount from 100 up ("save ¥30" / "立省30元").
@@ -34,15 +38,19 @@ _CARE = {"pharmacy", "cosmetics", "cosmetic", "beauty", "personal care", "skinca
          "otc", "drugstore", "美妆", "化妆品", "个护", "药品", "药房", "医药"}
 _ALL_YEAR = {"all", "all year", "all-year", "year-round", "any", "全年", "四季"}
 _STYLE_TAGS = ("style", "occasion", "look")
+#: English wording of a look from an apparel need tag ("Complete the office look").
+_LOOK_EN = {"office wear": "office", "casual wear": "casual", "keep warm": "warm winter", "basics": "everyday"}
+_TAG_SEPARATORS = (";", "；", "|")
 
 #: Built-in Chinese for common tags; a catalog's ``<tag>_zh`` column wins.
 ZH = {
     # styles
-    "business": "商务正装", "formal": "正装", "casual": "休闲", "sport": "运动", "sports": "运动",
+    "business": "商务正装", "office wear": "商务正装", "office": "商务正装", "casual wear": "休闲",
+    "keep warm": "保暖", "basics": "日常基础", "formal": "正装", "casual": "休闲", "sport": "运动", "sports": "运动",
     "outdoor": "户外", "wedding": "婚礼", "party": "派对", "office": "通勤",
     # needs
     "cold relief": "感冒护理", "cold": "感冒护理", "flu": "感冒护理", "allergy": "过敏护理", "allergy relief": "过敏护理",
-    "first aid": "急救", "pain relief": "止痛", "digestion": "肠胃护理", "sleep": "睡眠", "sun protection": "防晒",
+    "first aid": "急救", "family first aid": "家庭常备", "bone health": "骨骼健康", "daily health": "日常保健", "pain relief": "止痛", "digestion": "肠胃护理", "sleep": "睡眠", "sun protection": "防晒",
     "skincare": "护肤", "hydration": "补水保湿", "baby care": "婴儿护理", "travel": "旅行", "oral care": "口腔护理",
     "breakfast": "早餐", "baking": "烘焙", "barbecue": "烧烤", "hot pot": "火锅",
     # seasons
@@ -81,26 +89,41 @@ def _kind(department) -> str:
     return "other"
 
 
+def _tags(value) -> list:
+    text = _text(value)
+    if text is None:
+        return []
+    for sep in _TAG_SEPARATORS[1:]:
+        text = text.replace(sep, _TAG_SEPARATORS[0])
+    return [t.strip() for t in text.split(_TAG_SEPARATORS[0]) if t.strip()]
+
+
 def _shared(rows, tag):
-    """The most common value of ``tag`` and how many items carry it (earlier item wins a tie)."""
+    """The most common tag in column ``tag`` and on how many items (the earlier tag wins a tie)."""
     counts: dict = {}
+    first: dict = {}
     for r in rows:
-        v = _text(r.get(tag))
-        if v is not None:
-            counts[v.lower()] = counts.get(v.lower(), 0) + 1
+        for v in dict.fromkeys(t.lower() for t in _tags(r.get(tag))):
+            counts[v] = counts.get(v, 0) + 1
+        for t in _tags(r.get(tag)):
+            first.setdefault(t.lower(), t)
     if not counts:
         return None, 0
-    best = max(counts, key=lambda v: counts[v])
-    original = next(_text(r.get(tag)) for r in rows if (_text(r.get(tag)) or "").lower() == best)
-    return original, counts[best]
+    best = max(counts, key=lambda v: counts[v])  # max keeps the first of equal counts
+    return first[best], counts[best]
 
 
 def _season_tag(rows):
-    value, n = _shared(rows, "season")
-    tagged = sum(1 for r in rows if _text(r.get("season")))
-    if value is None or value.lower() in _ALL_YEAR or n < 2 or n != tagged:
+    """A season two items share while no item has another one (all-year tags do not count)."""
+    seasons = {}
+    for r in rows:
+        for t in _tags(r.get("season")):
+            if t.lower() not in _ALL_YEAR:
+                seasons.setdefault(t.lower(), []).append(t)
+    if len(seasons) != 1:
         return None
-    return value
+    (found,) = seasons.values()
+    return found[0] if len(found) >= 2 else None
 
 
 def reason_type(items, season=None) -> str:
@@ -130,21 +153,20 @@ def reason_type(items, season=None) -> str:
     anchor_kind = _kind(rows[0].get("department"))
     if anchor_kind == "apparel":
         return "complete_the_look"
-    if _text(season):
+    if _text(season) or _season_tag(rows):
         return "seasonal_kit"
-    need, n = _shared(rows, "need")
-    if need is not None and (n >= 2 or anchor_kind == "care"):
+    if anchor_kind == "care" and _shared(rows, "need")[0] is not None:
         return "need_kit"
-    if _season_tag(rows):
-        return "seasonal_kit"
     return "value_pack"
 
 
 def _zh(value: str, rows=(), tag=None) -> str:
-    if tag:
+    if tag:  # a catalog translation of the same cell wins
         for r in rows:
-            if (_text(r.get(tag)) or "").lower() == value.lower() and _text(r.get(f"{tag}_zh")):
-                return _text(r.get(f"{tag}_zh"))
+            tags, zh = _tags(r.get(tag)), _tags(r.get(f"{tag}_zh"))
+            low = [t.lower() for t in tags]
+            if value.lower() in low and len(zh) == len(tags):
+                return zh[low.index(value.lower())]
     return ZH.get(value.lower(), value)
 
 
@@ -249,11 +271,11 @@ def reason_line(items, saving=0.0, regular_price=None, lang="en", *, season=None
 
 def _head(kind, rows, lang, season) -> str:
     if kind == "complete_the_look":
-        style, tag = next(((v, t) for t in _STYLE_TAGS for r in rows if (v := _text(r.get(t)))), (None, None))
+        style, tag = next(((v[0], t) for t in _STYLE_TAGS for r in rows if (v := _tags(r.get(t)))), (None, None))
         if style is None:  # apparel catalogs often put the occasion in the need tag
             style, tag = _shared(rows, "need")[0], "need"
         if lang == "en":
-            return f"Complete the {style} look" if style else "Complete the look"
+            return f"Complete the {_LOOK_EN.get(style.lower(), style)} look" if style else "Complete the look"
         return f"{_zh(style, rows, tag)}一套搭齐" if style else "一套搭齐"
     if kind == "need_kit":
         need = _shared(rows, "need")[0]
@@ -261,7 +283,7 @@ def _head(kind, rows, lang, season) -> str:
             return "Everything you need" if lang == "en" else "一站配齐"
         return f"Everything for {need}" if lang == "en" else f"{_zh(need, rows, 'need')}一站配齐"
     if kind == "seasonal_kit":
-        s = _text(season) or _season_tag(rows) or _shared(rows, "season")[0]
+        s = _text(season) or _season_tag(rows)
         care = _kind(rows[0].get("department")) == "care"
         if lang == "en":
             label = f"{s[:1].upper()}{s[1:]} " if s else "Seasonal "

@@ -32,6 +32,8 @@ def test_each_reason_type_from_its_catalog_attributes():
     assert reason_type([SUNSCREEN, AFTERSUN]) == "seasonal_kit"  # shared season tag
     assert reason_type([COLD, TISSUE], season="winter") == "seasonal_kit"  # the campaign's season
     assert reason_type([TEA, CUPS]) == "value_pack"
+    assert reason_type([{**TEA, "need": "breakfast"}, {**CUPS, "need": "breakfast"}]) == "value_pack"  # grocery
+    assert reason_type([{**COLD, "need": None}, {**TISSUE, "need": None}]) == "value_pack"  # no need tag
     # attributes that do not agree do not make a kit
     assert reason_type([TEA, {**CUPS, "need": "breakfast"}]) == "value_pack"
     assert reason_type([{**SUNSCREEN, "season": "all year"}, {**AFTERSUN, "season": "all year"}]) == "value_pack"
@@ -54,6 +56,22 @@ def test_gift_phrasing():
     assert reason_line([COLD, TISSUE], gift=bag).endswith(", free medicine bag")
     assert reason_line([COLD, TISSUE], gift=bag, lang="zh").endswith("，送药品收纳袋")
     assert reason_line([COLD, TISSUE], gift={"name": "pouch", "name_zh": "小药包"}, lang="zh").endswith("送小药包")
+
+
+def test_multi_valued_tags_and_all_year_seasons():
+    remedy = {"name": "cold remedy", "name_zh": "感冒药", "department": "pharmacy",
+              "need": "cold relief;family first aid", "season": "all"}
+    stomach = {"name": "stomach remedy", "name_zh": "胃药", "department": "pharmacy", "need": "family first aid",
+               "season": "summer"}
+    dewormer = {**stomach, "name": "dewormer", "name_zh": "驱虫药"}
+    vitamin_c = {"name": "vitamin C", "name_zh": "维生素C", "department": "pharmacy", "need": "cold relief",
+                 "season": "all"}
+    assert reason_line([remedy, vitamin_c], 3, 50) == "Everything for cold relief: cold remedy + vitamin C, save 6%"
+    assert reason_line([stomach, remedy, dewormer], 3, 50, "zh").startswith("夏季家庭常备药箱：胃药+感冒药+驱虫药")
+    shirt = {**SHIRT, "style": None, "need": "office wear"}
+    tie = {**TIE, "need": "office wear"}
+    assert reason_line([shirt, tie], 12, 80).startswith("Complete the office look: shirt + tie")
+    assert reason_line([shirt, tie], 12, 80, "zh").startswith("商务正装一套搭齐：")
 
 
 def test_a_catalog_translation_column_wins():
