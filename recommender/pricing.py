@@ -65,6 +65,7 @@ Money is handled in whole cents so that component prices sum exactly.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -158,16 +159,32 @@ class PriceDecision:
     notes: tuple = field(default_factory=tuple)
 
     def as_dict(self) -> dict:
-        """A plain dict (for a DataFrame row or JSON)."""
+        """A plain dict (nested components and guardrails), e.g. for JSON."""
         return asdict(self)
+
+    def to_row(self) -> dict:
+        """A flat dict for one row of ``bundles.csv``: components, guardrails and notes as JSON text.
+
+        :func:`recommender.export.export_bundles` reads ``components`` back from this JSON.
+        """
+        row = asdict(self)
+        for key in ("components", "guardrails", "notes"):
+            row[key] = json.dumps(row[key], ensure_ascii=False, sort_keys=key == "guardrails")
+        return row
 
 
 @dataclass(frozen=True)
 class Offer:
-    """The best :class:`PriceDecision` over the allowed discount types, and all of them (best first)."""
+    """The best :class:`PriceDecision` over the allowed discount types, and all of them (best first).
+
+    Unpacks as ``best, decisions = best_offer(...)``.
+    """
 
     best: PriceDecision
     decisions: tuple
+
+    def __iter__(self):
+        return iter((self.best, self.decisions))
 
 
 def expected_profit(take_rate, gap_tickets, added_margin, discount_cost, set_tickets, substitute_margin_loss=0.0):
@@ -452,7 +469,7 @@ def _decision(kind, setup, saving_c, cost_c, binding, recommended, reason, disco
         notes=tuple(notes))
 
 
-def _why_not(setup, best_profit, guard_name=None) -> str:
+def _why_not(setup, guard_name=None) -> str:
     if setup.gap == 0:
         return "no gap tickets: customers who buy the anchor already take the add-ons (or never buy it)"
     if setup.margin - setup.loss <= 0:
@@ -542,10 +559,10 @@ def _price_on_grid(kind, setup) -> PriceDecision:
     if best_c is None:
         tight = next(n for n in GUARDRAILS if limits[n] == guard) if guard <= structural else None
         return _decision(kind, setup, 0, 0, "no_profitable_discount", False,
-                         _why_not(setup, None, tight), discounted)
+                         _why_not(setup, tight), discounted)
     if best_e <= _EPS:
         return _decision(kind, setup, best_c, best_c, "no_profitable_discount", False,
-                         _why_not(setup, best_e), discounted)
+                         _why_not(setup), discounted)
     binding = "optimum"
     if best_c == limit_c and guard <= structural:
         tied = [n for n in GUARDRAILS if limits[n] == guard]
@@ -584,11 +601,11 @@ def _price_cheapest_free(setup) -> PriceDecision:
     broken = [n for n in GUARDRAILS if saving_c > limits[n]]
     if broken or saving_c >= setup.p_c:
         return _decision("cheapest_free", setup, 0, 0, "no_profitable_discount", False,
-                         _why_not(setup, None, broken[0] if broken else "min_margin"), row["sku"])
+                         _why_not(setup, broken[0] if broken else "min_margin"), row["sku"])
     e = float(setup.profit(saving_c, saving_c))
     if e <= _EPS:
         return _decision("cheapest_free", setup, saving_c, saving_c, "no_profitable_discount", False,
-                         _why_not(setup, e), row["sku"])
+                         _why_not(setup), row["sku"])
     return _decision("cheapest_free", setup, saving_c, saving_c, "optimum", True, None, row["sku"])
 
 
@@ -604,12 +621,12 @@ def _price_gift(setup, gift) -> PriceDecision:
     guard = _guardrails(setup, setup.p_c, cost_c, value_c, extra_cost=cost)
     broken = [n for n in GUARDRAILS if not guard[n]["holds"]]
     if broken:
-        return _decision("gift", setup, 0, 0, "no_profitable_discount", False, _why_not(setup, None, broken[0]),
+        return _decision("gift", setup, 0, 0, "no_profitable_discount", False, _why_not(setup, broken[0]),
                          g["sku"], gift_row=g)
     e = float(setup.profit(value_c, cost_c))
     ok = e > _EPS
     return _decision("gift", setup, value_c, cost_c, "optimum" if ok else "no_profitable_discount", ok,
-                     None if ok else _why_not(setup, e), g["sku"], gift_row=g)
+                     None if ok else _why_not(setup), g["sku"], gift_row=g)
 
 
 def best_offer(items, gap_tickets: int, set_tickets: int, policy: Policy | None = None,

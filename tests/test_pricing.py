@@ -3,6 +3,7 @@ constraint is the one that binds, and the economics rank bundles by what they ad
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -305,6 +306,17 @@ def test_best_offer_returns_every_type_best_first():
     assert offer.best.expected_profit == max(d.expected_profit for d in offer.decisions if d.recommended)
     no_gift = best_offer(items, 800, 50)
     assert "gift" not in {d.discount_type for d in no_gift.decisions}
+    best, decisions = no_gift
+    assert best is no_gift.best and decisions == no_gift.decisions
+
+
+def test_to_row_is_flat_and_round_trips_components():
+    items = [{"sku": "a", "price": 30, "unit_cost": 12}, {"sku": "b", "price": 20, "unit_cost": 4}]
+    d = price_bundle(items, 800, 50)
+    row = d.to_row()
+    assert all(not isinstance(v, (dict, list, tuple)) for v in row.values())
+    assert tuple(json.loads(row["components"])) == d.components
+    assert json.loads(row["guardrails"]) == d.guardrails
 
 
 def test_missing_cost_is_an_input_error():
