@@ -435,23 +435,27 @@ def substitutes(baskets, catalog: pd.DataFrame, *, min_count: int, fdr: float = 
     item_counts = baskets.item_counts().to_numpy(dtype=np.int64)
     frequent = np.flatnonzero(item_counts >= min_count)
     parent, needs, parent_level = _item_attributes(catalog, baskets.level, baskets.items)
-    relation: dict[tuple[int, int], list[str]] = {}
-    groups: dict[tuple[str, str], list[int]] = {}
+    groups: dict[str, list[int]] = {}
     for i in frequent.tolist():
         p = parent.iloc[i]
         if isinstance(p, str):
-            groups.setdefault((f"same {parent_level}", p), []).append(i)
+            groups.setdefault(f"same {parent_level}: {p}", []).append(i)
         for tag in sorted(needs.iloc[i]):
-            groups.setdefault(("same need", tag), []).append(i)
-    for (kind, value), members in groups.items():
-        for x in range(len(members)):
-            for y in range(x + 1, len(members)):
-                relation.setdefault((members[x], members[y]), []).append(f"{kind}: {value}")
-    if not relation:
+            groups.setdefault(f"same need: {tag}", []).append(i)
+    found = []
+    for why, members in groups.items():
+        if len(members) > 1:
+            a, b = np.triu_indices(len(members), k=1)
+            m = np.asarray(members, dtype=np.int64)
+            found.append(pd.DataFrame({"a": m[a], "b": m[b], "why": why}))
+    if not found:
         return pd.DataFrame({c: pd.Series(dtype=object if c in ("item_a", "item_b", "relation") else
                                           np.int64 if c.startswith("count") or c == "n_receipts" else float)
                              for c in SUBSTITUTE_COLUMNS})
-    pairs = np.array(sorted(relation), dtype=np.int64)
+    # A pair related in several ways (same subcategory and same need) is one candidate.
+    candidates = (pd.concat(found, ignore_index=True).groupby(["a", "b"], sort=True)["why"]
+                  .agg(lambda w: "; ".join(w)).reset_index())
+    pairs = candidates[["a", "b"]].to_numpy(dtype=np.int64)
     cols = np.unique(pairs)
     slot = np.full(baskets.n_items, -1, dtype=np.int64)
     slot[cols] = np.arange(len(cols))
@@ -466,7 +470,7 @@ def substitutes(baskets, catalog: pd.DataFrame, *, min_count: int, fdr: float = 
     out = pd.DataFrame({"item_a": labels[pairs[:, 0]], "item_b": labels[pairs[:, 1]], "count": n_ab,
                         "count_a": n_a, "count_b": n_b, "n_receipts": np.full(len(pairs), n, dtype=np.int64),
                         "lift": lift, "p_value": p, "q_value": q,
-                        "relation": ["; ".join(relation[tuple(pr)]) for pr in pairs.tolist()]})
+                        "relation": candidates["why"].to_numpy(dtype=object)})
     out = out[(out["lift"] <= max_lift) & (out["q_value"] <= fdr)]
     return out.sort_values(["p_value", "lift"], kind="stable").reset_index(drop=True)
 

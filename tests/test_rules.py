@@ -443,3 +443,27 @@ def test_compare_rules_between_seasons(winter_rate, status):
     assert set(cmp["status"]) <= {"appeared", "vanished", "changed", "stable"}
     stable = cmp[cmp["status"] == "stable"]
     assert stable["q_value"].gt(0.05).all() and stable["count_a"].notna().all() and stable["count_b"].notna().all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 30_000), st.data())
+def test_fisher_tails_equal_scipy(n, data):
+    from recommender.significance import fisher_greater, fisher_less
+
+    n_x = data.draw(st.integers(0, n))
+    n_y = data.draw(st.integers(0, n))
+    k = data.draw(st.integers(max(0, n_x + n_y - n), min(n_x, n_y)))
+    for ours, ref in [(fisher_greater(k, n_x, n_y, n), stats.hypergeom.sf(k - 1, n, n_x, n_y)),
+                      (fisher_less(k, n_x, n_y, n), stats.hypergeom.cdf(k, n, n_x, n_y))]:
+        assert 0.0 <= ours <= 1.0
+        assert ours == pytest.approx(ref, rel=1e-9, abs=1e-290)
+
+
+def test_substitutes_joins_every_relation_of_a_pair():
+    n = 1000
+    a = np.arange(n) % 2 == 0
+    dense = np.column_stack([a, ~a])
+    b = baskets_from_dense(dense, ["x", "y"])
+    cat = pd.DataFrame({"sku": ["x", "y"], "subcategory": ["s", "s"], "need": ["cold relief", "cold relief"]})
+    out = substitutes(b, cat, min_count=10)
+    assert out["relation"].tolist() == ["same subcategory: s; same need: cold relief"]
