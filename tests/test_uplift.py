@@ -220,3 +220,42 @@ def test_expected_vs_actual_uses_a_measurement(launch_10x10):
     assert row["measured"] == measured["estimate"]
     assert row["ratio"] == pytest.approx(measured["estimate"] / 2.0)
     assert out["recalibration"] == pytest.approx(0.75)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    demo_mod = pytest.importorskip("recommender.demo")
+    import json
+
+    paths = demo_mod.generate_demo(tmp_path_factory.mktemp("demo"))
+    truth = json.loads(Path(paths["ground_truth"]).read_text(encoding="utf-8"))
+    from recommender.catalog import load_catalog
+    from recommender.receipts import load_receipts
+
+    lines = load_receipts(paths["receipts"]).lines
+    return lines, load_catalog(paths["catalog"]), truth
+
+
+@pytest.mark.slow
+def test_demo_launch_effect_is_inside_the_interval(demo):
+    lines, _, truth = demo
+    true = truth["true_effect"]["atv_effect"]
+    r = measure_uplift(lines, truth["launch_date"], truth["test_stores"], truth["control_stores"])
+    assert r["n_test_stores"] == len(truth["test_stores"]) and r["n_control_stores"] == len(truth["control_stores"])
+    assert r["ci_low"] <= true <= r["ci_high"]
+    assert abs(r["estimate"] - true) < (r["ci_high"] - r["ci_low"]) / 2
+    # the naive pre/post credits the launch with the season: far above the truth, and flagged
+    naive = measure_uplift(lines, truth["launch_date"], truth["test_stores"])
+    assert naive["design"] == "pre_post" and naive["warnings"]
+    assert naive["ci_low"] > true
+
+
+@pytest.mark.slow
+def test_demo_bundle_attach_effects_are_inside_the_intervals(demo):
+    lines, catalog, truth = demo
+    for planted in truth["true_effect"]["attach_rates"]:
+        bundle = {"anchor": [planted["anchor"]], "items": [planted["anchor"], *planted["addons"]],
+                  "level": "subcategory"}
+        r = measure_uplift(lines, truth["launch_date"], truth["test_stores"], truth["control_stores"],
+                           metric="attach", bundle=bundle, catalog=catalog)
+        assert r["ci_low"] <= planted["attach_rate_effect"] <= r["ci_high"], planted["bundle"]
