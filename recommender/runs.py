@@ -38,7 +38,6 @@ import pandas as pd
 
 from recommender.atomic import atomic_write_bytes, atomic_write_text
 from recommender.errors import InputError
-from recommender.rules import SUBSTITUTE_COLUMNS, empty_rules
 
 __all__ = ["Run", "write_run", "read_run", "itemsets_with_labels", "atomic_write_bytes", "atomic_write_text",
            "atomic_directory"]
@@ -83,6 +82,8 @@ def _empty_itemsets() -> pd.DataFrame:
 
 
 def _empty_substitutes() -> pd.DataFrame:
+    from recommender.rules import SUBSTITUTE_COLUMNS  # lazily: reading a run needs no statistics
+
     return pd.DataFrame({c: pd.Series(dtype=object if c in ("item_a", "item_b", "relation") else
                                       np.int64 if c.startswith("count") or c == "n_receipts" else float)
                          for c in SUBSTITUTE_COLUMNS})
@@ -227,7 +228,8 @@ def write_run(out_dir, *, itemsets_df: pd.DataFrame, rules_df: pd.DataFrame,
     --------
     >>> out = Path(tempfile.mkdtemp()) / "run"
     >>> items = pd.DataFrame({"items": [("a",)], "size": [1], "count": [2], "support": [1.0]})
-    >>> _ = write_run(out, itemsets_df=items, rules_df=empty_rules(), manifest={"level": "sku"})
+    >>> rules = pd.DataFrame({"antecedents": [("a",)], "consequents": [("b",)], "count": [1]})
+    >>> _ = write_run(out, itemsets_df=items, rules_df=rules, manifest={"level": "sku"})
     >>> read_run(out).itemsets["items"].tolist(), read_run(out).manifest["level"]
     ([('a',)], 'sku')
     """
@@ -282,6 +284,11 @@ def read_run(path) -> Run:
     described = manifest.get("tables", {})
     frames = {name: _read_table(folder, name, spec.get("tuple_columns", [])) for name, spec in described.items()}
     itemsets = frames.pop("itemsets", _empty_itemsets())
-    rules = frames.pop("rules", empty_rules())
+    if "rules" in frames:
+        rules = frames.pop("rules")
+    else:
+        from recommender.rules import empty_rules
+
+        rules = empty_rules()
     subs = frames.pop("substitutes", _empty_substitutes())
     return Run(itemsets=itemsets, rules=rules, substitutes=subs, manifest=manifest, path=folder, tables=frames)

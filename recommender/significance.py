@@ -28,7 +28,7 @@ from decimal import Decimal, getcontext
 import numba
 import numpy as np
 import scipy.sparse as sp
-from scipy import stats
+from scipy.special import ndtr
 
 
 def bh_qvalues(p) -> np.ndarray:
@@ -180,8 +180,9 @@ def _tail(n_xy, n_x, n_y, n, upper: bool) -> np.ndarray:
 def fisher_greater(n_xy, n_x, n_y, n) -> np.ndarray:
     """One-sided Fisher exact p-value for positive association, vectorised.
 
-    Equal (to ~1e-13 relative) to ``scipy.stats.fisher_exact([[n_xy, n_x - n_xy],
-    [n_y - n_xy, n - n_x - n_y + n_xy]], alternative="greater").pvalue``, i.e.
+    Equal (to ~1e-12 relative at 10^4 receipts, ~1e-10 at 10^6) to
+    ``scipy.stats.fisher_exact([[n_xy, n_x - n_xy], [n_y - n_xy, n - n_x - n_y + n_xy]],
+    alternative="greater").pvalue``, i.e.
     ``scipy.stats.hypergeom.sf(n_xy - 1, n, n_x, n_y)``, but computed with
     R's ``phyper`` algorithm (Loader's saddle-point pmf, then the shorter tail
     summed by recurrence) compiled by numba: scipy's boost-based ``sf`` takes
@@ -229,7 +230,7 @@ def cmh_greater(n_xy, n_x, n_y, n) -> np.ndarray:
     o, e, v = n_xy.sum(axis=-1), expected.sum(axis=-1), var.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (o - e - 0.5) / np.sqrt(v)
-    return np.where(v > 0, stats.norm.sf(z), 1.0)
+    return np.where(v > 0, ndtr(-z), 1.0)  # the normal upper tail
 
 
 def _fibonacci_bounds(max_size: int) -> np.ndarray:
