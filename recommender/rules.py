@@ -170,6 +170,13 @@ def empty_rules() -> pd.DataFrame:
                          for c in RULE_COLUMNS})
 
 
+def empty_substitutes() -> pd.DataFrame:
+    """A substitutes DataFrame with no rows and the right columns."""
+    return pd.DataFrame({c: pd.Series(dtype=object if c in ("item_a", "item_b", "relation") else
+                                      np.int64 if c.startswith("count") or c == "n_receipts" else float)
+                         for c in SUBSTITUTE_COLUMNS})
+
+
 def association_rules(itemsets: pd.DataFrame, baskets, *, min_confidence: float = 0.1,
                       min_lift: float | None = None, fdr: float = 0.05, stratify: bool = True,
                       catalog: pd.DataFrame | None = None, progress: Progress = None) -> pd.DataFrame:
@@ -449,9 +456,7 @@ def substitutes(baskets, catalog: pd.DataFrame, *, min_count: int, fdr: float = 
             m = np.asarray(members, dtype=np.int64)
             found.append(pd.DataFrame({"a": m[a], "b": m[b], "why": why}))
     if not found:
-        return pd.DataFrame({c: pd.Series(dtype=object if c in ("item_a", "item_b", "relation") else
-                                          np.int64 if c.startswith("count") or c == "n_receipts" else float)
-                             for c in SUBSTITUTE_COLUMNS})
+        return empty_substitutes()
     # A pair related in several ways (same subcategory and same need) is one candidate.
     candidates = (pd.concat(found, ignore_index=True).groupby(["a", "b"], sort=True)["why"]
                   .agg(lambda w: "; ".join(w)).reset_index())

@@ -82,11 +82,9 @@ def _empty_itemsets() -> pd.DataFrame:
 
 
 def _empty_substitutes() -> pd.DataFrame:
-    from recommender.rules import SUBSTITUTE_COLUMNS  # lazily: reading a run needs no statistics
+    from recommender.rules import empty_substitutes  # lazily: reading a run needs no statistics
 
-    return pd.DataFrame({c: pd.Series(dtype=object if c in ("item_a", "item_b", "relation") else
-                                      np.int64 if c.startswith("count") or c == "n_receipts" else float)
-                         for c in SUBSTITUTE_COLUMNS})
+    return empty_substitutes()
 
 
 def _tuple_columns(frame: pd.DataFrame) -> list[str]:
