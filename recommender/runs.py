@@ -183,7 +183,10 @@ def atomic_directory(target):
         yield tmp
         mask = os.umask(0)
         os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes it private; a run folder is an ordinary folder
+        # mkdtemp/mkstemp make private folders and files; a run folder is an ordinary one.
+        os.chmod(tmp, 0o777 & ~mask)
+        for item in tmp.rglob("*"):
+            os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~mask)
         _replace_directory(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -155,3 +155,16 @@ def test_manifest_accepts_numpy_and_paths(tmp_path, mined):
                     manifest={"n": np.int64(3), "input": tmp_path / "x.csv", "levels": ("sku",)})
     m = read_run(out).manifest
     assert m["n"] == 3 and m["input"] == str(tmp_path / "x.csv") and m["levels"] == ["sku"]
+
+
+def test_run_files_get_ordinary_permissions(tmp_path, mined):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        out = write_run(tmp_path / "run", itemsets_df=mined["itemsets"], rules_df=mined["rules"], manifest={})
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {0o644}
