@@ -320,6 +320,10 @@ def bundle_flags(lines: pd.DataFrame, anchor_items: Iterable, bundle_items: Iter
 
     Columns: receipt_id, has_anchor, has_bundle (same row order as
     :func:`receipt_table`).
+
+    >>> lines = pd.DataFrame({"receipt_id": ["1", "1", "2"], "sku": ["tea", "cup", "tea"]})
+    >>> bundle_flags(lines, "tea", ["tea", "cup"])[["has_anchor", "has_bundle"]].values.tolist()
+    [[True, True], [True, False]]
     """
     anchors = {str(a) for a in _as_list(anchor_items)}
     bundle = {str(b) for b in _as_list(bundle_items)}
