@@ -259,3 +259,21 @@ def test_demo_bundle_attach_effects_are_inside_the_intervals(demo):
         r = measure_uplift(lines, truth["launch_date"], truth["test_stores"], truth["control_stores"],
                            metric="attach", bundle=bundle, catalog=catalog)
         assert r["ci_low"] <= planted["attach_rate_effect"] <= r["ci_high"], planted["bundle"]
+
+
+@pytest.mark.parametrize("metric,column", [("atv", "line_amount"), ("upt", "quantity")])
+def test_store_panel_matches_an_independent_groupby(launch_10x10, metric, column):
+    lines, truth = launch_10x10
+    launch = pd.Timestamp(truth["launch"])
+    panel = store_period_metrics(lines, metric, launch, pre_days=14, post_days=7).set_index("store_id")
+    tickets = lines.groupby("receipt_id").agg(v=(column, "sum"), ts=("timestamp", "min"), store=("store_id", "first"))
+    pre = tickets[(tickets["ts"] < launch) & (tickets["ts"] >= launch - pd.Timedelta(days=14))]
+    post = tickets[(tickets["ts"] >= launch) & (tickets["ts"] < launch + pd.Timedelta(days=7))]
+    for part, name in ((pre, "pre"), (post, "post")):
+        expected = part.groupby("store")["v"].agg(["mean", "size"])
+        assert np.allclose(panel.loc[expected.index, name], expected["mean"])
+        assert list(panel.loc[expected.index, f"{name}_tickets"]) == list(expected["size"])
+    r = measure_uplift(lines, launch, truth["test_stores"], truth["control_stores"], metric=metric,
+                       pre_days=14, post_days=7)
+    change = panel["change"]
+    assert r["estimate"] == pytest.approx(change[truth["test_stores"]].mean() - change[truth["control_stores"]].mean())
