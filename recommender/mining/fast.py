@@ -1,0 +1,174 @@
+"""The fast engine: depth-first frequent itemset mining compiled with numba.
+
+In: a canonical boolean CSR matrix (see :func:`recommender.mining.as_bool_csr`),
+``min_count`` and limits. Out: the itemsets DataFrame of
+:func:`recommender.mining.frequent_itemsets`, already sorted.
+
+Steps: count items; keep the frequent ones, ranked by ascending count (rare
+items first keeps the projected databases small); drop receipts with fewer than
+two frequent items (they only count towards singles); check the exact number
+of frequent pairs against the budget before searching; then search depth-first
+(:mod:`recommender.mining._kernels`) in batches of first items, reporting
+progress between batches and stopping with :class:`ThresholdTooLow` when the
+itemset or memory budget is exceeded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recommender.mining import (BYTES_PER_ITEMSET, DEFAULT_MAX_ITEMSETS, ThresholdTooLow,
+                                default_memory_budget)
+
+# Progress is reported between batches of first items.
+_N_BATCHES = 64
+
+
+def mine(matrix, min_count: int, max_len: int | None = None, progress=None,
+         max_itemsets: int = DEFAULT_MAX_ITEMSETS, memory_budget: int | None = None) -> pd.DataFrame:
+    """Frequent itemsets of a canonical boolean CSR ``matrix``; see ``frequent_itemsets``.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> m = sp.csr_array(np.array([[1, 1, 1], [1, 1, 0], [0, 1, 1]], dtype=bool))
+    >>> mine(m, 2).to_records(index=False).tolist()
+    [((0,), 2), ((1,), 3), ((2,), 2), ((0, 1), 2), ((1, 2), 2)]
+    """
+    status, result, _ = _search(matrix, min_count, max_len, progress, max_itemsets,
+                                default_memory_budget() if memory_budget is None else memory_budget)
+    if status is not None:
+        raise status
+    return result
+
+
+def _search(matrix, min_count, max_len, progress, max_itemsets, memory_budget, build=True):
+    """Mine; return (exception or None, DataFrame or None, number of itemsets)."""
+    from recommender.mining import _kernels as K
+
+    max_len = np.iinfo(np.int64).max if max_len is None else max_len
+    cap = int(min(max_itemsets, max(1, memory_budget // BYTES_PER_ITEMSET)))
+    item_count = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.int64)
+    frequent = np.flatnonzero(item_count >= min_count)
+    # ascending count, ties by column, so the search order is deterministic
+    rank_to_col = frequent[np.lexsort((frequent, item_count[frequent]))]
+    n_items = rank_to_col.size
+    single_counts = item_count[rank_to_col]
+    if n_items > cap:
+        return _too_many(n_items, cap, np.sort(item_count)[::-1], min_count, max_itemsets), None, n_items
+    empty_nodes = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64))
+    if n_items == 0 or max_len < 2:
+        return None, (_to_frame(rank_to_col, single_counts, *empty_nodes, 0) if build else None), n_items
+
+    sub = matrix[:, rank_to_col]  # columns renumbered to ranks
+    sub.sort_indices()
+    flat, starts = K.flatten(sub.indptr.astype(np.int64), sub.indices.astype(np.int32), 2)
+    del sub
+    pos_sample = np.empty(0, np.int32 if flat.size < 2**31 - 1 else np.int64)
+    root_occ, root_off = K.deliver_root(flat, starts, n_items, pos_sample)
+    del starts
+    max_occ = max(1 << 20, memory_budget // 8)  # int64 occurrences + int32 receipts
+
+    hist, work = K.pair_histogram(flat, root_occ, root_off, n_items, min_count, int(single_counts.max()))
+    n_pairs = int(hist.sum())
+    if n_items + n_pairs > cap and max_len >= 2:
+        by_count = np.concatenate([single_counts, np.repeat(np.arange(hist.size), hist)])
+        return _too_many(n_items + n_pairs, cap, np.sort(by_count)[::-1], min_count, max_itemsets), None, \
+            n_items + n_pairs
+
+    # perfect extension pruning copies whole subtrees, which a length limit would cut
+    perfect = bool(max_len >= int(np.diff(matrix.indptr).max()))
+    size0 = max(1024, 2 * n_pairs)
+    out_parent = np.empty(size0, np.int64)
+    out_item = np.empty(size0, np.int32)
+    out_count = np.empty(size0, np.int64)
+    n_out = 0
+    bounds = _batches(work, _N_BATCHES)
+    total_work = int(work.sum())
+    done_work = 0
+    for lo, hi in bounds:
+        status, n_out, out_parent, out_item, out_count = K.mine_range(
+            flat, root_occ, root_off, single_counts, lo, hi, n_items, min_count, max_len, perfect,
+            out_parent, out_item, out_count, n_out, cap - n_items, max_occ)
+        if status != K.OK:
+            found = np.concatenate([single_counts, out_count[:n_out]])
+            if status == K.TOO_MUCH_MEMORY:
+                return _memory_exceeded(matrix, min_count, max_len, max_itemsets, memory_budget), None, None
+            return _too_many(n_items + n_out, cap, np.sort(found)[::-1], min_count, max_itemsets,
+                             partial=True, probe=(matrix, max_len, memory_budget) if build else None), None, None
+        done_work += int(work[lo:hi].sum())
+        if progress is not None:
+            progress(done_work, total_work, f"mining: {n_items + n_out:,} frequent itemsets so far")
+    if not build:
+        return None, None, n_items + n_out
+    return None, _to_frame(rank_to_col, single_counts, out_parent, out_item, out_count, n_out), n_items + n_out
+
+
+def _batches(work, n_batches):
+    """Split 0..len(work) into contiguous ranges of roughly equal work."""
+    n = work.size
+    cum = np.cumsum(work)
+    if n == 0 or cum[-1] == 0:
+        return [(0, n)] if n else []
+    cuts = np.searchsorted(cum, np.linspace(0, cum[-1], n_batches + 1)[1:-1], side="right")
+    edges = np.unique(np.concatenate([[0], cuts, [n]]))
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+
+
+def _to_frame(rank_to_col, single_counts, out_parent, out_item, out_count, n_out) -> pd.DataFrame:
+    """Nodes -> DataFrame of tuples of column indices, sorted by (length, items)."""
+    from recommender.mining import _kernels as K
+
+    n_items = rank_to_col.size
+    order = np.argsort(rank_to_col, kind="stable")
+    items = [(c,) for c in rank_to_col[order].tolist()]
+    counts = [single_counts[order]]
+    if n_out:
+        lengths = K.node_lengths(out_parent, n_out, n_items)
+        for k in range(2, int(lengths.max()) + 1):
+            rows = np.flatnonzero(lengths == k)
+            if rows.size == 0:
+                continue
+            arr = K.fill_itemsets(out_parent, out_item, lengths, rows, k, n_items, rank_to_col)
+            srt = np.lexsort(arr.T[::-1])
+            # a structured view makes numpy build the tuples itself, without lists in between
+            rec = np.ascontiguousarray(arr[srt]).view(np.dtype([(f"i{c}", np.int64) for c in range(k)]))
+            items.extend(rec.ravel().tolist())
+            counts.append(out_count[rows][srt])
+    return pd.DataFrame({"items": pd.Series(items, dtype=object),
+                         "count": np.concatenate(counts).astype(np.int64)})
+
+
+def _suggest(counts_desc, cap, min_count):
+    """Smallest count c such that at most ``cap`` of the given counts are >= c."""
+    if counts_desc.size <= cap:
+        return min_count
+    return int(max(min_count + 1, counts_desc[cap] + 1))
+
+
+def _too_many(n_found, cap, counts_desc, min_count, max_itemsets, partial=False, probe=None):
+    suggestion = _suggest(counts_desc, cap, min_count)
+    if probe is not None:
+        suggestion = _probe(probe, suggestion, cap)
+    what = f"more than {n_found:,}" if partial else f"at least {n_found:,}"
+    limit = (f"the limit of {cap:,} itemsets" + (" (memory budget)" if cap < max_itemsets else ""))
+    return ThresholdTooLow(f"min_count={min_count} gives {what} frequent itemsets, over {limit}; "
+                           f"raise the threshold", suggested_min_count=suggestion)
+
+
+def _probe(probe, start, cap):
+    """Smallest threshold, searching upwards from ``start``, that is verified to fit ``cap``."""
+    matrix, max_len, memory_budget = probe
+    c = start
+    while True:
+        status, _, n = _search(matrix, c, max_len, None, cap, memory_budget, build=False)
+        if status is None:
+            return c
+        c = max(c + 1, getattr(status, "suggested_min_count", c * 2), int(c * 1.5))
+
+
+def _memory_exceeded(matrix, min_count, max_len, max_itemsets, memory_budget):
+    return ThresholdTooLow(f"min_count={min_count} needs more working memory than the budget of "
+                           f"{memory_budget / 2**20:,.0f} MB; raise the threshold",
+                           suggested_min_count=2 * min_count)
