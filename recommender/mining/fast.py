@@ -48,6 +48,8 @@ def _search(matrix, min_count, max_len, progress, max_itemsets, memory_budget, b
     from recommender.mining import _kernels as K
 
     max_len = np.iinfo(np.int64).max if max_len is None else max_len
+    # the top-level call verifies its suggested threshold by mining at it (without building)
+    probe = (matrix, max_len, memory_budget) if build else None
     cap = int(min(max_itemsets, max(1, memory_budget // BYTES_PER_ITEMSET)))
     item_count = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.int64)
     frequent = np.flatnonzero(item_count >= min_count)
@@ -56,7 +58,8 @@ def _search(matrix, min_count, max_len, progress, max_itemsets, memory_budget, b
     n_items = rank_to_col.size
     single_counts = item_count[rank_to_col]
     if n_items > cap:
-        return _too_many(n_items, cap, np.sort(item_count)[::-1], min_count, max_itemsets), None, n_items
+        return _too_many(n_items, cap, np.sort(item_count)[::-1], min_count, max_itemsets,
+                         probe=probe), None, n_items
     empty_nodes = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64))
     if n_items == 0 or max_len < 2:
         return None, (_to_frame(rank_to_col, single_counts, *empty_nodes, 0) if build else None), n_items
@@ -74,8 +77,8 @@ def _search(matrix, min_count, max_len, progress, max_itemsets, memory_budget, b
     n_pairs = int(hist.sum())
     if n_items + n_pairs > cap and max_len >= 2:
         by_count = np.concatenate([single_counts, np.repeat(np.arange(hist.size), hist)])
-        return _too_many(n_items + n_pairs, cap, np.sort(by_count)[::-1], min_count, max_itemsets), None, \
-            n_items + n_pairs
+        return _too_many(n_items + n_pairs, cap, np.sort(by_count)[::-1], min_count, max_itemsets,
+                         probe=probe), None, n_items + n_pairs
 
     # perfect extension pruning copies whole subtrees, which a length limit would cut
     perfect = bool(max_len >= int(np.diff(matrix.indptr).max()))
@@ -96,7 +99,7 @@ def _search(matrix, min_count, max_len, progress, max_itemsets, memory_budget, b
             if status == K.TOO_MUCH_MEMORY:
                 return _memory_exceeded(matrix, min_count, max_len, max_itemsets, memory_budget), None, None
             return _too_many(n_items + n_out, cap, np.sort(found)[::-1], min_count, max_itemsets,
-                             partial=True, probe=(matrix, max_len, memory_budget) if build else None), None, None
+                             partial=True, probe=probe), None, None
         done_work += int(work[lo:hi].sum())
         if progress is not None:
             progress(done_work, total_work, f"mining: {n_items + n_out:,} frequent itemsets so far")
@@ -151,8 +154,8 @@ def _too_many(n_found, cap, counts_desc, min_count, max_itemsets, partial=False,
     suggestion = _suggest(counts_desc, cap, min_count)
     if probe is not None:
         suggestion = _probe(probe, suggestion, cap)
-    what = f"more than {n_found:,}" if partial else f"at least {n_found:,}"
-    limit = (f"the limit of {cap:,} itemsets" + (" (memory budget)" if cap < max_itemsets else ""))
+    what = f"more than {cap:,}" if partial else f"at least {n_found:,}"
+    limit = f"the limit of {cap:,} itemsets" + (" set by the memory budget" if cap < max_itemsets else "")
     return ThresholdTooLow(f"min_count={min_count} gives {what} frequent itemsets, over {limit}; "
                            f"raise the threshold", suggested_min_count=suggestion)
 

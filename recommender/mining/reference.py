@@ -3,10 +3,11 @@
 In: a canonical boolean CSR matrix and ``min_count``. Out: the itemsets
 DataFrame of :func:`recommender.mining.frequent_itemsets` (unsorted).
 
-mlxtend thresholds on a float support; we ask for slightly less than
-``min_count / n`` (half a receipt less), turn its supports back into integer
-counts with ``round(support * n)`` and keep ``count >= min_count``, so the
-result does not depend on float rounding at the boundary.
+mlxtend thresholds on a float support (turned into a count with
+``ceil(min_support * n)``, so 0.28 of 25 receipts becomes 8, not 7); we ask
+for half a receipt less than ``min_count / n``, turn its supports back into
+integer counts with ``round(support * n)`` and keep ``count >= min_count``, so
+the result does not depend on float rounding at the boundary.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def mine_mlxtend(matrix, min_count: int, max_len: int | None = None, progress=No
 
     n_receipts, n_items = matrix.shape
     empty = pd.DataFrame({"items": pd.Series([], dtype=object), "count": pd.Series([], dtype=np.int64)})
-    if n_receipts == 0 or n_items == 0 or matrix.nnz == 0:
+    if min_count > n_receipts or n_items == 0 or matrix.nnz == 0:
         return empty
     if progress is not None:
         progress(0, 1, "encoding for mlxtend")
