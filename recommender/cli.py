@@ -61,6 +61,18 @@ def _csv_list(values) -> tuple:
     return tuple(out)
 
 
+def _months(text: str) -> tuple:
+    """'6,7,8' or '1-5,9-12' -> (1, 2, ...)."""
+    out = []
+    for part in _csv_list([text]):
+        lo, _, hi = part.partition("-")
+        try:
+            out.extend(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise InputError(f"--months {text!r}: use numbers 1-12 like 6,7,8 or 1-5,9-12") from None
+    return tuple(out)
+
+
 def add_loader_flags(p: argparse.ArgumentParser, slices: bool = False) -> None:
     """The receipt-reading flags every command that reads receipts shares."""
     g = p.add_argument_group("reading receipts")
@@ -89,6 +101,7 @@ def add_loader_flags(p: argparse.ArgumentParser, slices: bool = False) -> None:
     if slices:
         g.add_argument("--since", metavar="DATE", help="first day to keep (inclusive)")
         g.add_argument("--until", metavar="DATE", help="last day to keep (inclusive)")
+        g.add_argument("--months", metavar="LIST", help="keep only these months, e.g. 6,7,8 or 1-5,9-12")
         g.add_argument("--stores", metavar="A,B", help="keep only these stores")
 
 
@@ -103,6 +116,7 @@ def load_options(args):
             zero_price=args.zero_price, non_products=_csv_list(args.non_products),
             non_product_pattern=args.non_product_pattern, max_basket_items=args.max_basket_items,
             since=getattr(args, "since", None), until=getattr(args, "until", None),
+            months=_months(args.months) if getattr(args, "months", None) else None,
             stores=_csv_list([args.stores]) if getattr(args, "stores", None) else None,
         )
     except ValueError as exc:
@@ -224,6 +238,94 @@ def pd_isna(x) -> bool:
     return x is None or x != x
 
 
+def cmd_tickets(args) -> int:
+    from recommender.tickets import overlap_report, store_totals, ticket_metrics
+
+    receipts, catalog = read_receipts(args, Progress())
+    lines = receipts.lines
+    table = ticket_metrics(lines, catalog, args.level, by=args.by)
+    totals = store_totals(lines, by=args.by)
+    overlap = overlap_report(lines, catalog, args.level, by=args.by) if args.level not in ("store",) else None
+    if args.out:
+        from recommender.atomic import atomic_write_bytes
+
+        atomic_write_bytes(args.out, table.to_csv(index=False).encode("utf-8-sig"))
+    if args.json:
+        print(json.dumps({"metrics": table.to_dict("records"), "store_totals": totals.to_dict("records"),
+                          "overlap": None if overlap is None else overlap.to_dict("records")},
+                         default=str, ensure_ascii=False))
+        return 0
+    print(f"Ticket count (客单量): a receipt counts once for the store and once for each {args.level} value it "
+          "contains, however many units; counts of different values are never added up.")
+    print()
+    print(totals.to_string(index=False, float_format=lambda x: f"{x:,.2f}"))
+    print()
+    print(table.head(args.limit).to_string(index=False, float_format=lambda x: f"{x:,.3f}"))
+    if len(table) > args.limit:
+        print(f"... {len(table) - args.limit:,} more rows" + (f" in {args.out}" if args.out else " (use --out)"))
+    if overlap is not None:
+        print()
+        for row in overlap.to_dict("records"):
+            group = " ".join(str(row[c]) for c in ("store_id", "period") if c in row)
+            print(f"{group + ': ' if group else ''}sum over {args.level} values = {row['sum_of_value_tickets']:,} "
+                  f"tickets vs {row['store_tickets']:,} store tickets: exceeds it by {row['excess']:,} "
+                  f"({row['excess_pct']:.1f}%), {row['values_per_ticket']:.2f} {args.level} values per ticket")
+    if args.out:
+        print(f"\nwritten to {args.out}")
+    return 0
+
+
+def cmd_uplift(args) -> int:
+    from recommender.uplift import match_control_stores, measure_uplift, minimum_detectable_effect
+
+    receipts, catalog = read_receipts(args, Progress())
+    lines = receipts.lines
+    test = list(_csv_list([args.test_stores]))
+    control = list(_csv_list([args.control_stores])) if args.control_stores else None
+    bundle = None
+    if args.bundle:
+        items = list(_csv_list([args.bundle]))
+        anchor = list(_csv_list([args.anchor])) if args.anchor else items[:1]
+        bundle = {"anchor": anchor, "items": items, "level": args.level}
+    if args.metric == "attach" and bundle is None:
+        raise InputError("--metric attach needs --bundle ANCHOR,ADDON,... (the first item is the anchor)")
+    extra = {}
+    if args.match:
+        matched = match_control_stores(lines, test, args.launch, n=args.match, metric="atv" if args.metric == "attach"
+                                       else args.metric, catalog=catalog)
+        extra["matched_controls"] = matched.to_dict("records")
+        if control is None:
+            control = sorted(set(matched["control_store"]))
+    result = measure_uplift(lines, args.launch, test, control, metric=args.metric, pre_days=args.pre_days,
+                            post_days=args.post_days, bundle=bundle, winsorize=args.winsorize, cuped=args.cuped,
+                            method=args.method, catalog=catalog)
+    if args.mde_weeks:
+        extra["minimum_detectable_effect"] = minimum_detectable_effect(
+            lines, test, control or [], args.mde_weeks, metric="atv" if args.metric == "attach" else args.metric,
+            launch=args.launch)
+    result.update(extra)
+    if args.json:
+        print(json.dumps(result, default=str, ensure_ascii=False))
+        return 0
+    design = "difference-in-differences, test vs control stores" if result["design"] == "did" else \
+        "pre/post in the test stores only (weaker design: trends and seasons are credited to the launch)"
+    pct = result.get("estimate_pct")
+    print(f"metric        {result['metric']}")
+    print(f"design        {design}")
+    print(f"method        {result['method']}{' + CUPED' if result.get('cuped') else ''}"
+          f"{f', winsorised at {args.winsorize:g}' if args.winsorize else ''}")
+    print(f"estimate      {result['estimate']:+,.3f}" + (f" ({pct:+.2f}%)" if pct is not None else ""))
+    print(f"95% interval  [{result['ci_low']:+,.3f}, {result['ci_high']:+,.3f}]   p = {result['p_value']:.4f}")
+    print(f"stores        {result['n_test_stores']} test, {result['n_control_stores']} control; "
+          f"{result['n_tickets']:,} tickets")
+    for w in result.get("warnings", []):
+        print(f"warning: {w}")
+    if "minimum_detectable_effect" in extra:
+        m = extra["minimum_detectable_effect"]
+        print(f"MDE           {m['mde']:,.3f} ({m['mde_pct']:.2f}%) over {args.mde_weeks} weeks at 80% power")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from recommender.demo import generate_demo
 
@@ -280,6 +382,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="write the whole comparison as CSV")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("tickets", help="ticket counts, sales, ATV, UPT and penetration per level value")
+    p.add_argument("path", help="receipts file")
+    add_loader_flags(p)
+    p.add_argument("--level", default="department",
+                   choices=["store", "sku", "subcategory", "category", "department", "brand"])
+    p.add_argument("--by", choices=["store", "day", "week", "month"], help="group by store or period")
+    p.add_argument("--out", metavar="FILE.csv", help="write the table (level_value, groups, tickets, sales, units, "
+                                                   "atv, upt, penetration)")
+    p.add_argument("--limit", type=int, default=25, help="rows to print (default 25)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tickets)
+
+    p = sub.add_parser("uplift", help="measure a launch: test vs control stores, before vs after, with an interval")
+    p.add_argument("path", help="receipts file")
+    add_loader_flags(p)
+    p.add_argument("--launch", required=True, metavar="DATE")
+    p.add_argument("--test-stores", required=True, metavar="A,B")
+    p.add_argument("--control-stores", metavar="C,D", help="without them: pre/post in the test stores (weaker)")
+    p.add_argument("--match", type=int, metavar="N", help="propose N best-matched control stores (used when "
+                                                         "--control-stores is absent)")
+    p.add_argument("--pre-days", type=int, help="days before the launch (default: all)")
+    p.add_argument("--post-days", type=int, help="days from the launch (default: all)")
+    p.add_argument("--metric", default="atv", choices=["atv", "upt", "attach"])
+    p.add_argument("--bundle", metavar="SKU,SKU", help="the bundle's items, anchor first (for --metric attach)")
+    p.add_argument("--anchor", metavar="SKU", help="anchor item(s), if not the first of --bundle")
+    p.add_argument("--level", default="sku", help="level of the --bundle items (default sku)")
+    p.add_argument("--winsorize", type=float, metavar="P", help="cap tickets at the 1-P quantile of the pre period")
+    p.add_argument("--cuped", action="store_true", help="adjust with each store's pre-period value")
+    p.add_argument("--method", default="welch", choices=["welch", "permutation"],
+                   help="welch: t on store-level changes (default); permutation: randomisation inference")
+    p.add_argument("--mde-weeks", type=int, metavar="W", help="also report the minimum detectable effect for W weeks")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_uplift)
 
     p = sub.add_parser("demo", help="write the seeded demo shop into data/demo")
     from pathlib import Path

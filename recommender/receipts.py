@@ -118,6 +118,9 @@ class LoadOptions:
     since, until : str, optional
         Keep receipts dated in [since, until] (inclusive days); others are
         rejected as "outside date range".
+    months : tuple of int, optional
+        Keep receipts dated in these calendar months (1-12), e.g. (6, 7, 8)
+        for a summer slice; others are rejected as "outside date range".
     stores : tuple of str, optional
         Keep only these stores; others are rejected as "outside stores".
     """
@@ -138,6 +141,7 @@ class LoadOptions:
     max_basket_items: int | None = None
     since: str | None = None
     until: str | None = None
+    months: tuple | None = None
     stores: tuple | None = None
 
     def __post_init__(self):
@@ -146,6 +150,8 @@ class LoadOptions:
                               ("zero_price", ("keep", "reject"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        if self.months is not None and not all(1 <= int(m) <= 12 for m in self.months):
+            raise ValueError(f"months must be between 1 and 12, not {self.months}")
         bad = sorted(set(self.mapping) - set(FIELDS) - set(OPTIONAL_FIELDS))
         if bad:
             raise ValueError(f"--map field {bad[0]!r} is not one of {', '.join(FIELDS)}")
@@ -591,9 +597,11 @@ def _clean(frame: pd.DataFrame, table: Table, cols: dict, opts: LoadOptions, pat
             nonprod |= sku.str.fullmatch(opts.non_product_pattern).fillna(False)
         reject(nonprod, "non-product code", _label(cols, "sku"))
 
-    if opts.since or opts.until:
+    if opts.since or opts.until or opts.months:
         day = ts.dt.normalize()
         outside = pd.Series(False, index=frame.index)
+        if opts.months:
+            outside |= ~ts.dt.month.isin([int(m) for m in opts.months])
         if opts.since:
             outside |= day < pd.Timestamp(opts.since)
         if opts.until:

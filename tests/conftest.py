@@ -29,3 +29,23 @@ def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """The default demo shop, generated once per test session into a temporary folder."""
+    from recommender.demo import generate_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    generate_demo(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_data, tmp_path_factory) -> Path:
+    """A subcategory-level mining run of the demo shop, made through the CLI once per session."""
+    out = tmp_path_factory.mktemp("runs") / "demo"
+    res = run_cli("mine", demo_data / "receipts.csv", "--catalog", demo_data / "catalog.csv", "--level",
+                  "subcategory", "--min-support", "0.002", "--out", out)
+    assert res.returncode == 0, res.stderr
+    return out
