@@ -1,0 +1,802 @@
+"""Rules -> priced bundles with a reason to buy, per store ("turn rules into offers").
+
+In: a run folder read back by :func:`recommender.runs.read_run`, the clean
+receipt lines the run was mined from, the catalog and a pricing
+:class:`~recommender.policy.Policy`. Out: a DataFrame, one row per bundle and
+store (columns :data:`BUNDLE_COLUMNS`), best first within each store;
+:func:`bundles_for_run` also stores it in the run folder as ``bundles.csv`` /
+``bundles.parquet``.
+
+How a bundle is made
+--------------------
+1. **Candidates.** An itemset of 2..``max_items`` labels at the run's level is a
+   candidate when *every item earns its place*: for each item ``j`` the rule
+   ``(set - j) -> j`` is in the run, significant, not redundant and has lift
+   >= ``min_lift``. Shopping trips alone make same-department items
+   significant at lifts around 2; ``min_lift=3`` (default) keeps real
+   associations. Non-redundancy drops two bundles glued together (shirt + tie
+   + jeans where jeans only go with the shirt). Sets holding both items of a
+   substitute pair (``run.substitutes``) are dropped.
+2. **Anchor.** The item customers already pick up: among the *triggers* (items
+   ``a`` with a significant rule ``a -> rest of the set``) the one in the most
+   receipts; a tie goes to the more confident rule, then the label. With no
+   trigger, the most frequent item. The other items are the add-ons.
+3. **Concrete SKUs per store.** A label above SKU level becomes, in each store,
+   its best seller by units in the last 8 weeks of the data (ties: more
+   receipts, then the smaller SKU code) among *eligible* SKUs: sold somewhere
+   in the last ``inactive_weeks`` weeks (not discontinued), with a regular
+   price and a unit cost. A store that sold no eligible SKU of a label in those
+   8 weeks does not stock it: the bundle is not offered there. At SKU level the
+   label is the SKU, under the same rules.
+4. **Counts per store and period** (default the last ``weeks=8`` weeks of the
+   data, ``weeks=None`` for all of it; lines without a timestamp only count
+   when no line has one), at the mined level (a ticket "has" a label when it
+   holds any of its SKUs): gap tickets ``G`` (the anchor and not every
+   add-on), set tickets ``S`` (every item), the added margin ``M`` (mean over
+   gap tickets of the margins of the store's add-on SKUs they lack) and the
+   substitute margin loss ``L`` (mean over gap tickets of the margin of the
+   lines of substitutes of the add-ons they lack: a taker swaps those for the
+   add-on).
+5. **Price.** :func:`recommender.pricing.best_offer` with every discount type
+   the policy allows, and for kits (reason type ``need_kit`` or
+   ``seasonal_kit``) a gift with purchase: ``gift_sku``, else the cheapest
+   (unit cost) item of the anchor's department whose name or subcategory says
+   bag or pouch. E[profit] = q G (M - c - L) - c S (see :mod:`recommender.pricing`).
+6. **Choose.** Per store and anchor the best ``max_per_anchor`` bundles by
+   (recommended, expected profit); per store the best ``top``. Candidates whose
+   profit bound ``q_max G max(M - L, 0)`` cannot beat those already kept are
+   not priced (the result is the same, only faster).
+
+Regular prices come from the catalog's ``price``, else from the most common
+unit price of the SKU in the receipts (the higher on a tie; discounted sales
+are the rarer prices). Margins use regular price minus ``unit_cost``.
+
+Uplift ranges per store: with ``q`` the take rate at the chosen offer, from
+``q / 2`` to ``min(1, 3q / 2)`` (the response curves are assumptions, so +-50%):
+ATV uplift = (takers x (revenue of the add-ons they lack - revenue given up)
+- S x revenue given up) / store tickets, where revenue given up is the saving
+(0 for a gift); UPT uplift = (takers x add-on units they lack + gift units
+handed out) / store tickets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recommender.catalog import level_map
+from recommender.errors import InputError
+from recommender.policy import Policy
+from recommender.pricing import best_offer
+from recommender.reasons import evidence_line, reason_type, reasons_for
+
+__all__ = ["BUNDLE_COLUMNS", "KIT_TYPES", "build_bundles", "bundles_for_run", "candidate_itemsets", "bundle_id",
+           "regular_prices", "eligible_skus", "store_best_sellers", "find_gift"]
+
+#: Reason types that get a gift-with-purchase option.
+KIT_TYPES = ("need_kit", "seasonal_kit")
+#: Words that make a catalog item a gift candidate (name or subcategory, any case).
+GIFT_WORDS = ("bag", "pouch", "袋")
+#: Weeks of recent sales that pick a store's best seller of a label.
+BEST_SELLER_WEEKS = 8
+_ALL_YEAR = {"all", "all year", "all-year", "year-round", "any", "全年", "四季"}
+
+BUNDLE_COLUMNS = (
+    "bundle_id", "rank", "store", "level", "items", "level_items", "names", "names_zh", "anchor", "anchor_label",
+    "addons", "regular_price", "bundle_price", "discount_type", "discount_label", "saving", "discount_pct",
+    "binding_constraint", "expected_profit", "break_even_take_rate", "expected_take_rate", "recommended",
+    "reason_not_recommended", "reason_type", "reason_en", "reason_zh", "evidence_en", "evidence_zh", "gap_tickets",
+    "set_tickets", "anchor_tickets", "store_tickets", "added_margin", "count", "antecedent_count", "confidence",
+    "lift", "p_value", "q_value", "substitute_warning", "substitute_margin_loss", "expected_atv_uplift_low",
+    "expected_atv_uplift_high", "expected_upt_uplift_low", "expected_upt_uplift_high", "gift_sku", "components",
+    "guardrails", "offers", "period_start", "period_end",
+)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def bundle_id(level_items, store=None, level: str = "") -> str:
+    """Stable id of a bundle: a short hash of the level, the sorted labels and the store.
+
+    The concrete SKUs may change between runs (a new best seller); the id does
+    not, so approvals keyed by it survive re-runs.
+
+    >>> bundle_id(("tie", "business shirt"), "S01", "subcategory") == bundle_id(("business shirt", "tie"), "S01",
+    ...                                                                            "subcategory")
+    True
+    >>> bundle_id(("a", "b"), "S01") != bundle_id(("a", "b"), "S02")
+    True
+    """
+    key = "\x1f".join([str(level), *sorted(str(x) for x in level_items), "" if store is None else str(store)])
+    return "B" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:10]
+
+
+def _text(v):
+    if v is None:
+        return None
+    try:
+        if v != v:  # NaN
+            return None
+    except TypeError:  # pd.NA
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+def _tags(v) -> list:
+    t = _text(v)
+    if t is None:
+        return []
+    for sep in ("；", "|"):
+        t = t.replace(sep, ";")
+    return [x.strip().lower() for x in t.split(";") if x.strip()]
+
+
+def _window(ts: pd.Series, weeks) -> tuple[np.ndarray, pd.Timestamp | None, pd.Timestamp | None]:
+    """Mask of lines in the last ``weeks`` weeks of the data (all lines when weeks is None or nothing is dated)."""
+    known = ts.notna().to_numpy()
+    if not known.any():
+        return np.ones(len(ts), bool), None, None
+    end = ts.max()
+    if weeks is None:
+        return np.ones(len(ts), bool), ts.min(), end
+    start = end - pd.Timedelta(weeks=float(weeks))
+    return (known & (ts > start).fillna(False).to_numpy(dtype=bool)), start, end
+
+
+def _check_lines(lines: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in ("receipt_id", "sku") if c not in lines.columns]
+    if missing:
+        raise InputError(f"the receipt lines have no {', '.join(missing)} column(s)",
+                         hint="pass the lines of recommender.receipts.load_receipts(path)")
+    out = lines.copy()
+    for col, default in (("quantity", 1.0), ("unit_price", np.nan)):
+        if col not in out.columns:
+            out[col] = default
+    out["quantity"] = pd.to_numeric(out["quantity"], errors="coerce").fillna(1.0).astype("float64")
+    out["unit_price"] = pd.to_numeric(out["unit_price"], errors="coerce").astype("float64")
+    if "timestamp" not in out.columns:
+        out["timestamp"] = pd.NaT
+    out["timestamp"] = pd.to_datetime(out["timestamp"], errors="coerce")
+    if "store_id" not in out.columns:
+        out["store_id"] = pd.NA
+    out["sku"] = out["sku"].astype("string")
+    out["receipt_id"] = out["receipt_id"].astype("string")
+    out["store_id"] = out["store_id"].astype("string")
+    return out
+
+
+def regular_prices(lines: pd.DataFrame, catalog: pd.DataFrame) -> pd.Series:
+    """Regular unit price per SKU: the catalog's ``price``, else the most common price in the receipts.
+
+    The most common unit price is taken as the undiscounted one (promotions are
+    the rarer prices); on a tie the higher price wins.
+
+    >>> cat = pd.DataFrame({"sku": ["a", "b"], "price": [10.0, None]})
+    >>> lines = pd.DataFrame({"sku": ["b", "b", "b", "a"], "unit_price": [4.0, 5.0, 5.0, 9.0]})
+    >>> regular_prices(lines, cat).to_dict()
+    {'a': 10.0, 'b': 5.0}
+    """
+    seen = pd.DataFrame({"sku": lines["sku"].astype("string"),
+                         "price": pd.to_numeric(lines["unit_price"], errors="coerce").round(2)})
+    seen = seen[seen["price"] > 0]
+    counts = seen.groupby(["sku", "price"], sort=True).size().rename("n").reset_index()
+    counts = counts.sort_values(["sku", "n", "price"], ascending=[True, False, False], kind="stable")
+    observed = counts.drop_duplicates("sku").set_index("sku")["price"]
+    out = observed.copy()
+    if "price" in catalog.columns:
+        listed = pd.Series(pd.to_numeric(catalog["price"], errors="coerce").to_numpy(),
+                           index=catalog["sku"].astype("string"))
+        listed = listed[listed > 0]
+        out = listed.combine_first(observed)
+    out.index = out.index.astype(str)
+    return out.astype("float64").sort_index()
+
+
+def eligible_skus(lines: pd.DataFrame, catalog: pd.DataFrame, inactive_weeks=8) -> pd.DataFrame:
+    """SKUs a bundle may use: still selling, with a regular price and a unit cost.
+
+    Returns a frame indexed by SKU with ``price``, ``unit_cost``, ``margin`` and
+    ``active`` (sold in the last ``inactive_weeks`` weeks of the data; every
+    SKU seen counts as active when no line is dated).
+    """
+    lines = _check_lines(lines)
+    price = regular_prices(lines, catalog)
+    cat = catalog.drop_duplicates("sku").set_index(catalog.drop_duplicates("sku")["sku"].astype(str))
+    cost = pd.to_numeric(cat["unit_cost"], errors="coerce") if "unit_cost" in cat.columns else pd.Series(
+        np.nan, index=cat.index)
+    mask, _, _ = _window(lines["timestamp"], inactive_weeks)
+    recent = set(lines.loc[mask, "sku"].astype(str))
+    frame = pd.DataFrame({"price": price}).join(pd.DataFrame({"unit_cost": cost}), how="outer")
+    frame["margin"] = frame["price"] - frame["unit_cost"]
+    frame["active"] = frame.index.isin(list(recent))
+    frame["usable"] = (frame["price"] > 0) & (frame["unit_cost"] >= 0) & frame["active"]
+    return frame
+
+
+def store_best_sellers(lines: pd.DataFrame, catalog: pd.DataFrame, level: str, usable_skus,
+                       weeks=BEST_SELLER_WEEKS) -> pd.DataFrame:
+    """Each store's best-selling usable SKU of every label, by units in the last ``weeks`` weeks.
+
+    Returns ``store``, ``label``, ``sku``, ``units``, ``receipts``; ties go to
+    more receipts, then the smaller SKU code. Stores are ``None`` when the
+    lines name none.
+    """
+    lines = _check_lines(lines)
+    mask, _, _ = _window(lines["timestamp"], weeks)
+    recent = lines.loc[mask & lines["sku"].astype(str).isin(set(usable_skus)).to_numpy()]
+    labels = _labels(recent["sku"], catalog, level)
+    frame = pd.DataFrame({"store": recent["store_id"].astype(object).where(recent["store_id"].notna(), None),
+                          "label": labels, "sku": recent["sku"].astype(str), "units": recent["quantity"],
+                          "receipt_id": recent["receipt_id"]})
+    frame = frame[frame["label"].notna()]
+    frame["store"] = frame["store"].fillna("\x00")  # groupby drops None keys
+    agg = frame.groupby(["store", "label", "sku"], sort=True).agg(units=("units", "sum"),
+                                                                  receipts=("receipt_id", "nunique")).reset_index()
+    agg = agg.sort_values(["store", "label", "units", "receipts", "sku"],
+                          ascending=[True, True, False, False, True], kind="stable")
+    best = agg.drop_duplicates(["store", "label"]).reset_index(drop=True)
+    best["store"] = best["store"].map(lambda s: None if s == "\x00" else s).astype(object)
+    return best
+
+
+def _labels(skus: pd.Series, catalog, level) -> pd.Series:
+    if level == "sku":
+        return skus.astype(str).astype(object).set_axis(skus.index)
+    mapping = level_map(catalog, level)
+    mapping = mapping[~mapping.index.duplicated()]
+    out = skus.astype(str).map(mapping)
+    return out.astype(object).where(out.notna(), None)
+
+
+def _gift_candidates(catalog: pd.DataFrame, eligible: pd.DataFrame, gift_sku=None) -> dict:
+    """Department (lower case; None for ``gift_sku``) -> gift rows, cheapest unit cost first."""
+    cat = catalog.assign(sku=catalog["sku"].astype(str)).drop_duplicates("sku")
+    if gift_sku is not None:
+        rows = cat[cat["sku"] == str(gift_sku)]
+        if rows.empty:
+            raise InputError(f"gift SKU {gift_sku!r} is not in the catalog", hint="check --gift-sku")
+    else:
+        if "department" not in cat.columns:
+            return {}
+        text = pd.Series("", index=cat.index, dtype="string")
+        for col in ("name", "name_zh", "subcategory"):
+            if col in cat.columns:
+                text = text + " " + cat[col].astype("string").fillna("").str.lower()
+        rows = cat[text.str.contains("|".join(GIFT_WORDS), regex=True).fillna(False).to_numpy(dtype=bool)]
+    info = eligible.reindex(rows["sku"])
+    ok = ((info["price"] > 0) & (info["unit_cost"] >= 0)).to_numpy(dtype=bool)
+    rows, info = rows[ok], info[ok]
+    if rows.empty and gift_sku is not None:
+        raise InputError(f"gift SKU {gift_sku!r} has no price or unit cost", hint="complete the catalog")
+    out: dict = {}
+    order = np.lexsort((rows["sku"].to_numpy(), info["unit_cost"].to_numpy()))
+    for i in order.tolist():
+        row = rows.iloc[i].to_dict()
+        row["price"], row["unit_cost"] = float(info["price"].iloc[i]), float(info["unit_cost"].iloc[i])
+        dept = None if gift_sku is not None else (_text(row.get("department")) or "").lower()
+        out.setdefault(dept, []).append(row)
+    return out
+
+
+def _pick_gift(table: dict, department, exclude, gift_sku=None):
+    key = None if gift_sku is not None else (_text(department) or "").lower()
+    return next((r for r in table.get(key, []) if r["sku"] not in set(exclude)), None)
+
+
+def find_gift(catalog: pd.DataFrame, department, eligible: pd.DataFrame, exclude=(), gift_sku=None) -> dict | None:
+    """The gift-with-purchase item for a kit: ``gift_sku``, else the department's cheapest bag or pouch.
+
+    Candidates are catalog items of ``department`` whose name, Chinese name or
+    subcategory contains one of :data:`GIFT_WORDS`, with a price and a unit
+    cost (``eligible`` from :func:`eligible_skus`), not in ``exclude``; the
+    cheapest unit cost wins (then the SKU code). A gift need not be selling
+    (gifts are often promotional stock). Returns the catalog row as a dict
+    (``price`` the regular price) or None.
+
+    >>> cat = pd.DataFrame({"sku": ["1", "2", "3"], "name": ["Medicine pouch", "Gift bag", "Tablets"],
+    ...                     "department": ["pharmacy"] * 3, "unit_cost": [1.5, 1.0, 2.0], "price": [5.0, 4.0, 9.0]})
+    >>> lines = pd.DataFrame({"receipt_id": ["r"], "sku": ["3"]})
+    >>> find_gift(cat, "Pharmacy", eligible_skus(lines, cat))["sku"]
+    '2'
+    """
+    return _pick_gift(_gift_candidates(catalog, eligible, gift_sku), department, exclude, gift_sku)
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+def _q_columns(run):
+    stratified = bool(run.manifest.get("parameters", {}).get("stratify", True))
+    rules = run.rules
+    if stratified and "q_value_cmh" in rules.columns and rules["q_value_cmh"].notna().any():
+        return "p_value_cmh", "q_value_cmh"
+    return "p_value", "q_value"
+
+
+def candidate_itemsets(run, *, max_items: int = 4, min_lift: float = 3.0, allow_redundant: bool = False
+                       ) -> pd.DataFrame:
+    """Itemsets at the run's level that make a bundle, each with its anchor and evidence.
+
+    See the module docstring (steps 1 and 2) for the rules.
+
+    Returns
+    -------
+    DataFrame
+        ``level_items`` (anchor first, then the add-ons sorted), ``anchor``,
+        ``addons``, ``count`` (receipts with the whole set), ``antecedent_count``
+        (receipts with the anchor), ``confidence``, ``lift``, ``p_value``,
+        ``q_value``: the rule anchor -> add-ons when the run has it, else the
+        weakest (largest p) of the supporting rules.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from recommender.pipeline import mine, MiningParams
+    >>> from recommender.runs import write_run, read_run
+    >>> lines = pd.DataFrame({"receipt_id": [str(i) for i in range(60) for _ in range(2)],
+    ...                       "sku": ["a", "b"] * 20 + ["c", "d"] * 20 + ["e", "f"] * 20})
+    >>> res = mine(lines, params=MiningParams(min_count=5))
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> _ = write_run(out, itemsets_df=res.itemsets, rules_df=res.rules, manifest=res.manifest)
+    >>> candidate_itemsets(read_run(out))[["level_items", "anchor", "count"]].values.tolist()
+    [[('a', 'b'), 'a', 20], [('c', 'd'), 'c', 20], [('e', 'f'), 'e', 20]]
+    """
+    if max_items < 2:
+        raise ValueError("a bundle has at least 2 items (max_items >= 2)")
+    rules = run.rules
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ("level_items", "anchor", "addons")}).assign(
+        count=pd.Series(dtype=np.int64), antecedent_count=pd.Series(dtype=np.int64),
+        confidence=pd.Series(dtype=float), lift=pd.Series(dtype=float), p_value=pd.Series(dtype=float),
+        q_value=pd.Series(dtype=float))
+    if rules.empty:
+        return empty
+    p_col, q_col = _q_columns(run)
+    sig = rules["significant"].astype(bool).to_numpy()
+    keep = sig & (rules["lift"].to_numpy(dtype=float) >= min_lift)
+    if not allow_redundant:
+        keep &= ~rules["redundant"].astype(bool).to_numpy()
+    ante, cons = rules["antecedents"].tolist(), rules["consequents"].tolist()
+    support: dict = {}
+    weakest: dict = {}
+    for i in np.flatnonzero(keep & (rules["consequents"].map(len).to_numpy() == 1)).tolist():
+        union = frozenset(ante[i]) | frozenset(cons[i])
+        if 2 <= len(union) <= max_items:
+            support.setdefault(union, set()).add(cons[i][0])
+            p = float(rules[p_col].iat[i])
+            if union not in weakest or p > weakest[union][0]:
+                weakest[union] = (p, float(rules[q_col].iat[i]))
+    # Every pair of the set must be associated on its own: large baskets alone lift bigger sets.
+    single = keep & (rules["antecedents"].map(len).to_numpy() == 1) & (rules["consequents"].map(len).to_numpy() == 1)
+    pairs = {frozenset((ante[i][0], cons[i][0])) for i in np.flatnonzero(single).tolist()}
+    sets = [s for s, supported in support.items()
+            if len(supported) == len(s) and all(frozenset(p) in pairs for p in _pairs(s))]
+    subs = {frozenset((str(a), str(b))) for a, b in zip(run.substitutes.get("item_a", []),
+                                                       run.substitutes.get("item_b", []))}
+    sets = [s for s in sets if not any(pair <= s for pair in subs)]
+    if not sets:
+        return empty
+    counts = {frozenset(t): int(c) for t, c in zip(run.itemsets["items"], run.itemsets["count"])}
+    n = int(run.manifest.get("n_receipts", 0) or 0)
+    by_rule = {(frozenset(a), frozenset(c)): i for i, (a, c) in enumerate(zip(ante, cons))}
+    rows = []
+    for s in sets:
+        triggers = []
+        for a in s:
+            i = by_rule.get((frozenset([a]), s - {a}))
+            if i is not None and sig[i]:
+                triggers.append((-counts.get(frozenset([a]), 0), -float(rules["confidence"].iat[i]), a))
+        if triggers:
+            anchor = min(triggers)[2]
+        else:
+            anchor = min((-counts.get(frozenset([a]), 0), a) for a in s)[1]
+        addons = tuple(sorted(s - {anchor}))
+        count, a_count = counts.get(s), counts.get(frozenset([anchor]))
+        if count is None or not a_count:
+            continue  # a rule without its itemsets (an edited run): no evidence to quote
+        i = by_rule.get((frozenset([anchor]), frozenset(addons)))
+        rest = counts.get(frozenset(addons))
+        if i is not None:
+            lift, p, q = float(rules["lift"].iat[i]), float(rules[p_col].iat[i]), float(rules[q_col].iat[i])
+        else:
+            lift = count * n / (a_count * rest) if rest and n else math.nan
+            p, q = weakest[s]
+        rows.append({"level_items": (anchor, *addons), "anchor": anchor, "addons": addons, "count": count,
+                     "antecedent_count": a_count, "confidence": count / a_count, "lift": lift, "p_value": p,
+                     "q_value": q})
+    if not rows:
+        return empty
+    out = pd.DataFrame(rows)
+    out = out.sort_values(["count", "level_items"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    for col in ("level_items", "addons"):
+        values = np.empty(len(out), dtype=object)
+        values[:] = list(out[col])
+        out[col] = values
+    return out
+
+
+def _pairs(items):
+    items = sorted(items)
+    return [(a, b) for i, a in enumerate(items) for b in items[i + 1:]]
+
+
+# --------------------------------------------------------------------------- counts
+
+
+class _Tickets:
+    """Receipts of the period as a receipts x labels presence matrix, with margins and stores."""
+
+    def __init__(self, lines, catalog, level, info, weeks):
+        mask, self.start, self.end = _window(lines["timestamp"], weeks)
+        period = lines.loc[mask]
+        labels = _labels(period["sku"], catalog, level)
+        known = labels.notna().to_numpy()
+        period, labels = period.loc[known], labels[known]
+        r_codes, receipts = pd.factorize(period["receipt_id"], sort=True)
+        l_codes, self.labels = pd.factorize(labels.astype(str), sort=True)
+        self.col = {lab: j for j, lab in enumerate(self.labels)}
+        n, k = len(receipts), len(self.labels)
+        ones = np.ones(len(period), bool)
+        self.has = sp.csc_array(sp.coo_array((ones, (r_codes, l_codes)), shape=(n, k)).tocsc().astype(bool))
+        margin = info["margin"].reindex(period["sku"].astype(str)).to_numpy(dtype=float)
+        margin = np.where(np.isfinite(margin), margin, 0.0) * period["quantity"].to_numpy(dtype=float)
+        self.margin = sp.csc_array(sp.coo_array((margin, (r_codes, l_codes)), shape=(n, k)).tocsc())
+        store = period["store_id"].groupby(r_codes).first()
+        store_values = store.astype(object).where(store.notna(), None).tolist()
+        self.stores = sorted(set(store_values), key=lambda s: ("" if s is None else "\x01" + str(s)))
+        index = {s: i for i, s in enumerate(self.stores)}
+        self.store_code = np.array([index[s] for s in store_values], dtype=np.int64)
+        self.store_tickets = np.bincount(self.store_code, minlength=len(self.stores))
+
+    def columns(self, labels) -> np.ndarray:
+        idx = [self.col.get(lab, -1) for lab in labels]
+        out = np.zeros((self.has.shape[0], len(labels)), bool)
+        for j, c in enumerate(idx):
+            if c >= 0:
+                out[:, j] = self.has[:, [c]].toarray()[:, 0]
+        return out
+
+    def by_store(self, mask, weights=None) -> np.ndarray:
+        return np.bincount(self.store_code[mask], weights=None if weights is None else weights[mask],
+                           minlength=len(self.stores))
+
+    def margin_of(self, labels) -> np.ndarray:
+        """Per receipt, the margin of its lines with any of ``labels``."""
+        idx = [self.col[lab] for lab in labels if lab in self.col]
+        if not idx:
+            return np.zeros(self.has.shape[0])
+        return np.asarray(self.margin[:, idx].sum(axis=1)).ravel()
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def _season_of(rows, season):
+    """The campaign season for a bundle's reason, or False when an item belongs to another season."""
+    if season is None:
+        return None
+    want = str(season).strip().lower()
+    tags = [set(_tags(r.get("season"))) - _ALL_YEAR for r in rows]
+    if any(t and want not in t for t in tags):
+        return False
+    return season if any(want in t for t in tags) else None
+
+
+def _catalog_rows(catalog: pd.DataFrame) -> dict:
+    cat = catalog.drop_duplicates("sku")
+    return {str(s): r for s, r in zip(cat["sku"].astype(str), cat.to_dict("records"))}
+
+
+def _name(row, lang):
+    if lang == "zh":
+        return _text(row.get("name_zh")) or _text(row.get("name")) or str(row.get("sku"))
+    return _text(row.get("name")) or str(row.get("sku"))
+
+
+def _label_names(catalog, level, labels, rows_by_sku):
+    """English and Chinese names of the mined labels (``<level>_zh`` column when the catalog has one)."""
+    if level == "sku":
+        return ({x: _name(rows_by_sku.get(x, {"sku": x}), "en") for x in labels},
+                {x: _name(rows_by_sku.get(x, {"sku": x}), "zh") for x in labels})
+    zh = {}
+    col = f"{level}_zh"
+    if col in catalog.columns:
+        pairs = catalog[[level, col]].dropna().drop_duplicates(level)
+        zh = dict(zip(pairs[level].astype(str), pairs[col].astype(str)))
+    return {x: x for x in labels}, {x: zh.get(x, x) for x in labels}
+
+
+def _offers_json(decisions) -> str:
+    out = []
+    for d in decisions:
+        out.append({"discount_type": d.discount_type, "label": d.label, "bundle_price": d.bundle_price,
+                    "saving": d.saving, "discount_cost": d.discount_cost, "expected_take_rate": d.expected_take_rate,
+                    "expected_profit": d.expected_profit,
+                    "break_even_take_rate": None if math.isinf(d.break_even_take_rate) else d.break_even_take_rate,
+                    "recommended": d.recommended, "binding_constraint": d.binding_constraint,
+                    "reason_not_recommended": d.reason_not_recommended, "discounted_sku": d.discounted_sku,
+                    "guardrails": {k: {"limit": v["limit"], "value": v["value"], "holds": bool(v["holds"])}
+                                   for k, v in d.guardrails.items()}})
+    return json.dumps(out, ensure_ascii=False)
+
+
+def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Policy | None = None, top=None,
+                  max_per_anchor=1, max_items: int = 4, inactive_weeks=8, season=None, gift_sku=None,
+                  weeks=8, min_lift: float = 3.0, allow_redundant: bool = False, progress=None) -> pd.DataFrame:
+    """Priced bundles per store, with reasons, from a run and the receipts it was mined from.
+
+    Parameters
+    ----------
+    run : recommender.runs.Run
+        A run folder read back by :func:`~recommender.runs.read_run`; its
+        manifest names the level.
+    lines : DataFrame
+        Clean receipt lines (``recommender.receipts.load_receipts(path).lines``).
+    catalog : DataFrame
+        The catalog (levels, ``price``, ``unit_cost``, names, tags).
+    policy : Policy, optional
+        Guardrails and response curves (default :class:`~recommender.policy.Policy`).
+    top : int, optional
+        Keep the best ``top`` bundles per store.
+    max_per_anchor : int or None
+        Offers per anchor per store (None: every candidate).
+    max_items : int
+        Largest bundle (2 or more items).
+    inactive_weeks : float
+        A SKU not sold in the last this many weeks of the data is not used.
+    season : str, optional
+        Campaign season: bundles with an item of another season are left out;
+        the reason line names the season for bundles with an item of it.
+    gift_sku : str, optional
+        Gift for kits instead of the department's cheapest bag or pouch.
+    weeks : float or None
+        Period of the counts: the last ``weeks`` weeks of the data (None: all).
+    min_lift : float
+        Lift every supporting rule needs (see the module docstring).
+    allow_redundant : bool
+        Accept redundant supporting rules.
+    progress : callable, optional
+        ``progress(done, total, message)``.
+
+    Returns
+    -------
+    DataFrame
+        :data:`BUNDLE_COLUMNS`, sorted by store, then rank (1 = best).
+    """
+    t0 = time.perf_counter()
+    say = progress or (lambda done, total, message: None)
+    policy = policy or Policy()
+    if max_per_anchor is not None and int(max_per_anchor) < 1:
+        raise ValueError("max_per_anchor must be >= 1 or None")
+    if top is not None and int(top) < 1:
+        raise ValueError("top must be >= 1 or None")
+    level = run.manifest.get("level", "sku")
+    lines = _check_lines(lines)
+    if "sku" not in catalog.columns:
+        raise InputError("the catalog has no sku column")
+    catalog = catalog.assign(sku=catalog["sku"].astype(str))
+    say(0, 1, "finding candidate bundles")
+    cands = candidate_itemsets(run, max_items=max_items, min_lift=min_lift, allow_redundant=allow_redundant)
+    rows_by_sku = _catalog_rows(catalog)
+    info = eligible_skus(lines, catalog, inactive_weeks)
+    usable = info.index[info["usable"].to_numpy(dtype=bool)]
+    best = store_best_sellers(lines, catalog, level, usable, BEST_SELLER_WEEKS)
+    best_sku = {(s, lab): sku for s, lab, sku in zip(best["store"], best["label"], best["sku"])}
+    tickets = _Tickets(lines, catalog, level, info, weeks)
+    gifts = _gift_candidates(catalog, info, gift_sku)
+    all_labels = {x for t in cands["level_items"] for x in t}
+    names_en, names_zh = _label_names(catalog, level, all_labels, rows_by_sku)
+    subs_of: dict = {}
+    for a, b in zip(run.substitutes.get("item_a", []), run.substitutes.get("item_b", [])):
+        subs_of.setdefault(str(a), set()).add(str(b))
+        subs_of.setdefault(str(b), set()).add(str(a))
+
+    # Count every candidate in every store first (cheap), then price (costly) best-bound first.
+    jobs = []
+    for c in cands.itertuples(index=False):
+        labels = c.level_items
+        has = tickets.columns(labels)
+        has_anchor, lack = has[:, 0], ~has[:, 1:]
+        gap = has_anchor & lack.any(axis=1)
+        full = has_anchor & ~lack.any(axis=1)
+        g_s, s_s = tickets.by_store(gap), tickets.by_store(full)
+        lack_n = [tickets.by_store(gap & lack[:, j]) for j in range(len(c.addons))]
+        loss_total = np.zeros(len(tickets.stores))
+        warn = []
+        for j, addon in enumerate(c.addons):
+            others = sorted(subs_of.get(addon, ()))
+            if others:
+                m = tickets.margin_of(others)
+                lost = tickets.by_store(gap & lack[:, j], m)
+                loss_total += lost
+                warn.append((addon, others))
+        units = np.sum(lack & gap[:, None], axis=1).astype(float)
+        for si, store in enumerate(tickets.stores):
+            skus = [best_sku.get((store, lab)) for lab in labels]
+            if any(s is None for s in skus) or len(set(skus)) < len(skus):
+                continue  # the store does not stock every item (or one SKU stands for two labels)
+            rows = [rows_by_sku.get(s, {"sku": s}) for s in skus]
+            season_here = _season_of(rows, season)
+            if season_here is False:
+                continue
+            G, S = int(g_s[si]), int(s_s[si])
+            prices = [float(info.at[s, "price"]) for s in skus]
+            margins = [float(info.at[s, "margin"]) for s in skus]
+            M = (sum(margins[j + 1] * lack_n[j][si] for j in range(len(c.addons))) / G) if G else sum(margins[1:])
+            L = loss_total[si] / G if G else 0.0
+            revenue = (sum(prices[j + 1] * lack_n[j][si] for j in range(len(c.addons))) / G) if G else 0.0
+            u_add = float(units[tickets.store_code == si].sum()) / G if G else 0.0
+            dept = rows[0].get("department")
+            bound = policy.curve_for(dept).q_max * G * max(M - L, 0.0)
+            jobs.append({"c": c, "store": store, "si": si, "skus": skus, "rows": rows, "season": season_here,
+                         "G": G, "S": S, "M": M, "L": L, "revenue": revenue, "units": u_add, "prices": prices,
+                         "bound": bound, "warn": warn, "dept": dept})
+    say(0, max(1, len(jobs)), f"pricing up to {len(jobs):,} bundle offers")
+
+    groups: dict = {}
+    for j in jobs:
+        groups.setdefault((j["si"], j["c"].anchor), []).append(j)
+    out, done = [], 0
+    for key in sorted(groups, key=lambda k: (k[0], k[1])):
+        group = sorted(groups[key], key=lambda j: (-j["bound"], j["c"].level_items))
+        kept = []
+        for j in group:
+            if max_per_anchor is not None and len(kept) >= max_per_anchor:
+                floor = sorted((r["_key"] for r in kept), reverse=True)[max_per_anchor - 1]
+                if floor[0] and j["bound"] <= floor[1]:
+                    done += 1
+                    continue  # cannot beat the offers already kept
+            row = _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets)
+            kept.append(row)
+            done += 1
+            if done % 200 == 0:
+                say(done, len(jobs), f"priced {done:,} of {len(jobs):,} offers")
+        kept.sort(key=lambda r: r["_key"], reverse=True)
+        out.extend(kept if max_per_anchor is None else kept[:max_per_anchor])
+    say(len(jobs), max(1, len(jobs)), f"{len(out):,} bundles")
+    frame = _frame(out, tickets, top)
+    frame.attrs["seconds"] = time.perf_counter() - t0
+    return frame
+
+
+def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets) -> dict:
+    c, rows, skus = j["c"], j["rows"], j["skus"]
+    items = [{"sku": s, "price": p, "unit_cost": float(info.at[s, "unit_cost"]),
+              "role": "anchor" if k == 0 else "addon", "department": r.get("department")}
+             for k, (s, p, r) in enumerate(zip(skus, j["prices"], rows))]
+    kind = reason_type(rows, season=j["season"])
+    gift = None
+    if kind in KIT_TYPES or gift_sku is not None:
+        gift = _pick_gift(gifts, j["dept"], skus, gift_sku)
+    gift_item = None if gift is None else {"sku": str(gift["sku"]), "price": gift["price"],
+                                           "unit_cost": gift["unit_cost"]}
+    offer = best_offer(items, j["G"], j["S"], policy, substitute_margin_loss=j["L"], gift=gift_item,
+                       added_margin=j["M"] if j["G"] else None)
+    d = offer.best
+    is_gift = d.discount_type == "gift"
+    why = reasons_for(rows, d, season=j["season"], gift=gift if is_gift else None)
+    a_en, a_zh = names_en[c.anchor], names_zh[c.anchor]
+    evidence = {lang: evidence_line(a, [n[x] for x in c.addons], c.count, c.antecedent_count, lang)
+                for lang, a, n in (("en", a_en, names_en), ("zh", a_zh, names_zh))}
+    q = d.expected_take_rate
+    given_up = 0.0 if is_gift else d.saving
+    gift_units = 1.0 if is_gift else 0.0
+    n_tickets = max(int(tickets.store_tickets[j["si"]]), 1)
+    atv, upt = [], []
+    for qq in (0.5 * q, min(1.0, 1.5 * q)):
+        takers = qq * j["G"]
+        atv.append((takers * (j["revenue"] - given_up) - j["S"] * given_up) / n_tickets)
+        upt.append((takers * (j["units"] + gift_units) + (j["S"] * gift_units if q > 0 else 0.0)) / n_tickets)
+    warning = None
+    if j["warn"]:
+        parts = [f"{a} may replace {', '.join(o)}" for a, o in j["warn"]]
+        warning = "; ".join(parts) + f" (margin lost per taker about {j['L']:.2f})"
+    flat = d.to_row()
+    return {
+        "bundle_id": bundle_id(c.level_items, j["store"], level), "store": j["store"], "level": level,
+        "items": tuple(skus), "level_items": tuple(c.level_items),
+        "names": tuple(_name(r, "en") for r in rows), "names_zh": tuple(_name(r, "zh") for r in rows),
+        "anchor": skus[0], "anchor_label": c.anchor, "addons": tuple(skus[1:]),
+        "regular_price": d.regular_price, "bundle_price": d.bundle_price, "discount_type": d.discount_type,
+        "discount_label": d.label, "saving": d.saving, "discount_pct": d.discount_pct,
+        "binding_constraint": d.binding_constraint, "expected_profit": d.expected_profit,
+        "break_even_take_rate": d.break_even_take_rate, "expected_take_rate": q, "recommended": bool(d.recommended),
+        "reason_not_recommended": d.reason_not_recommended, **why,
+        "evidence_en": evidence["en"], "evidence_zh": evidence["zh"],
+        "gap_tickets": j["G"], "set_tickets": j["S"], "anchor_tickets": j["G"] + j["S"],
+        "store_tickets": int(tickets.store_tickets[j["si"]]), "added_margin": float(j["M"]),
+        "count": int(c.count), "antecedent_count": int(c.antecedent_count), "confidence": float(c.confidence),
+        "lift": float(c.lift), "p_value": float(c.p_value), "q_value": float(c.q_value),
+        "substitute_warning": warning, "substitute_margin_loss": float(j["L"]),
+        "expected_atv_uplift_low": min(atv), "expected_atv_uplift_high": max(atv),
+        "expected_upt_uplift_low": min(upt), "expected_upt_uplift_high": max(upt),
+        "gift_sku": None if gift is None else str(gift["sku"]),
+        "components": flat["components"], "guardrails": flat["guardrails"], "offers": _offers_json(offer.decisions),
+        "period_start": None if tickets.start is None else str(tickets.start),
+        "period_end": None if tickets.end is None else str(tickets.end),
+        "_key": (bool(d.recommended), float(d.expected_profit)),
+    }
+
+
+def _frame(rows, tickets, top) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in BUNDLE_COLUMNS})
+    frame = pd.DataFrame(rows)
+    frame["_rec"] = frame["_key"].map(lambda k: k[0])
+    order = {s: i for i, s in enumerate(tickets.stores)}
+    frame["_store"] = frame["store"].map(lambda s: order[s])
+    frame = frame.sort_values(["_store", "_rec", "expected_profit", "bundle_id"],
+                              ascending=[True, False, False, True], kind="stable")
+    frame["rank"] = frame.groupby("_store").cumcount() + 1
+    if top is not None:
+        frame = frame[frame["rank"] <= int(top)]
+    frame = frame.drop(columns=["_key", "_rec", "_store"]).reset_index(drop=True)
+    for col in ("items", "level_items", "names", "names_zh", "addons"):
+        values = np.empty(len(frame), dtype=object)
+        values[:] = list(frame[col])
+        frame[col] = values
+    frame["store"] = frame["store"].astype(object)
+    return frame[list(BUNDLE_COLUMNS)]
+
+
+def bundles_for_run(run_dir, receipts, catalog, *, load_options=None, **kwargs) -> tuple[pd.DataFrame, Path]:
+    """Build the bundles of a run folder and store them in it (``bundles.csv`` / ``bundles.parquet``).
+
+    Parameters
+    ----------
+    run_dir : path
+        A run folder written by ``recommender mine``.
+    receipts : path, DataFrame or None
+        The receipts file (loaded with ``load_options``) or clean lines; None:
+        the run manifest's input path.
+    catalog : path or DataFrame
+    load_options : recommender.receipts.LoadOptions, optional
+        How to read a receipts path (e.g. the months the run was mined on).
+    **kwargs
+        Passed to :func:`build_bundles`.
+
+    Returns
+    -------
+    (DataFrame, Path)
+        The bundles and the run folder, re-written atomically with its tables
+        and a ``bundles`` section in the manifest.
+    """
+    from recommender.runs import read_run, write_run
+
+    run = read_run(run_dir)
+    if isinstance(catalog, (str, Path)):
+        from recommender.catalog import load_catalog
+
+        catalog = load_catalog(catalog)
+    if catalog is None:
+        raise InputError("bundles need a catalog (prices, costs, names)", hint="pass --catalog PATH")
+    if receipts is None:
+        receipts = run.manifest.get("input", {}).get("path")
+        if not receipts:
+            raise InputError("the run manifest names no receipts file", path=run.path, hint="pass --receipts PATH")
+    if isinstance(receipts, (str, Path)):
+        from recommender.receipts import load_receipts
+
+        lines = load_receipts(receipts, load_options).lines
+    else:
+        lines = receipts
+    t = time.perf_counter()
+    frame = build_bundles(run, lines, catalog, **kwargs)
+    manifest = {k: v for k, v in run.manifest.items() if k not in ("files", "tables")}
+    manifest.setdefault("mined_at", manifest.get("created_at"))
+    params = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)) for k, v in kwargs.items()}
+    manifest["bundles"] = {"parameters": params, "rows": int(len(frame)),
+                           "recommended": int(frame["recommended"].astype(bool).sum()) if len(frame) else 0,
+                           "seconds": round(time.perf_counter() - t, 4)}
+    tables = {**run.tables, "bundles": frame}
+    path = write_run(run.path, itemsets_df=run.itemsets, rules_df=run.rules, substitutes_df=run.substitutes,
+                     manifest=manifest, extra_tables=tables)
+    return frame, path
