@@ -6,11 +6,23 @@ from pathlib import Path
 
 import streamlit as st
 
+from recommender.auth import can
+from recommender.i18n import t
+
 HERE = Path(__file__).resolve().parent
 
+#: page file, label key, icon, url path, permission needed to see it
+PAGES = (
+    ("data_page.py", "page_data", "🧾", "data", "explore"),
+    ("bundles_page.py", "page_bundles", "🎁", "bundles", "explore"),
+    ("uplift_page.py", "page_uplift", "📈", "uplift", "explore"),
+    ("export_page.py", "page_export", "📤", "export", "export"),
+    ("mining_page.py", "page_mining", "⛏️", "mining", "mine"),
+)
 
-def pages() -> list:
-    """The pages, in menu order, for ``st.navigation``."""
-    return [
-        st.Page(str(HERE / "data_page.py"), title="Data", icon="🧾", url_path="data", default=True),
-    ]
+
+def pages(role: str = "local", lang: str = "en") -> list:
+    """The pages ``role`` may open, in menu order, for ``st.navigation`` (the first is the default)."""
+    allowed = [p for p in PAGES if can(role, p[4])]
+    return [st.Page(str(HERE / f), title=t(key, lang), icon=icon, url_path=url, default=i == 0)
+            for i, (f, key, icon, url, _) in enumerate(allowed)]

@@ -1,14 +1,29 @@
-"""Shared, cached access to the demo data and loaded receipts for the pages."""
+"""Shared, cached access for the pages: data folder, runs, receipts, users, language, decisions database.
+
+Everything here either locates things (paths from the environment) or caches a
+library call (``st.cache_data`` keyed by the file and its modification time),
+so that every page stays a thin shell over the library.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
 import streamlit as st
 
-from recommender.receipts import load_receipts
+from recommender import auth, decisions
+from recommender.i18n import t
+from recommender.receipts import LoadOptions, load_receipts
 
+DEMO_RUN = "demo"
+#: The first run on the demo shop: subcategory level, as in the README.
+DEMO_PARAMS = {"level": "subcategory", "min_support": 0.002}
+
+
+# ------------------------------------------------------------------ places
 
 def data_dir() -> Path:
     """The project's data folder; ``RECOMMENDER_DATA_DIR`` moves it (tests, deployments)."""
@@ -16,25 +31,221 @@ def data_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
 
 
+def runs_dir() -> Path:
+    return data_dir() / "runs"
+
+
+def db_path() -> Path:
+    """The decisions database: ``RECOMMENDER_DB``, else ``DATA_DIR/decisions.sqlite``."""
+    return decisions.default_db_path(data_dir())
+
+
+def list_runs() -> list[str]:
+    """Names of the run folders, the demo first, then newest first."""
+    root = runs_dir()
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").exists()]
+    runs.sort(key=lambda p: (p.name != DEMO_RUN, -p.stat().st_mtime))
+    return [p.name for p in runs]
+
+
+def folder_version(path) -> float:
+    """Latest modification time of a folder's files: part of every cache key, so a re-run is seen."""
+    path = Path(path)
+    return max([path.stat().st_mtime] + [f.stat().st_mtime for f in path.iterdir()])
+
+
+# ------------------------------------------------------------------ language and users
+
+def lang() -> str:
+    return st.session_state.get("lang", "en")
+
+
+def T(key: str, **fields) -> str:  # noqa: N802 - reads like a gettext call
+    return t(key, lang(), **fields)
+
+
+def users() -> dict:
+    return auth.load_users(auth.users_path(data_dir()))
+
+
+def current_user() -> auth.User | None:
+    """The signed-in user; the local user in demo mode (no users file); None when sign-in is needed."""
+    known = users()
+    if not known:
+        return auth.LOCAL_USER
+    name = st.session_state.get("user_name")
+    return known.get(name) if name else None
+
+
+def sign_in_form() -> None:
+    """A sign-in form; on success the user name goes to the session and the app reruns."""
+    st.title(T("app_title"))
+    with st.form("sign_in"):
+        name = st.text_input(T("user_name"), key="login_name")
+        password = st.text_input(T("password"), type="password", key="login_password")
+        if st.form_submit_button(T("sign_in"), type="primary"):
+            user = auth.authenticate(users(), name.strip(), password)
+            if user is None:
+                st.error(T("bad_login"))
+            else:
+                st.session_state["user_name"] = user.name
+                st.rerun()
+
+
+def user() -> auth.User:
+    """The user of this session (pages run only after sign-in, so never None there)."""
+    return current_user() or auth.LOCAL_USER
+
+
+def can(permission: str) -> bool:
+    return auth.can(user().role, permission)
+
+
+def role_label(role: str) -> str:
+    return T(f"role_{role}")
+
+
+def demo_banner() -> None:
+    if user() is auth.LOCAL_USER:
+        st.info(T("demo_mode"), icon="ℹ️")
+
+
+# ------------------------------------------------------------------ data
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_receipts(path: str, mtime: float, mapping_json: str = "{}"):
+    """Load receipts once per file version and column mapping (both are part of the cache key)."""
+    return load_receipts(path, LoadOptions(mapping=json.loads(mapping_json)))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_catalog(path: str, mtime: float):
+    from recommender.catalog import load_catalog
+
+    return load_catalog(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_run(path: str, version: float):
+    """A run folder read back (keyed by folder + latest file time)."""
+    from recommender.runs import read_run
+
+    return read_run(path)
+
+
+def receipts_of(path, mapping: dict | None = None):
+    path = Path(path)
+    return cached_receipts(str(path), path.stat().st_mtime, json.dumps(mapping or {}, sort_keys=True))
+
+
+def catalog_of(path):
+    if not path:
+        return None
+    path = Path(path)
+    return cached_catalog(str(path), path.stat().st_mtime) if path.exists() else None
+
+
+def progress_bar(text: str):
+    """A ``progress(done, total, message)`` callable drawing an ``st.progress`` bar, and the bar."""
+    bar = st.progress(0.0, text=text)
+
+    def progress(done, total, message):
+        bar.progress(min(1.0, max(0.0, done / total)) if total else 0.0, text=str(message))
+
+    return progress, bar
+
+
 def ensure_demo_data() -> Path:
     """Create the demo shop on first use (a fresh clone has none), with a progress bar."""
     from recommender.demo import demo_paths, ensure_demo
 
     demo_dir = data_dir() / "demo"
-    paths = demo_paths(demo_dir)
-    if all(Path(p).exists() for p in paths.values()):
+    if all(Path(p).exists() for p in demo_paths(demo_dir).values()):
         return demo_dir
-    bar = st.progress(0.0, text="Creating the demo shop (first start only)...")
-
-    def progress(done, total, message):
-        bar.progress(min(1.0, done / total) if total else 0.0, text=message)
-
+    progress, bar = progress_bar(T("first_start"))
     ensure_demo(demo_dir, progress=progress)
     bar.empty()
     return demo_dir
 
 
-@st.cache_data(show_spinner="Reading receipts...", max_entries=8)
-def cached_receipts(path: str, mtime: float):
-    """Load receipts once per file version (``mtime`` is part of the cache key)."""
-    return load_receipts(path)
+def mine_run(receipts_path, out_dir, catalog_path=None, mapping=None, params=None, progress=None) -> dict:
+    """Mine a receipts file into a run folder (rules, then bundles), as the ``mine`` command does.
+
+    Returns a summary: itemsets, rules, bundles, seconds.
+    """
+    from recommender.pipeline import MiningParams, mine_to_folder
+
+    t0 = time.perf_counter()
+    say = progress or (lambda done, total, message: None)
+    receipts = receipts_of(receipts_path, mapping)
+    catalog = catalog_of(catalog_path)
+    params = params or MiningParams(**DEMO_PARAMS)
+    source = {"catalog": str(catalog_path) if catalog_path else None, "mapping": mapping or {}}
+    result, path = mine_to_folder(receipts, out_dir, catalog, params,
+                                  progress=lambda d, n, m: say(d * 0.8 / n if n else 0, 1, m), source=source)
+    n_bundles = write_bundles(path, receipts.lines, catalog, progress=lambda d, n, m: say(0.8 + 0.2 * d / n, 1, m))
+    say(1, 1, "done")
+    return {"itemsets": len(result.itemsets), "rules": len(result.rules), "bundles": n_bundles,
+            "secs": time.perf_counter() - t0, "path": str(path)}
+
+
+def write_bundles(run_path, lines, catalog, progress=None) -> int:
+    """Price the run's bundles and add ``bundles.csv|parquet`` to the run folder; 0 without a catalog."""
+    if catalog is None:  # bundles need prices and costs; the explorer still shows the rules
+        return 0
+    from recommender.bundles import bundles_for_run
+
+    table, _ = bundles_for_run(run_path, lines, catalog, progress=progress)
+    return int(len(table))
+
+
+def ensure_demo_run() -> Path:
+    """The demo shop and its first mining run, created on first start (within a minute on 2 cores)."""
+    demo_dir = ensure_demo_data()
+    out = runs_dir() / DEMO_RUN
+    if not (out / "manifest.json").exists():
+        progress, bar = progress_bar(T("first_start"))
+        mine_run(demo_dir / "receipts.csv", out, demo_dir / "catalog.csv", progress=progress)
+        bar.empty()
+    elif not (out / "bundles.parquet").exists() and not (out / "bundles.csv").exists():
+        demo = Path(demo_dir)
+        write_bundles(out, receipts_of(demo / "receipts.csv").lines, catalog_of(demo / "catalog.csv"))
+    return out
+
+
+def selected_run_path() -> Path | None:
+    runs = list_runs()
+    if not runs:
+        return None
+    name = st.session_state.get("run_name")
+    return runs_dir() / (name if name in runs else runs[0])
+
+
+def load_run(path=None):
+    path = Path(path or selected_run_path())
+    return cached_run(str(path), folder_version(path))
+
+
+def run_inputs(run):
+    """The clean lines and catalog a run was mined from (read again, cached), or (None, None)."""
+    inp = run.manifest.get("input", {})
+    path = inp.get("path")
+    if not path or not Path(path).exists():
+        return None, None
+    receipts = receipts_of(path, inp.get("mapping") or {})
+    return receipts.lines, catalog_of(inp.get("catalog"))
+
+
+def ground_truth() -> dict:
+    p = data_dir() / "demo" / "ground_truth.json"
+    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+
+
+def bundles_with_decisions(run):
+    """The run's bundles table with the current decisions joined on bundle_id, or None."""
+    table = run.tables.get("bundles")
+    if table is None:
+        return None
+    return decisions.apply_decisions(table, decisions.current(db_path()))

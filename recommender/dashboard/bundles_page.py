@@ -1,0 +1,347 @@
+"""Bundles explorer: ranked bundles and rules of a run, filters, charts, one bundle's detail and decision."""
+
+from __future__ import annotations
+
+import json
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from recommender import decisions
+from recommender.dashboard import common as c
+from recommender.policy import DISCOUNT_TYPES, Policy, policy_from_flags
+from recommender.pricing import expected_profit, price_bundle
+
+T = c.T
+st.title(T("bundles_title"))
+c.demo_banner()
+flash = st.session_state.pop("flash", None)
+if flash:
+    st.success(flash)
+
+run_path = c.selected_run_path()
+if run_path is None:
+    st.info(T("no_runs"))
+    st.stop()
+run = c.load_run(run_path)
+lines, catalog = c.run_inputs(run)
+n_receipts = int(run.manifest.get("n_receipts") or 0) or 1
+table = c.bundles_with_decisions(run)
+rules = run.rules
+
+
+def joined(items) -> str:
+    return " + ".join(str(i) for i in items)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def label_tags(run_key: str, level: str, _catalog: pd.DataFrame | None) -> pd.DataFrame:
+    """Department and seasons of each label at the run's level (from the catalog)."""
+    if _catalog is None:
+        return pd.DataFrame(columns=["label", "department", "season"])
+    col = level if level in _catalog.columns else "sku"
+    tags = _catalog[[col, "department", "season"]].astype(str).rename(columns={col: "label"})
+    return tags.groupby("label").agg(department=("department", lambda s: set(s)), season=("season", lambda s: set(s)))
+
+
+level = run.manifest.get("level", "sku")
+tags = label_tags(str(run_path) + str(c.folder_version(run_path)), level, catalog)
+
+
+def label_set(items, what: str) -> set:
+    out = set()
+    for it in items:
+        if it in tags.index:
+            out |= tags.at[it, what]
+    return out
+
+
+# ------------------------------------------------------------------ filters
+with st.expander(T("filters"), expanded=True):
+    f1, f2, f3, f4 = st.columns(4)
+    levels = sorted(set(table["level"].astype(str))) if table is not None and len(table) else [level]
+    pick_level = f1.selectbox(T("level"), levels, key="f_level")
+    departments = sorted(set().union(*tags["department"])) if len(tags) else []
+    dept = f2.selectbox(T("department"), [T("all")] + departments, key="f_dept")
+    stores = sorted(table["store"].dropna().astype(str).unique()) if table is not None else []
+    store = f3.selectbox(T("store"), [T("all")] + stores, key="f_store")
+    seasons = sorted({s for v in tags["season"] for s in v} - {"nan", "all"}) if len(tags) else []
+    season = f4.selectbox(T("season"), [T("all")] + seasons, key="f_season")
+    g1, g2, g3, g4 = st.columns(4)
+    min_support = g1.number_input(T("min_support"), 0.0, 1.0, 0.0, step=0.001, format="%.4f", key="f_support")
+    min_conf = g2.slider(T("min_confidence"), 0.0, 1.0, 0.0, 0.01, key="f_conf")
+    min_lift = g3.number_input(T("min_lift"), 0.0, 1000.0, 1.0, step=0.5, key="f_lift")
+    sig_only = g4.toggle(T("significant_only"), value=True, key="f_sig")
+    search = st.text_input(T("search"), key="f_search").strip().lower()
+
+
+def keep_labels(items) -> bool:
+    if dept != T("all") and dept not in label_set(items, "department"):
+        return False
+    if season != T("all") and season not in label_set(items, "season"):
+        return False
+    return not search or search in joined(items).lower()
+
+
+r = rules
+mask = (r["support"] >= min_support) & (r["confidence"] >= min_conf) & (r["lift"] >= min_lift)
+if sig_only:
+    mask &= r["significant"].astype(bool)
+r = r[mask]
+r = r[[keep_labels(a + b) for a, b in zip(r["antecedents"], r["consequents"])]] if len(r) else r
+
+b = table
+if b is not None and len(b):
+    support = b["count"] / n_receipts
+    bmask = (support >= min_support) & (b["confidence"] >= min_conf) & (b["lift"] >= min_lift)
+    bmask &= b["level"].astype(str) == pick_level
+    if sig_only:
+        bmask &= b["q_value"] < float(run.manifest.get("parameters", {}).get("fdr", 0.05))
+    if store != T("all"):
+        bmask &= b["store"].astype(str) == store
+    b = b[bmask]
+    b = b[[keep_labels(li) or (search and search in joined(n).lower())
+           for li, n in zip(b["level_items"], b["names"])]]
+st.caption(T("n_bundles", n=0 if b is None else len(b), r=len(r)))
+
+tab_b, tab_r, tab_s, tab_n, tab_o = st.tabs([T("tab_bundles"), T("tab_rules"), T("tab_scatter"), T("tab_network"),
+                                            T("tab_offer")])
+
+with tab_b:
+    if b is None:
+        st.info(T("no_bundle_table"))
+    elif b.empty:
+        st.info(T("no_bundles"))
+    else:
+        view = pd.DataFrame({
+            "store": b["store"], "rank": b["rank"], "bundle": b["level_items"].map(joined),
+            "names": b["names_zh" if c.lang() == "zh" else "names"].map(joined),
+            "regular_price": b["regular_price"], "bundle_price": b["bundle_price"], "offer": b["discount_label"],
+            "expected_profit": b["expected_profit"].round(0), "lift": b["lift"].round(2),
+            "confidence": b["confidence"], "q_value": b["q_value"], "status": b["status"].map(lambda s: T(f"status_{s}")),
+            "decided_by": b["decided_by"], "bundle_id": b["bundle_id"],
+        })
+        st.dataframe(view, hide_index=True, width="stretch", height=320, column_config={
+            "confidence": st.column_config.NumberColumn(format="%.3f"),
+            "q_value": st.column_config.NumberColumn(format="%.2e"),
+            "regular_price": st.column_config.NumberColumn(format="%.2f"),
+            "bundle_price": st.column_config.NumberColumn(format="%.2f")})
+
+with tab_r:
+    show = r.sort_values("lift", ascending=False).head(2000)
+    st.dataframe(pd.DataFrame({
+        "antecedents": show["antecedents"].map(joined), "consequents": show["consequents"].map(joined),
+        "count": show["count"], "support": show["support"], "confidence": show["confidence"], "lift": show["lift"],
+        "p_value": show["p_value"], "q_value": show["q_value"], "significant": show["significant"],
+        "redundant": show["redundant"]}), hide_index=True, width="stretch", height=360, column_config={
+        "support": st.column_config.NumberColumn(format="%.4f"),
+        "confidence": st.column_config.NumberColumn(format="%.3f"),
+        "lift": st.column_config.NumberColumn(format="%.2f"),
+        "p_value": st.column_config.NumberColumn(format="%.2e"),
+        "q_value": st.column_config.NumberColumn(format="%.2e")})
+
+with tab_s:
+    pts = r.sort_values("lift", ascending=False).head(3000)
+    pts = pd.DataFrame({"rule": pts["antecedents"].map(joined) + " → " + pts["consequents"].map(joined),
+                        "support": pts["support"], "confidence": pts["confidence"], "lift": pts["lift"],
+                        "count": pts["count"]})
+    if len(pts):
+        chart = alt.Chart(pts).mark_circle(size=45, opacity=0.7).encode(
+            x=alt.X("support:Q", scale=alt.Scale(type="log"), title=T("min_support").replace("Min ", "")),
+            y=alt.Y("confidence:Q"), color=alt.Color("lift:Q", scale=alt.Scale(type="log", scheme="viridis")),
+            tooltip=["rule", "count", alt.Tooltip("support:Q", format=".4f"),
+                     alt.Tooltip("confidence:Q", format=".3f"), alt.Tooltip("lift:Q", format=".2f")])
+        st.altair_chart(chart.interactive(), width="stretch")
+
+with tab_n:
+    top = r.sort_values("lift", ascending=False).head(40)
+    st.caption(T("network_caption", n=len(top)))
+    if len(top):
+        cmax = float(top["count"].max())
+        dot = ["digraph rules {", "rankdir=LR;", 'node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
+               'fontname="Helvetica", fontsize=10];', 'edge [color="#4a6fa5"];']
+        for a, cq, n, lift in zip(top["antecedents"], top["consequents"], top["count"], top["lift"]):
+            width = 0.6 + 3.0 * float(n) / cmax
+            src, dst = json.dumps(joined(a), ensure_ascii=False), json.dumps(joined(cq), ensure_ascii=False)
+            dot.append(f'{src} -> {dst} [penwidth={width:.2f}, tooltip="lift {lift:.1f}, {int(n)} receipts"];')
+        dot.append("}")
+        st.graphviz_chart("\n".join(dot), width="stretch")
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def recommender_for(path: str, version: float):
+    from recommender.suggest import Recommender
+
+    run_ = c.load_run(path)
+    lines_, catalog_ = c.run_inputs(run_)
+    return Recommender.from_run(run_, catalog_, lines_)
+
+
+with tab_o:
+    if catalog is None:
+        st.info(T("no_bundle_table"))
+    else:
+        names = dict(zip(catalog["sku"].astype(str), catalog["name_zh" if c.lang() == "zh" else "name"].astype(str)))
+        o1, o2, o3 = st.columns([3, 1, 1])
+        basket = o1.multiselect(T("basket"), list(names), format_func=lambda s: f"{names[s]} ({s})", key="o_basket")
+        o_store = o2.selectbox(T("suggest_store"), [T("all")] + stores, key="o_store")
+        k = o3.number_input("k", 1, 20, 5, key="o_k")
+        if not basket:
+            st.caption(T("pick_items"))
+        else:
+            rec = recommender_for(str(run_path), c.folder_version(run_path))
+            sugg = rec.suggest(basket, k=int(k), store=None if o_store == T("all") else o_store)
+            st.dataframe(pd.DataFrame([{"item": s["item"], "name": s["name"], "score": round(s["score"], 4),
+                                        "source": s["source"], "reason": s["reason"],
+                                        "bundle": (s.get("bundle") or {}).get("bundle_id")
+                                        if isinstance(s.get("bundle"), dict) else s.get("bundle")}
+                                       for s in sugg]), hide_index=True, width="stretch")
+
+# ------------------------------------------------------------------ one bundle
+if b is None or b.empty:
+    st.stop()
+st.divider()
+st.header(T("detail"))
+ids = b["bundle_id"].tolist()
+label_of = {bid: f"{s} · {joined(li)} · {bp:.2f}" for bid, s, li, bp in
+            zip(b["bundle_id"], b["store"], b["level_items"], b["bundle_price"])}
+bid = st.selectbox(T("pick_bundle"), ids, format_func=label_of.get, key="pick_bundle")
+row = b.set_index("bundle_id").loc[bid]
+original = run.tables["bundles"].set_index("bundle_id").loc[bid]
+zh = c.lang() == "zh"
+st.subheader(" + ".join(row["names_zh"] if zh else row["names"]))
+
+status = row["status"]
+if status == "approved":
+    st.success(T("approved_by", user=row["decided_by"], at=row["decided_at"]))
+elif status == "rejected":
+    st.info(T("rejected_by", user=row["decided_by"], at=row["decided_at"]))
+else:
+    st.caption(f"{T('status')}: {T('status_pending')}")
+
+left, right = st.columns(2)
+with left:
+    st.markdown(f"**{T('evidence')}**")
+    e1, e2, e3 = st.columns(3)
+    e1.metric(T("count"), f"{int(row['count']):,}")
+    e2.metric(T("gap_tickets"), f"{int(row['gap_tickets']):,}")
+    e3.metric(T("set_tickets"), f"{int(row['set_tickets']):,}")
+    e1.metric(T("confidence"), f"{row['confidence']:.1%}")
+    e2.metric(T("lift"), f"{row['lift']:.2f}")
+    e3.metric(T("q_value"), f"{row['q_value']:.2e}")
+    st.caption(f"{T('p_value')}: {row['p_value']:.2e} · " + str(row["evidence_zh"] if zh else row["evidence_en"]))
+    if isinstance(row.get("substitute_warning"), str) and row["substitute_warning"]:
+        st.markdown("⚠️ " + T("substitute_warning", text=row["substitute_warning"]))
+
+    st.markdown(f"**{T('price_editor')}**")
+    base = Policy()
+    types = [t_ for t_ in DISCOUNT_TYPES if t_ != "gift" or isinstance(row.get("gift_sku"), str)]
+    cur_type = row["discount_type"] if row["discount_type"] in types else types[0]
+    p1, p2, p3 = st.columns(3)
+    dtype = p1.selectbox(T("discount_type"), types, index=types.index(cur_type), key=f"dtype_{bid}")
+    cap = p2.slider(T("max_discount"), 1, 60, int(round(base.max_discount_pct * 100)), key=f"cap_{bid}")
+    margin = p3.slider(T("min_margin"), 0, 60, int(round(base.min_margin * 100)), key=f"margin_{bid}")
+    edited_price = (dtype != row["discount_type"] or cap != round(base.max_discount_pct * 100)
+                    or margin != round(base.min_margin * 100))
+    cost = dict(zip(catalog["sku"].astype(str), catalog["unit_cost"])) if catalog is not None else {}
+    dept = dict(zip(catalog["sku"].astype(str), catalog["department"])) if catalog is not None else {}
+    comps = json.loads(original["components"])
+    items = [{"sku": x["sku"], "price": x["unit_price"], "unit_cost": cost.get(x["sku"]), "role": x["role"],
+              "department": dept.get(x["sku"]), "quantity": x["quantity"]} for x in comps if x["role"] != "gift"]
+    gift = None
+    if dtype == "gift":
+        g = next((x for x in comps if x["role"] == "gift"), None) or {"sku": row["gift_sku"]}
+        gsku = str(g["sku"])
+        price_of = dict(zip(catalog["sku"].astype(str), catalog["price"]))
+        gift = {"sku": gsku, "price": price_of.get(gsku), "unit_cost": cost.get(gsku)}
+    policy = policy_from_flags(base, max_discount=cap / 100, min_margin=margin / 100)
+    decision = price_bundle(items, int(row["gap_tickets"]), int(row["set_tickets"]), policy,
+                            float(row["substitute_margin_loss"] or 0.0), gift, discount_type=dtype,
+                            added_margin=float(row["added_margin"]))
+    shown = decision if edited_price else None
+    q1, q2, q3 = st.columns(3)
+    q1.metric(T("regular_price"), f"{row['regular_price']:.2f}")
+    q2.metric(T("bundle_price"), f"{(shown.bundle_price if shown else row['bundle_price']):.2f}",
+              delta=f"{(shown.bundle_price - row['bundle_price']):+.2f}" if shown else None, delta_color="off")
+    q3.metric(T("saving"), f"{(shown.saving if shown else row['saving']):.2f}")
+    st.caption(shown.label if shown else str(row["discount_label"]))
+    guards = shown.guardrails if shown else json.loads(row["guardrails"])
+    st.dataframe(pd.DataFrame([{T("guardrail"): name, "": g.get("text", ""), T("limit"): g["limit"],
+                                T("value"): g["value"], T("holds"): "✅" if g["holds"] else "❌"}
+                               for name, g in guards.items()]), hide_index=True, width="stretch")
+    binding = shown.binding_constraint if shown else row["binding_constraint"]
+    st.markdown(T("binding", name=binding))
+    if shown is not None and not shown.recommended:
+        st.markdown("⚠️ " + T("not_recommended", why=shown.reason_not_recommended))
+
+with right:
+    st.markdown(f"**{T('projection')}**")
+    take = decision.expected_take_rate if shown else float(row["expected_take_rate"])
+    cost_each = decision.discount_cost if shown else float(row["saving"])
+    q = st.slider(T("take_rate"), 0.0, 1.0, float(round(take, 3)), 0.005, key=f"take_{bid}")
+    gap, sets = int(row["gap_tickets"]), int(row["set_tickets"])
+    profit = float(expected_profit(q, gap, float(row["added_margin"]), cost_each, sets,
+                                   float(row["substitute_margin_loss"] or 0.0)))
+    m1, m2, m3 = st.columns(3)
+    m1.metric(T("projected_takers"), f"{q * gap:,.0f}")
+    m2.metric(T("projected_profit"), f"{profit:,.0f}")
+    be = decision.break_even_take_rate if shown else float(row["break_even_take_rate"])
+    m3.metric(T("break_even"), f"{be:.1%}" if np.isfinite(be) else "∞")
+    st.caption(f"ATV +{row['expected_atv_uplift_low']:.2f} … +{row['expected_atv_uplift_high']:.2f} · "
+               f"UPT +{row['expected_upt_uplift_low']:.3f} … +{row['expected_upt_uplift_high']:.3f} "
+               f"({row['period_start'][:10]} – {row['period_end'][:10]})")
+
+    reason_en = st.text_area(T("reason_en"), str(row["reason_en"]), key=f"reason_en_{bid}", height=80)
+    reason_zh = st.text_area(T("reason_zh"), str(row["reason_zh"]), key=f"reason_zh_{bid}", height=80)
+
+    edits = {}
+    if shown is not None:
+        edits.update({"bundle_price": shown.bundle_price, "saving": shown.saving,
+                      "discount_type": shown.discount_type, "discount_pct": shown.discount_pct,
+                      "label": shown.label, "components": list(shown.components),
+                      "expected_profit": shown.expected_profit, "expected_take_rate": shown.expected_take_rate,
+                      "break_even_take_rate": shown.break_even_take_rate,
+                      "binding_constraint": shown.binding_constraint, "guardrails": shown.guardrails})
+    if reason_en != row["reason_en"]:
+        edits["reason_en"] = reason_en
+    if reason_zh != row["reason_zh"]:
+        edits["reason_zh"] = reason_zh
+
+    who = c.user()
+    if not c.can("approve"):
+        st.info(T("read_only", role=c.role_label(who.role)))
+    else:
+        def decide(action: str) -> None:
+            orig = {k: original[k] for k in decisions.EDITABLE if k in original.index}
+            orig = {k: (json.loads(v) if k in ("components", "guardrails") and isinstance(v, str) else v)
+                    for k, v in orig.items()}
+            orig["label"] = original.get("discount_label")
+            decisions.record(c.db_path(), bid, items=row["items"], store=row["store"], action=action,
+                             user=who.name, role=who.role, edits=edits if action != "reset" else None,
+                             original=orig, run=run_path.name)
+            st.session_state["flash"] = T("saved", action=action, user=who.label)
+
+        a1, a2, a3, a4 = st.columns(4)
+        if a1.button(T("approve"), type="primary", key="btn_approve"):
+            decide("approve")
+            st.rerun()
+        if a2.button(T("reject"), key="btn_reject"):
+            decide("reject")
+            st.rerun()
+        if a3.button(T("save_edits"), key="btn_edit", disabled=not edits):
+            decide("edit")
+            st.rerun()
+        if a4.button(T("reset"), key="btn_reset", disabled=status == "pending"):
+            decide("reset")
+            st.rerun()
+
+with st.expander(T("history")):
+    hist = decisions.history(c.db_path(), bid)
+    if len(hist):
+        st.dataframe(pd.DataFrame({"at": hist["at"], "user": hist["user"], "action": hist["action"],
+                                   "status": hist["status"],
+                                   "changes": hist["changes"].map(lambda d: json.dumps(
+                                       {k: v for k, v in d.items() if k not in ("components", "guardrails")},
+                                       ensure_ascii=False))}), hide_index=True, width="stretch")

@@ -1,0 +1,216 @@
+"""English and Chinese labels and copy for the dashboard.
+
+In: a label key and a language ("en" or "zh"). Out: the text, with
+``str.format`` fields filled. :data:`LABELS` maps every key to both languages
+(a test checks that none is missing); an unknown key is returned as it is so a
+typo shows on the page instead of crashing it.
+"""
+
+from __future__ import annotations
+
+LANGS = ("en", "zh")
+
+LABELS: dict[str, dict[str, str]] = {
+    # navigation and frame
+    "app_title": {"en": "Bundle recommender", "zh": "套餐推荐"},
+    "page_data": {"en": "Data", "zh": "数据"},
+    "page_bundles": {"en": "Bundles", "zh": "套餐"},
+    "page_uplift": {"en": "Uplift", "zh": "提升效果"},
+    "page_export": {"en": "Export", "zh": "导出"},
+    "page_mining": {"en": "Mining", "zh": "挖掘"},
+    "language": {"en": "Language", "zh": "语言"},
+    "run": {"en": "Mining run", "zh": "挖掘结果"},
+    "no_runs": {"en": "No mining run yet: start one on the Mining page.", "zh": "还没有挖掘结果：请在“挖掘”页运行。"},
+    # sign-in
+    "sign_in": {"en": "Sign in", "zh": "登录"},
+    "sign_out": {"en": "Sign out", "zh": "退出"},
+    "user_name": {"en": "User name", "zh": "用户名"},
+    "password": {"en": "Password", "zh": "密码"},
+    "bad_login": {"en": "Unknown user or wrong password.", "zh": "用户名或密码错误。"},
+    "signed_in_as": {"en": "Signed in as **{user}** ({role})", "zh": "当前用户 **{user}**（{role}）"},
+    "demo_mode": {"en": "Demo mode: no users file, so this dashboard is open read-write for one local user. "
+                        "Add users with `python -m recommender.auth add-user NAME --role ROLE` to require sign-in.",
+                  "zh": "演示模式：没有用户文件，本看板对本地单一用户开放读写。"
+                        "用 `python -m recommender.auth add-user 用户名 --role 角色` 添加用户后需要登录。"},
+    "role_merchandiser": {"en": "merchandiser", "zh": "采购/商品"},
+    "role_analyst": {"en": "analyst", "zh": "分析师"},
+    "role_staff": {"en": "staff", "zh": "门店员工"},
+    "role_local": {"en": "local user", "zh": "本地用户"},
+    # data page
+    "data_title": {"en": "Receipts", "zh": "小票数据"},
+    "source": {"en": "Data source", "zh": "数据来源"},
+    "source_demo": {"en": "Demo shop", "zh": "演示门店"},
+    "source_upload": {"en": "Upload receipts", "zh": "上传小票"},
+    "demo_caption": {"en": "Demo shop data: `{name}` ({fmt}, {enc}, separator {sep}). Every input row is either "
+                           "used or rejected with a reason.",
+                     "zh": "演示数据：`{name}`（{fmt}，{enc}，分隔符 {sep}）。每一行输入要么被使用，要么注明拒绝原因。"},
+    "upload_receipts": {"en": "Receipts file (CSV, TSV, gz, XLSX, Parquet)", "zh": "小票文件（CSV、TSV、gz、XLSX、Parquet）"},
+    "upload_catalog": {"en": "Catalog file (optional; needed above SKU level)", "zh": "商品目录（可选；SKU 以上层级需要）"},
+    "map_columns": {"en": "Map the columns", "zh": "对应列名"},
+    "map_help": {"en": "Recognised columns are preselected; change any that are wrong. Receipt id and SKU are "
+                       "required.", "zh": "已自动识别的列已预选，如有错误请修改。小票号和商品编码为必填。"},
+    "not_mapped": {"en": "(none)", "zh": "（无）"},
+    "load": {"en": "Load receipts", "zh": "读取小票"},
+    "loading": {"en": "Loading receipts...", "zh": "正在读取小票..."},
+    "rows_read": {"en": "Rows read", "zh": "读取行数"},
+    "rows_used": {"en": "Rows used", "zh": "使用行数"},
+    "rows_rejected": {"en": "Rows rejected", "zh": "拒绝行数"},
+    "receipts": {"en": "Receipts", "zh": "小票数"},
+    "items_skus": {"en": "Items (SKUs)", "zh": "商品数（SKU）"},
+    "stores": {"en": "Stores", "zh": "门店数"},
+    "customers": {"en": "Customers", "zh": "顾客数"},
+    "balanced": {"en": "Balanced", "zh": "核对一致"},
+    "yes": {"en": "yes", "zh": "是"},
+    "no": {"en": "NO", "zh": "否"},
+    "dates": {"en": "Dates: **{a}** to **{b}**", "zh": "日期：**{a}** 至 **{b}**"},
+    "rejected_by_reason": {"en": "Rejected rows by reason", "zh": "按原因统计的拒绝行"},
+    "download_rejects": {"en": "Download rejected rows (CSV)", "zh": "下载拒绝行（CSV）"},
+    "kept_notes": {"en": "Kept, but worth knowing", "zh": "已保留，但需注意"},
+    "upload_first": {"en": "Upload a receipts file to start.", "zh": "请先上传小票文件。"},
+    "dataset_ready": {"en": "Loaded. Mine it on the Mining page.", "zh": "读取完成。可在“挖掘”页进行挖掘。"},
+    "input_problem": {"en": "This file cannot be used: {msg}", "zh": "该文件无法使用：{msg}"},
+    # bundles page
+    "bundles_title": {"en": "Bundles and rules", "zh": "套餐与关联规则"},
+    "filters": {"en": "Filters", "zh": "筛选"},
+    "level": {"en": "Level", "zh": "层级"},
+    "department": {"en": "Department", "zh": "部门"},
+    "store": {"en": "Store", "zh": "门店"},
+    "season": {"en": "Season", "zh": "季节"},
+    "all": {"en": "(all)", "zh": "（全部）"},
+    "min_support": {"en": "Min support", "zh": "最小支持度"},
+    "min_confidence": {"en": "Min confidence", "zh": "最小置信度"},
+    "min_lift": {"en": "Min lift", "zh": "最小提升度"},
+    "significant_only": {"en": "Significant only (q < FDR)", "zh": "只看显著（q < FDR）"},
+    "search": {"en": "Search items", "zh": "搜索商品"},
+    "n_bundles": {"en": "{n:,} bundles, {r:,} rules after filters", "zh": "筛选后 {n:,} 个套餐，{r:,} 条规则"},
+    "tab_bundles": {"en": "Bundles", "zh": "套餐"},
+    "tab_rules": {"en": "Rules", "zh": "规则"},
+    "tab_scatter": {"en": "Support vs confidence", "zh": "支持度与置信度"},
+    "tab_network": {"en": "Rule network", "zh": "规则网络"},
+    "tab_offer": {"en": "What to offer", "zh": "推荐什么"},
+    "network_caption": {"en": "Top {n} rules by lift: an arrow runs from what is in the basket to what it brings "
+                              "along; thicker = more receipts.",
+                        "zh": "按提升度排名前 {n} 条规则：箭头从篮中商品指向带动购买的商品；越粗表示小票越多。"},
+    "no_bundles": {"en": "No bundles match the filters.", "zh": "没有符合筛选条件的套餐。"},
+    "no_bundle_table": {"en": "This run has no bundles table yet; showing rules only.",
+                        "zh": "此挖掘结果尚无套餐表，仅显示规则。"},
+    "detail": {"en": "Bundle detail", "zh": "套餐详情"},
+    "pick_bundle": {"en": "Bundle", "zh": "套餐"},
+    "evidence": {"en": "Evidence", "zh": "证据"},
+    "count": {"en": "Receipts with the set", "zh": "含整套的小票"},
+    "gap_tickets": {"en": "Gap tickets", "zh": "缺件小票"},
+    "set_tickets": {"en": "Set tickets", "zh": "整套小票"},
+    "confidence": {"en": "Confidence", "zh": "置信度"},
+    "lift": {"en": "Lift", "zh": "提升度"},
+    "p_value": {"en": "p value", "zh": "p 值"},
+    "q_value": {"en": "q value (FDR)", "zh": "q 值（FDR）"},
+    "substitute_warning": {"en": "Substitute warning: {text}", "zh": "替代品提示：{text}"},
+    "projection": {"en": "Projected uplift", "zh": "预计提升"},
+    "take_rate": {"en": "Take rate (share of gap tickets that take the offer)", "zh": "接受率（缺件小票中接受优惠的比例）"},
+    "projected_takers": {"en": "Takers", "zh": "接受人次"},
+    "projected_profit": {"en": "Incremental profit", "zh": "增量毛利"},
+    "break_even": {"en": "Break-even take rate", "zh": "保本接受率"},
+    "price_editor": {"en": "Price", "zh": "定价"},
+    "discount_type": {"en": "Discount type", "zh": "优惠方式"},
+    "max_discount": {"en": "Discount cap (% of regular price)", "zh": "优惠上限（占原价 %）"},
+    "max_amount": {"en": "Discount cap (amount)", "zh": "优惠上限（金额）"},
+    "min_margin": {"en": "Minimum bundle margin (%)", "zh": "套餐最低毛利率（%）"},
+    "regular_price": {"en": "Regular price", "zh": "原价"},
+    "bundle_price": {"en": "Bundle price", "zh": "套餐价"},
+    "saving": {"en": "Saving", "zh": "立省"},
+    "guardrails": {"en": "Guardrails", "zh": "约束条件"},
+    "guardrail": {"en": "Guardrail", "zh": "约束"},
+    "limit": {"en": "Limit", "zh": "限值"},
+    "value": {"en": "Value", "zh": "数值"},
+    "holds": {"en": "Holds", "zh": "满足"},
+    "binding": {"en": "Binding: **{name}**", "zh": "起作用的约束：**{name}**"},
+    "not_recommended": {"en": "Not recommended: {why}", "zh": "不建议：{why}"},
+    "reason_en": {"en": "Reason line (English)", "zh": "推荐理由（英文）"},
+    "reason_zh": {"en": "Reason line (Chinese)", "zh": "推荐理由（中文）"},
+    "status": {"en": "Status", "zh": "状态"},
+    "status_approved": {"en": "approved", "zh": "已批准"},
+    "status_rejected": {"en": "rejected", "zh": "已拒绝"},
+    "status_pending": {"en": "pending", "zh": "待定"},
+    "approved_by": {"en": "Approved by **{user}** at {at}", "zh": "由 **{user}** 于 {at} 批准"},
+    "rejected_by": {"en": "Rejected by **{user}** at {at}", "zh": "由 **{user}** 于 {at} 拒绝"},
+    "approve": {"en": "Approve", "zh": "批准"},
+    "reject": {"en": "Reject", "zh": "拒绝"},
+    "save_edits": {"en": "Save edits", "zh": "保存修改"},
+    "reset": {"en": "Reset", "zh": "重置"},
+    "read_only": {"en": "Your role ({role}) can look but not approve or edit bundles.",
+                  "zh": "您的角色（{role}）只能查看，不能批准或修改套餐。"},
+    "saved": {"en": "Saved: {action} by {user}", "zh": "已保存：{user} {action}"},
+    "history": {"en": "Decision history", "zh": "决策记录"},
+    "basket": {"en": "Basket items", "zh": "购物篮商品"},
+    "suggestions": {"en": "Suggestions", "zh": "推荐"},
+    "suggest_store": {"en": "Store (optional)", "zh": "门店（可选）"},
+    "pick_items": {"en": "Pick items in the basket to see what to offer.", "zh": "选择购物篮中的商品，查看推荐。"},
+    # uplift page
+    "uplift_title": {"en": "Ticket uplift", "zh": "客单提升"},
+    "ticket_definition": {"en": "A receipt counts once for the store and once for each department / category / "
+                                "brand / SKU it contains. Counts of different values therefore do **not** add up "
+                                "to the store's: the table below shows by how much their sum exceeds it.",
+                          "zh": "一张小票对门店计一次，对其包含的每个部门/品类/品牌/SKU 各计一次。"
+                                "因此不同取值的小票数**不能相加**等于门店小票数；下表显示其总和超出多少。"},
+    "ticket_metrics": {"en": "Ticket metrics by {level}", "zh": "按{level}的客单指标"},
+    "overlap": {"en": "Why the counts do not add up", "zh": "为何不能相加"},
+    "test_stores": {"en": "Test stores", "zh": "试点门店"},
+    "control_stores": {"en": "Control stores", "zh": "对照门店"},
+    "launch_date": {"en": "Launch date", "zh": "上线日期"},
+    "metric": {"en": "Metric", "zh": "指标"},
+    "over_time": {"en": "{metric} per week, test vs control (launch marked)", "zh": "每周{metric}：试点与对照（标出上线日）"},
+    "estimate": {"en": "Measured change", "zh": "测得变化"},
+    "interval": {"en": "{conf:.0%} interval: {lo:+.2f} to {hi:+.2f} ({lop:+.1f}% to {hip:+.1f}%), p = {p:.3g}",
+                 "zh": "{conf:.0%} 区间：{lo:+.2f} 至 {hi:+.2f}（{lop:+.1f}% 至 {hip:+.1f}%），p = {p:.3g}"},
+    "design_note": {"en": "Store-level difference-in-differences: {nt} test and {nc} control stores, "
+                          "{n:,} tickets.", "zh": "门店层面的双重差分：{nt} 家试点、{nc} 家对照门店，共 {n:,} 张小票。"},
+    "not_enough": {"en": "Cannot measure: {msg}", "zh": "无法测量：{msg}"},
+    "expected_vs_actual": {"en": "Expected vs actual for launched bundles", "zh": "已上线套餐：预期与实际"},
+    "no_launched": {"en": "Approve bundles to compare their projection with what was measured.",
+                    "zh": "批准套餐后可比较预期与实测。"},
+    "attach_for": {"en": "Attach rate of {name}", "zh": "{name} 的连带率"},
+    # export page
+    "export_title": {"en": "Export for stores", "zh": "导出给门店"},
+    "selection": {"en": "Which bundles", "zh": "哪些套餐"},
+    "sel_approved": {"en": "approved", "zh": "已批准"},
+    "sel_recommended": {"en": "recommended", "zh": "系统推荐"},
+    "sel_all": {"en": "all", "zh": "全部"},
+    "export_lang": {"en": "Language of the list", "zh": "清单语言"},
+    "valid_from": {"en": "Valid from", "zh": "开始日期"},
+    "valid_to": {"en": "Valid to", "zh": "结束日期"},
+    "download_csv": {"en": "Download CSV", "zh": "下载 CSV"},
+    "download_xlsx": {"en": "Download Excel", "zh": "下载 Excel"},
+    "download_html": {"en": "Download printable page (HTML)", "zh": "下载打印页（HTML）"},
+    "download_pos": {"en": "Download till file (POS)", "zh": "下载收银机文件（POS）"},
+    "nothing_to_export": {"en": "No bundles in this selection yet (approve some on the Bundles page).",
+                          "zh": "此选择下还没有套餐（请先在“套餐”页批准）。"},
+    "n_export": {"en": "{n} bundles in {s} store(s)", "zh": "{s} 家门店共 {n} 个套餐"},
+    # mining page
+    "mining_title": {"en": "Re-run mining", "zh": "重新挖掘"},
+    "dataset": {"en": "Receipts", "zh": "小票数据"},
+    "run_name": {"en": "Run name", "zh": "结果名称"},
+    "max_len": {"en": "Longest itemset", "zh": "最大项集长度"},
+    "fdr": {"en": "False discovery rate", "zh": "错误发现率"},
+    "start_mining": {"en": "Mine", "zh": "开始挖掘"},
+    "mining_done": {"en": "Done: {itemsets:,} itemsets, {rules:,} rules, {bundles:,} bundles in {secs:.1f} s.",
+                    "zh": "完成：{itemsets:,} 个项集、{rules:,} 条规则、{bundles:,} 个套餐，用时 {secs:.1f} 秒。"},
+    "runs_table": {"en": "Runs", "zh": "已有结果"},
+    "mine_forbidden": {"en": "Only analysts can re-run mining.", "zh": "只有分析师可以重新挖掘。"},
+    "first_start": {"en": "Creating the demo shop and a first mining run (first start only)...",
+                    "zh": "正在生成演示门店和首次挖掘结果（仅首次启动）..."},
+}
+
+
+def t(key: str, lang: str = "en", **fields) -> str:
+    """The label ``key`` in ``lang`` (English when missing), formatted with ``fields``.
+
+    >>> t("approve", "zh"), t("dates", "en", a="2025-01-01", b="2025-12-31")
+    ('批准', 'Dates: **2025-01-01** to **2025-12-31**')
+    >>> t("no such key")
+    'no such key'
+    """
+    entry = LABELS.get(key)
+    if entry is None:
+        return key
+    text = entry.get(lang) or entry["en"]
+    return text.format(**fields) if fields else text
