@@ -136,10 +136,12 @@ def as_bool_csr(matrix) -> sp.csr_array:
         raise TypeError(f"matrix must be a scipy.sparse matrix, got {type(matrix).__name__}")
     if matrix.ndim != 2:
         raise ValueError(f"matrix must be 2-D, got shape {matrix.shape}")
-    m = sp.csr_array(matrix, dtype=bool, copy=True)
-    m.sum_duplicates()
-    m.eliminate_zeros()
-    m.sort_indices()
+    m = sp.csr_array(matrix, dtype=bool)  # shares the caller's arrays when it can
+    if not (m.has_canonical_format and m.data.all()):
+        m = m.copy()  # never modify the caller's matrix
+        m.sum_duplicates()
+        m.eliminate_zeros()
+        m.sort_indices()
     return m
 
 

@@ -35,41 +35,74 @@ def _grow(a, need):
 
 
 @njit(cache=True)
-def flatten(indptr, indices, min_items):
-    """Rows with >= min_items items as one flat int32 array with -1 after each row."""
+def flatten(indptr, indices, col_to_rank, min_items):
+    """Receipts -> one flat int32 array of item ranks, -1 after each receipt.
+
+    Columns with ``col_to_rank < 0`` (infrequent items) are dropped, each
+    receipt is sorted by rank, and receipts left with fewer than ``min_items``
+    items are dropped. Also returns the number of item pairs in the kept
+    receipts (an upper bound on any pair count's total).
+    """
     n = indptr.size - 1
+    lengths = np.zeros(n, np.int64)
     total = 0
     n_rows = 0
+    pair_slots = 0
     for r in range(n):
-        length = indptr[r + 1] - indptr[r]
+        length = 0
+        for k in range(indptr[r], indptr[r + 1]):
+            if col_to_rank[indices[k]] >= 0:
+                length += 1
+        lengths[r] = length
         if length >= min_items:
             total += length + 1
             n_rows += 1
+            pair_slots += length * (length - 1) // 2
     flat = np.empty(total, np.int32)
     starts = np.empty(n_rows, np.int64)
     pos = 0
     row = 0
     for r in range(n):
-        a, b = indptr[r], indptr[r + 1]
-        if b - a >= min_items:
-            starts[row] = pos
-            row += 1
-            for k in range(a, b):
-                flat[pos] = indices[k]
+        if lengths[r] < min_items:
+            continue
+        starts[row] = pos
+        row += 1
+        a = pos
+        short = lengths[r] <= 32
+        for k in range(indptr[r], indptr[r + 1]):
+            x = col_to_rank[indices[k]]
+            if x >= 0:
+                b = pos
+                if short:  # insertion sort while writing: most receipts are short
+                    while b > a and flat[b - 1] > x:
+                        flat[b] = flat[b - 1]
+                        b -= 1
+                flat[b] = x
                 pos += 1
-            flat[pos] = -1
-            pos += 1
-    return flat, starts
+        if not short:
+            flat[a:pos].sort()
+        flat[pos] = -1
+        pos += 1
+    return flat, starts, pair_slots
 
 
 @njit(cache=True)
 def deliver_root(flat, starts, n_items, pos_dtype_sample):
-    """Occurrences of every single item: for item e, the positions after e with a non-empty suffix."""
+    """Occurrences of every single item: for item e, the positions after e with a non-empty suffix.
+
+    Also returns, per item, the length of all its suffixes: the work of its first pass.
+    """
     cnt = np.zeros(n_items + 1, np.int64)
+    work = np.zeros(n_items, np.int64)
     for s in starts:
         p = s
         while flat[p + 1] >= 0:
             cnt[flat[p] + 1] += 1
+            p += 1
+        end = p  # last item of the receipt
+        p = s
+        while p < end:
+            work[flat[p]] += end - p
             p += 1
     off = np.cumsum(cnt)
     buf = np.empty(off[n_items], pos_dtype_sample.dtype)
@@ -81,26 +114,23 @@ def deliver_root(flat, starts, n_items, pos_dtype_sample):
             buf[fill[e]] = p + 1
             fill[e] += 1
             p += 1
-    return buf, off
+    return buf, off, work
 
 
 @njit(cache=True)
 def pair_histogram(flat, occ, off, n_items, min_count, max_count):
-    """Exact number of frequent pairs by count, and the work each item's subtree starts with.
+    """Exact number of frequent pairs by count.
 
     ``hist[c]`` = number of pairs contained in exactly ``c`` receipts (c >= min_count).
     """
     hist = np.zeros(max_count + 1, np.int64)
-    work = np.zeros(n_items, np.int64)
     cnt = np.zeros(n_items, np.int64)
     touched = np.empty(n_items, np.int32)
     for e in range(n_items):
         a, b = off[e], off[e + 1]
         if b - a < min_count:
-            work[e] = b - a
             continue
         nt = 0
-        w = 0
         for k in range(a, b):
             p = occ[k]
             x = flat[p]
@@ -109,7 +139,6 @@ def pair_histogram(flat, occ, off, n_items, min_count, max_count):
                     touched[nt] = x
                     nt += 1
                 cnt[x] += 1
-                w += 1
                 p += 1
                 x = flat[p]
         for t in range(nt):
@@ -117,8 +146,7 @@ def pair_histogram(flat, occ, off, n_items, min_count, max_count):
             if cnt[x] >= min_count:
                 hist[cnt[x]] += 1
             cnt[x] = 0
-        work[e] = w
-    return hist, work
+    return hist
 
 
 @njit(cache=True)

@@ -64,25 +64,27 @@ def _search(matrix, min_count, max_len, progress, max_itemsets, memory_budget, b
     if n_items == 0 or max_len < 2:
         return None, (_to_frame(rank_to_col, single_counts, *empty_nodes, 0) if build else None), n_items
 
-    sub = matrix[:, rank_to_col]  # columns renumbered to ranks
-    sub.sort_indices()
-    flat, starts = K.flatten(sub.indptr.astype(np.int64), sub.indices.astype(np.int32), 2)
-    del sub
+    col_to_rank = np.full(matrix.shape[1], -1, np.int32)
+    col_to_rank[rank_to_col] = np.arange(n_items, dtype=np.int32)
+    flat, starts, pair_slots = K.flatten(matrix.indptr, matrix.indices, col_to_rank, 2)
     pos_sample = np.empty(0, np.int32 if flat.size < 2**31 - 1 else np.int64)
-    root_occ, root_off = K.deliver_root(flat, starts, n_items, pos_sample)
+    root_occ, root_off, work = K.deliver_root(flat, starts, n_items, pos_sample)
     del starts
     max_occ = max(1 << 20, memory_budget // 8)  # int64 occurrences + int32 receipts
 
-    hist, work = K.pair_histogram(flat, root_occ, root_off, n_items, min_count, int(single_counts.max()))
-    n_pairs = int(hist.sum())
-    if n_items + n_pairs > cap and max_len >= 2:
-        by_count = np.concatenate([single_counts, np.repeat(np.arange(hist.size), hist)])
-        return _too_many(n_items + n_pairs, cap, np.sort(by_count)[::-1], min_count, max_itemsets,
-                         probe=probe), None, n_items + n_pairs
+    # count the frequent pairs exactly, unless they cannot possibly exceed the limit
+    n_pairs = min(n_items * (n_items - 1) // 2, pair_slots // min_count)
+    if n_items + n_pairs > cap:
+        hist = K.pair_histogram(flat, root_occ, root_off, n_items, min_count, int(single_counts.max()))
+        n_pairs = int(hist.sum())
+        if n_items + n_pairs > cap:
+            by_count = np.concatenate([single_counts, np.repeat(np.arange(hist.size), hist)])
+            return _too_many(n_items + n_pairs, cap, np.sort(by_count)[::-1], min_count, max_itemsets,
+                             probe=probe), None, n_items + n_pairs
 
     # perfect extension pruning copies whole subtrees, which a length limit would cut
     perfect = bool(max_len >= int(np.diff(matrix.indptr).max()))
-    size0 = max(1024, 2 * n_pairs)
+    size0 = int(min(max(1024, 2 * n_pairs), cap))
     out_parent = np.empty(size0, np.int64)
     out_item = np.empty(size0, np.int32)
     out_count = np.empty(size0, np.int64)
