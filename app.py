@@ -29,6 +29,8 @@ with st.sidebar:
         st.session_state.pop("user_name", None)
         st.rerun()
     runs = c.list_runs()
+    if "next_run" in st.session_state:  # a page chose a run (e.g. a new one): select it before the widget exists
+        st.session_state["run_name"] = st.session_state.pop("next_run")
     if runs:
         st.selectbox(c.T("run"), runs, key="run_name")
 

@@ -1,23 +1,78 @@
-"""Dashboard pages run without errors (streamlit.testing AppTest) on the demo data."""
+"""Every dashboard page runs clean on the demo (streamlit.testing AppTest); roles, decisions, language, upload.
+
+One data folder per module: the first app run creates the demo shop and its first
+mining run there (as a fresh clone does), later tests reuse it.
+"""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from recommender import auth, decisions
+from recommender.dashboard import PAGES
+from recommender.i18n import LABELS, t
 from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("dashboard")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECOMMENDER_DATA_DIR", str(path))
+        mp.delenv("RECOMMENDER_DB", raising=False)
+        mp.delenv("RECOMMENDER_USERS", raising=False)
+        yield path
 
 
 @pytest.fixture
-def demo_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("RECOMMENDER_DATA_DIR", str(tmp_path))
-    return tmp_path
+def users_file(data_dir, monkeypatch, tmp_path):
+    path = tmp_path / "users.toml"
+    auth.add_user(path, "ann", "merchandiser", "ann-pw", "Ann Li")
+    auth.add_user(path, "sam", "staff", "sam-pw")
+    auth.add_user(path, "ava", "analyst", "ava-pw")
+    monkeypatch.setenv("RECOMMENDER_USERS", str(path))
+    return path
 
 
-def test_data_page_creates_demo_and_shows_accounting(demo_env):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    assert not at.exception, at.exception
-    assert (demo_env / "demo" / "receipts.csv").exists()
+def clean(at: AppTest) -> None:
+    """No exception, error or warning element reached the user."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert not at.warning, [w.value for w in at.warning]
+
+
+def start(**session) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in session.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def open_page(at: AppTest, name: str) -> AppTest:
+    return at.switch_page(f"recommender/dashboard/{name}.py").run()
+
+
+def sign_in(name: str, password: str) -> AppTest:
+    at = start()
+    assert at.button[0].label == t("sign_in")
+    at.text_input(key="login_name").input(name)
+    at.text_input(key="login_password").input(password)
+    at.button[0].click().run()
+    return at
+
+
+def test_fresh_start_creates_demo_and_first_run_without_errors(data_dir):
+    at = start()
+    clean(at)
+    assert (data_dir / "demo" / "receipts.csv").exists()
+    run = data_dir / "runs" / "demo"
+    assert (run / "manifest.json").exists() and (run / "bundles.parquet").exists()
     metrics = {m.label: m.value for m in at.metric}
     read = int(metrics["Rows read"].replace(",", ""))
     used = int(metrics["Rows used"].replace(",", ""))
@@ -25,3 +80,154 @@ def test_data_page_creates_demo_and_shows_accounting(demo_env):
     assert read == used + rejected and rejected > 0
     assert metrics["Balanced"] == "yes"
     assert any("Rejected rows by reason" in h.value for h in at.subheader)
+    # demo mode says so, as information
+    assert any("Demo mode" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", [p[0][:-3] for p in PAGES])
+def test_every_page_renders_clean(data_dir, page):
+    at = open_page(start(), page)
+    clean(at)
+    assert at.title[0].value == t(page.replace("_page", "_title"))
+
+
+def test_bundles_page_shows_table_detail_guardrails_and_charts(data_dir):
+    at = open_page(start(), "bundles_page")
+    clean(at)
+    labels = [m.label for m in at.metric]
+    for key in ("count", "gap_tickets", "lift", "q_value", "bundle_price", "projected_profit", "break_even"):
+        assert t(key) in labels
+    assert len(at.dataframe) >= 3  # bundles, rules, guardrails
+    guard = at.dataframe[-1].value if len(at.dataframe) else None
+    assert guard is not None
+    assert any("Binding" in m.value for m in at.markdown)
+    # filters narrow the rules: a huge minimum lift leaves none
+    at.number_input(key="f_lift").set_value(1e3).run()
+    clean(at)
+    assert any(c.value.startswith("0 bundles, 0 rules") for c in at.caption)
+
+
+def test_changed_discount_then_approval_is_recorded_with_user(data_dir):
+    at = open_page(start(), "bundles_page")
+    bid = at.selectbox(key="pick_bundle").value
+    dtype = at.selectbox(key=f"dtype_{bid}")
+    new_type = next(o for o in dtype.options if o != dtype.value and o in ("percent_off", "amount_off"))
+    dtype.set_value(new_type).run()
+    at.slider(key=f"cap_{bid}").set_value(5).run()
+    clean(at)
+    at.button(key="btn_approve").click().run()
+    clean(at)
+    assert any("Approved by **local**" in s.value for s in at.success)
+    hist = decisions.history(data_dir / "decisions.sqlite", bid)
+    last = hist.iloc[-1]
+    assert last["user"] == "local" and last["status"] == "approved"
+    assert last["changes"]["discount_type"][1] == new_type
+    assert last["fields"]["discount_pct"] <= 0.05 + 1e-9
+    # the export page lists it, with the edited price
+    at = open_page(at, "export_page")
+    clean(at)
+    staff = at.dataframe[0].value
+    assert bid in staff["bundle_id"].tolist()
+    assert staff.set_index("bundle_id").loc[bid, "bundle_price"] == pytest.approx(last["fields"]["bundle_price"])
+    assert len(at.get("download_button")) == 4
+
+
+def test_staff_can_only_export(users_file):
+    at = sign_in("sam", "sam-pw")
+    clean(at)
+    assert at.title[0].value == t("export_title")  # the only page staff get
+    before = len(decisions.history(os.environ["RECOMMENDER_DATA_DIR"] + "/decisions.sqlite"))
+    with pytest.raises(decisions.NotAllowed):
+        decisions.record(os.environ["RECOMMENDER_DATA_DIR"] + "/decisions.sqlite", "x", items=["a"],
+                         action="approve", user="sam", role="staff")
+    assert len(decisions.history(os.environ["RECOMMENDER_DATA_DIR"] + "/decisions.sqlite")) == before
+
+
+def test_analyst_sees_bundles_read_only(users_file):
+    at = open_page(sign_in("ava", "ava-pw"), "bundles_page")
+    clean(at)
+    keys = {b.key for b in at.button}
+    assert "btn_approve" not in keys and "btn_reject" not in keys
+    assert any("can look but not approve" in i.value for i in at.info)
+
+
+def test_merchandiser_approval_shows_who(users_file, data_dir):
+    from recommender.runs import read_run
+
+    table = read_run(data_dir / "runs" / "demo").tables["bundles"]
+    bid = table.loc[table["store"] == "S12", "bundle_id"].iloc[0]
+    at = sign_in("ann", "ann-pw")
+    at.session_state["pick_bundle"] = bid
+    at = open_page(at, "bundles_page")
+    assert at.selectbox(key="pick_bundle").value == bid
+    at.button(key="btn_approve").click().run()
+    clean(at)
+    assert any("Approved by **ann**" in s.value for s in at.success)
+    assert decisions.history(data_dir / "decisions.sqlite", bid)["user"].iloc[-1] == "ann"
+
+
+def test_wrong_password_is_refused(users_file):
+    at = sign_in("ann", "nope")
+    assert [e.value for e in at.error] == [t("bad_login")]
+    assert not at.title or at.title[0].value == t("app_title")
+
+
+def test_chinese_labels(data_dir):
+    at = start()
+    at.session_state["lang"] = "zh"
+    at = open_page(at, "uplift_page")
+    clean(at)
+    assert at.title[0].value == t("uplift_title", "zh")
+    assert any(t("ticket_definition", "zh")[:10] in i.value for i in at.info)
+
+
+def test_uplift_page_measures_planted_launch(data_dir):
+    at = open_page(start(), "uplift_page")
+    clean(at)
+    # defaults come from the demo's ground truth
+    import json
+
+    truth = json.loads((data_dir / "demo" / "ground_truth.json").read_text(encoding="utf-8"))
+    assert at.multiselect(key="u_test").value == truth["test_stores"]
+    assert str(at.date_input(key="u_launch").value) == truth["launch_date"]
+    assert any(m.label == t("estimate") for m in at.metric)
+    assert any("interval" in m.value for m in at.markdown)
+
+
+def test_upload_and_map_columns(data_dir, tmp_path):
+    csv = ("Bon,Artikel,Qty,Price,Date,Shop\n1,A,1,2.5,2025-01-02,S1\n1,B,2,1.0,2025-01-02,S1\n"
+           "2,A,1,2.5,2025-01-03,S1\n2,,1,1.0,2025-01-03,S1\n").encode()
+    at = open_page(start(), "data_page")
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_receipts").upload("shop.csv", csv, "text/csv").run()
+    clean(at)
+    # "Bon" and "Artikel" are not known names: map them by hand
+    assert at.selectbox(key="map_receipt_id").value == t("not_mapped")
+    at.selectbox(key="map_receipt_id").set_value("Bon")
+    at.selectbox(key="map_sku").set_value("Artikel")
+    at.button[0].click().run()
+    clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows read"] == "4" and metrics["Rows used"] == "3" and metrics["Rows rejected"] == "1"
+    assert at.session_state["dataset"]["mapping"]["receipt_id"] == "Bon"
+
+
+def test_mining_page_reruns_into_a_new_run(data_dir):
+    at = open_page(start(), "mining_page")
+    clean(at)
+    at.selectbox(key="m_level").set_value("category")
+    at.text_input(key="m_name").input("by-category")
+    at.button[0].click().run()
+    clean(at)
+    assert (data_dir / "runs" / "by-category" / "manifest.json").exists()
+    assert at.session_state["run_name"] == "by-category"
+    assert any("Done:" in s.value for s in at.success)
+
+
+def test_labels_exist_in_both_languages_with_the_same_fields():
+    import string
+
+    for key, entry in LABELS.items():
+        assert set(entry) == {"en", "zh"}, key
+        fields = [{f for _, f, _, _ in string.Formatter().parse(entry[lang]) if f} for lang in ("en", "zh")]
+        assert fields[0] == fields[1], key

@@ -58,7 +58,7 @@ if go:
         st.error(T("input_problem", msg=exc))
         st.stop()
     bar.empty()
-    st.session_state["run_name"] = safe
+    st.session_state["next_run"] = safe
     st.session_state["mine_flash"] = T("mining_done", **{k: summary[k] for k in ("itemsets", "rules", "bundles",
                                                                                   "secs")})
     st.rerun()
