@@ -238,13 +238,15 @@ def store_best_sellers(lines: pd.DataFrame, catalog: pd.DataFrame, level: str, u
                           "label": labels, "sku": recent["sku"].astype(str), "units": recent["quantity"],
                           "receipt_id": recent["receipt_id"]})
     frame = frame[frame["label"].notna()]
-    frame["store"] = frame["store"].fillna("\x00")  # groupby drops None keys
+    frame["store"] = frame["store"].fillna("\x01no store\x01")  # groupby drops None keys
     agg = frame.groupby(["store", "label", "sku"], sort=True).agg(units=("units", "sum"),
                                                                   receipts=("receipt_id", "nunique")).reset_index()
     agg = agg.sort_values(["store", "label", "units", "receipts", "sku"],
                           ascending=[True, True, False, False, True], kind="stable")
     best = agg.drop_duplicates(["store", "label"]).reset_index(drop=True)
-    best["store"] = best["store"].map(lambda s: None if s == "\x00" else s).astype(object)
+    stores = np.empty(len(best), dtype=object)
+    stores[:] = [None if s == "\x01no store\x01" else str(s) for s in best["store"]]
+    best["store"] = stores
     return best
 
 
@@ -449,8 +451,8 @@ class _Tickets:
         margin = info["margin"].reindex(period["sku"].astype(str)).to_numpy(dtype=float)
         margin = np.where(np.isfinite(margin), margin, 0.0) * period["quantity"].to_numpy(dtype=float)
         self.margin = sp.csc_array(sp.coo_array((margin, (r_codes, l_codes)), shape=(n, k)).tocsc())
-        store = period["store_id"].groupby(r_codes).first()
-        store_values = store.astype(object).where(store.notna(), None).tolist()
+        store = period["store_id"].groupby(r_codes).first().reindex(range(n))
+        store_values = [None if pd.isna(x) else str(x) for x in store]
         self.stores = sorted(set(store_values), key=lambda s: ("" if s is None else "\x01" + str(s)))
         index = {s: i for i, s in enumerate(self.stores)}
         self.store_code = np.array([index[s] for s in store_values], dtype=np.int64)
@@ -569,7 +571,30 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
     Returns
     -------
     DataFrame
-        :data:`BUNDLE_COLUMNS`, sorted by store, then rank (1 = best).
+        :data:`BUNDLE_COLUMNS`, sorted by store, then rank (1 = best);
+        ``attrs["summary"]`` counts candidates, offers and skips.
+
+    Examples
+    --------
+    Tea is bought with cups by 30 customers and with bread by 50: the cup has
+    the larger gap (50 tea tickets without it) and the smaller giveaway (30
+    tickets already with both), so it makes the better offer.
+
+    >>> import pathlib, tempfile
+    >>> from recommender.pipeline import mine, MiningParams
+    >>> from recommender.runs import write_run, read_run
+    >>> baskets = [("tea", "cup")] * 30 + [("tea", "bread")] * 50 + [("x", "y")] * 320
+    >>> lines = pd.DataFrame([{"receipt_id": str(i), "sku": s} for i, b in enumerate(baskets) for s in b])
+    >>> cat = pd.DataFrame({"sku": ["tea", "cup", "bread", "x", "y"], "department": "grocery",
+    ...                     "price": [20.0, 10, 5, 1, 1], "unit_cost": [10.0, 4, 2, 0.5, 0.5]})
+    >>> res = mine(lines, cat, MiningParams(min_count=10))
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> _ = write_run(out, itemsets_df=res.itemsets, rules_df=res.rules, manifest=res.manifest)
+    >>> b = build_bundles(read_run(out), lines, cat, max_per_anchor=None)
+    >>> b[["items", "gap_tickets", "set_tickets", "recommended"]].values.tolist()
+    [[('tea', 'cup'), 50, 30, True], [('tea', 'bread'), 30, 50, False]]
+    >>> b.loc[0, "reason_en"]
+    'Value pack: tea + cup, save ¥0.10'
     """
     t0 = time.perf_counter()
     say = progress or (lambda done, total, message: None)
@@ -601,6 +626,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
 
     # Count every candidate in every store first (cheap), then price (costly) best-bound first.
     jobs = []
+    skipped = {"not_stocked": 0, "other_season": 0}
     for c in cands.itertuples(index=False):
         labels = c.level_items
         has = tickets.columns(labels)
@@ -622,10 +648,12 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
         for si, store in enumerate(tickets.stores):
             skus = [best_sku.get((store, lab)) for lab in labels]
             if any(s is None for s in skus) or len(set(skus)) < len(skus):
-                continue  # the store does not stock every item (or one SKU stands for two labels)
+                skipped["not_stocked"] += 1  # not every item sells there (or one SKU stands for two labels)
+                continue
             rows = [rows_by_sku.get(s, {"sku": s}) for s in skus]
             season_here = _season_of(rows, season)
             if season_here is False:
+                skipped["other_season"] += 1
                 continue
             G, S = int(g_s[si]), int(s_s[si])
             prices = [float(info.at[s, "price"]) for s in skus]
@@ -644,7 +672,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
     groups: dict = {}
     for j in jobs:
         groups.setdefault((j["si"], j["c"].anchor), []).append(j)
-    out, done = [], 0
+    out, done, priced = [], 0, 0
     for key in sorted(groups, key=lambda k: (k[0], k[1])):
         group = sorted(groups[key], key=lambda j: (-j["bound"], j["c"].level_items))
         kept = []
@@ -655,6 +683,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
                     done += 1
                     continue  # cannot beat the offers already kept
             row = _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets)
+            priced += 1
             kept.append(row)
             done += 1
             if done % 200 == 0:
@@ -663,7 +692,11 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
         out.extend(kept if max_per_anchor is None else kept[:max_per_anchor])
     say(len(jobs), max(1, len(jobs)), f"{len(out):,} bundles")
     frame = _frame(out, tickets, top)
-    frame.attrs["seconds"] = time.perf_counter() - t0
+    frame.attrs["summary"] = {"candidates": int(len(cands)), "stores": len(tickets.stores),
+                              "offers_counted": len(jobs), "offers_priced": priced,
+                              "skipped_not_stocked": skipped["not_stocked"],
+                              "skipped_other_season": skipped["other_season"], "rows": int(len(frame)),
+                              "seconds": round(time.perf_counter() - t0, 4)}
     return frame
 
 
@@ -674,7 +707,7 @@ def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets)
              for k, (s, p, r) in enumerate(zip(skus, j["prices"], rows))]
     kind = reason_type(rows, season=j["season"])
     gift = None
-    if kind in KIT_TYPES or gift_sku is not None:
+    if kind in KIT_TYPES:
         gift = _pick_gift(gifts, j["dept"], skus, gift_sku)
     gift_item = None if gift is None else {"sku": str(gift["sku"]), "price": gift["price"],
                                            "unit_cost": gift["unit_cost"]}
@@ -747,6 +780,31 @@ def _frame(rows, tickets, top) -> pd.DataFrame:
     return frame[list(BUNDLE_COLUMNS)]
 
 
+def _plain(value):
+    """A parameter as the manifest stores it (a policy as its fields)."""
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if value is None or isinstance(value, (int, float, str, bool)):
+        return value
+    return repr(value)
+
+
+def _load_options(manifest: dict):
+    """LoadOptions recorded by the run (``input.load_options``), if any, so the bundles see the same receipts."""
+    from dataclasses import fields
+
+    from recommender.receipts import LoadOptions
+
+    recorded = manifest.get("input", {}).get("load_options")
+    if not isinstance(recorded, dict):
+        return None
+    known = {f.name for f in fields(LoadOptions)}
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in known}
+    return LoadOptions(**kwargs)
+
+
 def bundles_for_run(run_dir, receipts, catalog, *, load_options=None, **kwargs) -> tuple[pd.DataFrame, Path]:
     """Build the bundles of a run folder and store them in it (``bundles.csv`` / ``bundles.parquet``).
 
@@ -756,10 +814,13 @@ def bundles_for_run(run_dir, receipts, catalog, *, load_options=None, **kwargs) 
         A run folder written by ``recommender mine``.
     receipts : path, DataFrame or None
         The receipts file (loaded with ``load_options``) or clean lines; None:
-        the run manifest's input path.
-    catalog : path or DataFrame
+        the run manifest's input path (``input.path``).
+    catalog : path, DataFrame or None
+        None: the manifest's ``input.catalog`` path.
     load_options : recommender.receipts.LoadOptions, optional
-        How to read a receipts path (e.g. the months the run was mined on).
+        How to read a receipts path (e.g. the months the run was mined on);
+        default: the manifest's ``input.load_options`` when recorded, else the
+        loader's defaults.
     **kwargs
         Passed to :func:`build_bundles`.
 
@@ -772,6 +833,8 @@ def bundles_for_run(run_dir, receipts, catalog, *, load_options=None, **kwargs) 
     from recommender.runs import read_run, write_run
 
     run = read_run(run_dir)
+    if catalog is None:
+        catalog = run.manifest.get("input", {}).get("catalog")
     if isinstance(catalog, (str, Path)):
         from recommender.catalog import load_catalog
 
@@ -785,15 +848,15 @@ def bundles_for_run(run_dir, receipts, catalog, *, load_options=None, **kwargs) 
     if isinstance(receipts, (str, Path)):
         from recommender.receipts import load_receipts
 
-        lines = load_receipts(receipts, load_options).lines
+        lines = load_receipts(receipts, load_options or _load_options(run.manifest)).lines
     else:
         lines = receipts
     t = time.perf_counter()
     frame = build_bundles(run, lines, catalog, **kwargs)
     manifest = {k: v for k, v in run.manifest.items() if k not in ("files", "tables")}
     manifest.setdefault("mined_at", manifest.get("created_at"))
-    params = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)) for k, v in kwargs.items()}
-    manifest["bundles"] = {"parameters": params, "rows": int(len(frame)),
+    params = {k: _plain(v) for k, v in kwargs.items()}
+    manifest["bundles"] = {"parameters": params, **frame.attrs.get("summary", {}),
                            "recommended": int(frame["recommended"].astype(bool).sum()) if len(frame) else 0,
                            "seconds": round(time.perf_counter() - t, 4)}
     tables = {**run.tables, "bundles": frame}

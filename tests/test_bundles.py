@@ -370,7 +370,10 @@ def test_bundles_for_run_stores_the_table(demo, tmp_path):
 
     run_dir = tmp_path / "run"
     shutil.copytree(demo["root"] / "year", run_dir)
-    frame, path = bundles_for_run(run_dir, demo["lines"], demo["catalog"], top=3)
+    catalog_path = demo["root"] / "demo" / "catalog.csv"
+    # receipts=None: the run manifest's input file, read again
+    frame, path = bundles_for_run(run_dir, None, catalog_path, top=3)
+    pd.testing.assert_frame_equal(frame, build_bundles(demo["year"], demo["lines"], demo["catalog"], top=3))
     assert (path / "bundles.csv").exists() and (path / "bundles.parquet").exists()
     back = read_run(path)
     assert back.manifest["bundles"]["rows"] == len(frame)
