@@ -19,11 +19,24 @@ echo "==> demo data (data/demo)"
 $R demo
 echo "==> receipts accounting"
 $R validate data/demo/receipts.csv --catalog data/demo/catalog.csv --rejects data/demo/rejects.csv
-if $R --help | grep -q " mine "; then
-    echo "==> mining rules (data/runs/demo)"
-    $R mine data/demo/receipts.csv --catalog data/demo/catalog.csv --level subcategory --min-support 0.002 \
-        --out data/runs/demo
-fi
+echo "==> mining rules (data/runs/demo)"
+$R mine data/demo/receipts.csv --catalog data/demo/catalog.csv --level subcategory --min-support 0.002 \
+    --out data/runs/demo
+echo "==> pricing bundles"
+$R bundles data/runs/demo
+echo "==> staff lists (out/)"
+mkdir -p out
+$R export data/runs/demo --format xlsx --out out/bundles.xlsx
+$R export data/runs/demo --format html --out out/bundles.html
+echo "==> ticket counts and the launch's uplift"
+$R tickets data/demo/receipts.csv --catalog data/demo/catalog.csv --level department --limit 5
+.venv/bin/python - <<'PY'
+import json, subprocess
+t = json.load(open("data/demo/ground_truth.json"))
+subprocess.run([".venv/bin/recommender", "uplift", "data/demo/receipts.csv", "--launch", t["launch_date"],
+                "--test-stores", ",".join(t["test_stores"]), "--control-stores", ",".join(t["control_stores"])],
+               check=True)
+PY
 
 if [ "${1:-}" = "--cli" ]; then
     exit 0

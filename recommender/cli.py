@@ -189,7 +189,12 @@ def cmd_mine(args) -> int:
     if receipts.accounting.rows_used == 0:
         raise InputError("no rows left to mine after cleaning", path=args.path,
                          hint="run `recommender validate` to see why rows were rejected")
-    result, path = mine_to_folder(receipts, args.out, catalog, params, progress)
+    from dataclasses import asdict
+    from pathlib import Path
+
+    source = {"load_options": asdict(load_options(args)),
+              "catalog": str(Path(args.catalog).resolve()) if args.catalog else None}
+    result, path = mine_to_folder(receipts, args.out, catalog, params, progress, source=source)
     m = result.manifest
     if args.json:
         print(json.dumps({k: m[k] for k in ("n_receipts", "n_items", "n_itemsets", "n_rules", "n_significant",
@@ -326,6 +331,69 @@ def cmd_uplift(args) -> int:
     return 0
 
 
+def _data_dir():
+    from pathlib import Path
+
+    env = os.environ.get("RECOMMENDER_DATA_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "data"
+
+
+def cmd_bundles(args) -> int:
+    from recommender.bundles import bundles_for_run
+    from recommender.policy import Policy, load_policy, policy_from_flags
+
+    policy = load_policy(args.policy) if args.policy else Policy()
+    policy = policy_from_flags(policy, min_margin=args.min_margin, max_discount=args.max_discount,
+                               price_ending=args.price_ending,
+                               discount_types=list(_csv_list([args.discount_types])) if args.discount_types else None)
+    bundles, path = bundles_for_run(args.run_dir, args.receipts, args.catalog, policy=policy, top=args.top,
+                                    max_per_anchor=args.max_per_anchor, season=args.season, gift_sku=args.gift_sku,
+                                    progress=Progress())
+    if args.json:
+        out = bundles.copy()
+        for col in out.columns:
+            if out[col].map(lambda v: isinstance(v, tuple)).any():
+                out[col] = out[col].map(lambda v: list(v) if isinstance(v, tuple) else v)
+        print(out.to_json(orient="records", force_ascii=False, default_handler=str))
+        return 0
+    rec = bundles[bundles["recommended"]]
+    print(f"{len(bundles):,} bundle offers ({len(rec):,} recommended) in {bundles['store'].nunique():,} stores; "
+          f"written to {path / 'bundles.csv'}")
+    reason = "reason_zh" if args.lang == "zh" else "reason_en"
+    best = rec.sort_values("expected_profit", ascending=False).drop_duplicates("level_items").head(args.limit)
+    for row in best.itertuples(index=False):
+        print(f"  {' + '.join(row.level_items):<55} {row.discount_type:<15} "
+              f"{row.regular_price:>9.2f} -> {row.bundle_price:>9.2f}  {getattr(row, reason)}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from recommender.export import export_bundles
+    from recommender.runs import read_run
+
+    run = read_run(args.run_dir)
+    bundles = run.tables.get("bundles")
+    if bundles is None:
+        raise InputError("this run has no bundles yet", path=args.run_dir,
+                         hint=f"run `recommender bundles {args.run_dir}` first")
+    selection = "all" if args.all else "approved" if args.approved_only else "recommended"
+    if selection == "approved":
+        from recommender.decisions import apply_decisions, current, default_db_path
+
+        db = Path(args.db) if args.db else default_db_path(_data_dir())
+        state = current(db) if db.exists() else None
+        if state is None or state.empty:
+            raise InputError("no approved bundles: nothing has been approved in the dashboard yet", path=db,
+                             hint="approve bundles on the dashboard's Bundles page, or export --all")
+        bundles = apply_decisions(bundles, state)
+    path = export_bundles(bundles, args.format, args.out, store=args.store, lang=args.lang, selection=selection,
+                          valid_from=args.valid_from, valid_to=args.valid_to)
+    print(f"written to {path}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from recommender.demo import generate_demo
 
@@ -416,6 +484,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mde-weeks", type=int, metavar="W", help="also report the minimum detectable effect for W weeks")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_uplift)
+
+    p = sub.add_parser("bundles", help="price bundles with a reason to buy from a run; writes bundles.csv into it")
+    p.add_argument("run_dir")
+    p.add_argument("--receipts", metavar="PATH", help="receipts the run was mined from (default: the run's input)")
+    p.add_argument("--catalog", metavar="PATH", help="catalog (default: the run's catalog)")
+    p.add_argument("--policy", metavar="PATH", help="pricing policy TOML (see data/policy.example.toml)")
+    p.add_argument("--min-margin", type=float, help="minimum gross margin of a bundle price (default 0.25)")
+    p.add_argument("--max-discount", type=float, help="deepest discount as a share of the regular price")
+    p.add_argument("--discount-types", metavar="LIST",
+                   help="percent_off,set_price,amount_off,addon_discount,cheapest_free,gift")
+    p.add_argument("--price-ending", choices=["none", ".9", ".99", "whole", "9"])
+    p.add_argument("--top", type=int, metavar="N", help="best N bundles per store")
+    p.add_argument("--max-per-anchor", type=int, default=1, help="offers per anchor per store (default 1)")
+    p.add_argument("--season", help="campaign season, e.g. summer")
+    p.add_argument("--gift-sku", metavar="SKU", help="gift with purchase for kits (default: a bag/pouch)")
+    p.add_argument("--lang", default="en", choices=["en", "zh"])
+    p.add_argument("--limit", type=int, default=15, help="bundles to print (default 15)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bundles)
+
+    p = sub.add_parser("export", help="bundle lists for store staff: CSV, XLSX, printable HTML, or a till file")
+    p.add_argument("run_dir")
+    p.add_argument("--format", required=True, choices=["csv", "xlsx", "html", "pos"])
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--store", metavar="S")
+    p.add_argument("--lang", default="en", choices=["en", "zh"])
+    sel = p.add_mutually_exclusive_group()
+    sel.add_argument("--approved-only", action="store_true", help="only bundles approved in the dashboard")
+    sel.add_argument("--all", action="store_true", help="every candidate, flagged")
+    p.add_argument("--valid-from", metavar="DATE")
+    p.add_argument("--valid-to", metavar="DATE")
+    p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="write the seeded demo shop into data/demo")
     from pathlib import Path
