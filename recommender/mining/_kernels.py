@@ -8,12 +8,20 @@ The search is depth-first with *occurrence delivery* (as in LCM): the
 occurrences of an itemset P are positions in the flat array just after the last
 item of P in each receipt containing P, so the items that can extend P are
 exactly those from that position to the sentinel. One pass over these suffixes
-counts every extension; a second pass delivers each occurrence to the
-extensions that are frequent. Buffers are stacks, so memory is bounded by the
-projected databases along one path of the search, not by the output.
+counts every extension; a second pass writes the node's projected receipts
+(suffixes restricted to its frequent extensions) and delivers each occurrence
+to the extension it belongs to. Extensions present in every receipt of their
+node ("perfect extensions") are not searched but added by copying the finished
+subtree. Buffers are stacks, so memory is bounded by the projected databases
+along one path of the search, not by the output.
+
+Items are ranked by ascending count: a rare first item has few occurrences, a
+frequent one has short suffixes, which keeps every projection small.
 
 Compiled with ``cache=True``: the first call in a fresh environment compiles
-(a few seconds) and stores the machine code in ``__pycache__``.
+(tens of seconds) and stores the machine code in ``__pycache__`` next to this
+file, or, where that is read-only, in numba's per-user cache directory
+(``NUMBA_CACHE_DIR`` overrides both).
 """
 
 from __future__ import annotations

@@ -89,17 +89,21 @@ def _search(matrix, min_count, max_len, progress, max_itemsets, memory_budget, b
     out_item = np.empty(size0, np.int32)
     out_count = np.empty(size0, np.int64)
     n_out = 0
+    if not work.any():
+        work = np.ones_like(work)  # progress by first items when no receipt has two items
     bounds = _batches(work, _N_BATCHES)
     total_work = int(work.sum())
     done_work = 0
+    if progress is not None:
+        progress(0, total_work, f"mining: {n_items:,} frequent items")
     for lo, hi in bounds:
         status, n_out, out_parent, out_item, out_count = K.mine_range(
             flat, root_occ, root_off, single_counts, lo, hi, n_items, min_count, max_len, perfect,
             out_parent, out_item, out_count, n_out, cap - n_items, max_occ)
         if status != K.OK:
-            found = np.concatenate([single_counts, out_count[:n_out]])
             if status == K.TOO_MUCH_MEMORY:
-                return _memory_exceeded(matrix, min_count, max_len, max_itemsets, memory_budget), None, None
+                return _memory_exceeded(min_count, memory_budget, cap, probe), None, None
+            found = np.concatenate([single_counts, out_count[:n_out]])
             return _too_many(n_items + n_out, cap, np.sort(found)[::-1], min_count, max_itemsets,
                              partial=True, probe=probe), None, None
         done_work += int(work[lo:hi].sum())
@@ -173,7 +177,8 @@ def _probe(probe, start, cap):
         c = max(c + 1, getattr(status, "suggested_min_count", c * 2), int(c * 1.5))
 
 
-def _memory_exceeded(matrix, min_count, max_len, max_itemsets, memory_budget):
+def _memory_exceeded(min_count, memory_budget, cap, probe):
+    suggestion = 2 * min_count if probe is None else _probe(probe, 2 * min_count, cap)
     return ThresholdTooLow(f"min_count={min_count} needs more working memory than the budget of "
                            f"{memory_budget / 2**20:,.0f} MB; raise the threshold",
-                           suggested_min_count=2 * min_count)
+                           suggested_min_count=suggestion)
