@@ -14,9 +14,14 @@ What is planted, so that every later stage can be checked against it:
 * a family medicine kit (stomach, heat-clearing, cold remedy, dewormer) bought
   together only in June-August;
 * substitute pairs (two brands of one subcategory, almost never together);
-* a bundle launch on 2025-10-01 in half of the stores. Every receipt is
-  simulated without and with the promotion from the same random draws, so the
-  true effect on the average ticket is known exactly, not estimated;
+* a bundle launch on 2025-08-01 in half of the stores (five bundles, about
+  +10% on the average ticket). Every receipt is simulated without and with the
+  promotion from the same random draws, so the true effect on the average
+  ticket is known exactly, not estimated. The shop is designed so that a
+  store-level difference-in-differences can measure it: stores differ in level
+  (basket size, a little in department mix) and share the trend and the season,
+  which differencing removes, and a five-month post period against seven
+  months before keeps each store's sampling noise well under the effect;
 * a little dirt (cancelled receipts, return lines, duplicate lines, lines with
   no SKU), counted exactly. No dirt touches the post-launch receipts of test
   stores, so their ticket value does not depend on how a loader treats dirt.
@@ -42,7 +47,7 @@ FILES = {"catalog": "catalog.csv", "receipts": "receipts.csv", "ground_truth": "
 DEPARTMENTS = ("apparel", "pharmacy", "grocery")
 START = np.datetime64("2025-01-01")
 END = np.datetime64("2025-12-31")
-LAUNCH_DATE = "2025-10-01"
+LAUNCH_DATE = "2025-08-01"
 SUMMER_MONTHS = (6, 7, 8)
 
 # Month profiles (Jan..Dec) of a subcategory's demand; mean about 1.
@@ -283,9 +288,13 @@ BUNDLES = (
      "discount": 0.10},
     {"name": "cold relief kit", "anchor": "cold remedy", "addons": ["vitamin C"], "p_extra": 0.70,
      "discount": 0.10},
+    {"name": "shirt + trousers", "anchor": "business shirt", "addons": ["business trousers"], "p_extra": 0.5,
+     "discount": 0.15},
+    {"name": "jeans + belt", "anchor": "jeans", "addons": ["belt"], "p_extra": 0.45, "discount": 0.15},
 )
-# Stores by size rank: traffic weight, apparel/pharmacy emphasis, basket-size level.
-_STORE_WEIGHTS = (2.3, 2.1, 1.7, 1.6, 1.3, 1.2, 1.0, 0.95, 0.8, 0.75, 0.6, 0.55)
+# Stores by size rank: traffic weight, apparel/pharmacy emphasis, basket-size level. A 2:1 range
+# of traffic, not 4:1: the smallest stores' ticket noise sets the width of a store-level interval.
+_STORE_WEIGHTS = (1.6, 1.5, 1.4, 1.3, 1.2, 1.1, 1.0, 0.95, 0.9, 0.85, 0.8, 0.75)
 # Pairs of neighbours by size, test alternating inside the pairs so neither group is larger.
 _TEST_RANKS = (0, 3, 4, 7, 8, 11)
 _HOURS = np.array([2, 4, 6, 7, 9, 8, 6, 6, 7, 9, 10, 9, 7, 4], float)  # 08:00 .. 21:00
@@ -294,7 +303,7 @@ _MONTH_TRAFFIC = np.array([1.1, 0.95, 0.9, 0.95, 1.0, 1.0, 1.0, 1.0, 0.95, 1.05,
 _HOLIDAYS = (("2025-01-24", "2025-01-28", 1.5), ("2025-01-29", "2025-02-02", 0.7), ("2025-05-01", "2025-05-05", 1.3),
              ("2025-10-01", "2025-10-07", 1.35), ("2025-11-11", "2025-11-11", 1.6), ("2025-12-24", "2025-12-25", 1.3))
 _DEPT_BASE = np.array([0.33, 0.30, 0.37])
-_DEPT_LAMBDA = np.array([0.9, 0.8, 2.0])  # extra items beyond the first, by trip department
+_DEPT_LAMBDA = np.array([0.6, 0.8, 2.0])  # extra items beyond the first, by trip department
 
 
 def _retail_price(x: float) -> float:
@@ -456,17 +465,20 @@ def _simulate(catalog, seed, n_receipts, progress=None):
     # ---- trip department and basket size
     _progress(progress, 1, 6, "baskets")
     norm = (np.array(_STORE_WEIGHTS) - min(_STORE_WEIGHTS)) / (max(_STORE_WEIGHTS) - min(_STORE_WEIGHTS))
-    store_mix = np.stack([0.8 + 0.5 * norm, 1.15 - 0.3 * norm, np.ones(12)], axis=1) * _DEPT_BASE
+    # stores differ in level (basket size, a little in mix) and share the trend and the season; a strong
+    # store x season interaction (apparel-heavy stores riding the winter coat season) would make
+    # store-level changes differ for reasons unrelated to any launch
+    store_mix = np.stack([0.95 + 0.1 * norm, 1.05 - 0.1 * norm, np.ones(12)], axis=1) * _DEPT_BASE
     dept_season = np.stack([(pop[sub_dept == d, None] * profile[sub_dept == d]).sum(0) / pop[sub_dept == d].sum()
                             for d in range(3)], axis=1)  # 12 x 3
     mix = store_mix[store] * dept_season[month]
     dept = (rng_bask.random(R)[:, None] * mix.sum(1, keepdims=True) > np.cumsum(mix, axis=1)).sum(1)
     use_fav = identified & (rng_bask.random(R) < 0.5)
     dept = np.where(use_fav, fav[np.maximum(cust, 0)], dept)
-    lam = 0.5 * norm[store] + _DEPT_LAMBDA[dept] + 0.6 * t + 0.3 * weekend
+    lam = 0.3 * norm[store] + _DEPT_LAMBDA[dept] + 0.25 * t + 0.3 * weekend
     n_items = 1 + rng_bask.poisson(lam)
-    big = rng_bask.random(R) < 0.02
-    n_items = np.minimum(n_items + big * rng_bask.poisson(5, size=R), 25)
+    big = rng_bask.random(R) < 0.012  # the odd bulk order: a heavy tail, not a dominant one
+    n_items = np.minimum(n_items + big * rng_bask.poisson(4, size=R), 25)
 
     # ---- background lines: mostly the trip's department, Zipf-like popularity, seasonal
     r_bg = np.repeat(np.arange(R), n_items)
