@@ -86,6 +86,7 @@ KIT_TYPES = ("need_kit", "seasonal_kit")
 GIFT_WORDS = ("bag", "pouch", "袋")
 #: Weeks of recent sales that pick a store's best seller of a label.
 BEST_SELLER_WEEKS = 8
+_NO_STORE = "\x01no store\x01"  # a group key for receipts without a store (groupby drops None)
 _ALL_YEAR = {"all", "all year", "all-year", "year-round", "any", "全年", "四季"}
 
 BUNDLE_COLUMNS = (
@@ -206,7 +207,13 @@ def eligible_skus(lines: pd.DataFrame, catalog: pd.DataFrame, inactive_weeks=8) 
 
     Returns a frame indexed by SKU with ``price``, ``unit_cost``, ``margin`` and
     ``active`` (sold in the last ``inactive_weeks`` weeks of the data; every
-    SKU seen counts as active when no line is dated).
+    SKU seen counts as active when no line is dated) and ``usable``.
+
+    >>> cat = pd.DataFrame({"sku": ["a", "b", "c"], "price": [10.0, 8.0, 5.0], "unit_cost": [4.0, None, 2.0]})
+    >>> lines = pd.DataFrame({"receipt_id": ["1", "2", "3"], "sku": ["a", "b", "c"],
+    ...                       "timestamp": pd.to_datetime(["2025-01-01", "2025-06-01", "2025-06-02"])})
+    >>> eligible_skus(lines, cat, inactive_weeks=8)["usable"].to_dict()  # a: not sold lately, b: no cost
+    {'a': False, 'b': False, 'c': True}
     """
     lines = _check_lines(lines)
     price = regular_prices(lines, catalog)
@@ -229,6 +236,12 @@ def store_best_sellers(lines: pd.DataFrame, catalog: pd.DataFrame, level: str, u
     Returns ``store``, ``label``, ``sku``, ``units``, ``receipts``; ties go to
     more receipts, then the smaller SKU code. Stores are ``None`` when the
     lines name none.
+
+    >>> cat = pd.DataFrame({"sku": ["t1", "t2"], "subcategory": ["tie", "tie"]})
+    >>> lines = pd.DataFrame({"receipt_id": ["1", "2", "3"], "sku": ["t1", "t2", "t2"],
+    ...                       "store_id": ["S1", "S1", "S2"], "quantity": [3, 1, 1]})
+    >>> store_best_sellers(lines, cat, "subcategory", ["t1", "t2"])[["store", "label", "sku"]].values.tolist()
+    [['S1', 'tie', 't1'], ['S2', 'tie', 't2']]
     """
     lines = _check_lines(lines)
     mask, _, _ = _window(lines["timestamp"], weeks)
@@ -238,14 +251,14 @@ def store_best_sellers(lines: pd.DataFrame, catalog: pd.DataFrame, level: str, u
                           "label": labels, "sku": recent["sku"].astype(str), "units": recent["quantity"],
                           "receipt_id": recent["receipt_id"]})
     frame = frame[frame["label"].notna()]
-    frame["store"] = frame["store"].fillna("\x01no store\x01")  # groupby drops None keys
+    frame["store"] = frame["store"].fillna(_NO_STORE)
     agg = frame.groupby(["store", "label", "sku"], sort=True).agg(units=("units", "sum"),
                                                                   receipts=("receipt_id", "nunique")).reset_index()
     agg = agg.sort_values(["store", "label", "units", "receipts", "sku"],
                           ascending=[True, True, False, False, True], kind="stable")
     best = agg.drop_duplicates(["store", "label"]).reset_index(drop=True)
     stores = np.empty(len(best), dtype=object)
-    stores[:] = [None if s == "\x01no store\x01" else str(s) for s in best["store"]]
+    stores[:] = [None if s == _NO_STORE else str(s) for s in best["store"]]
     best["store"] = stores
     return best
 

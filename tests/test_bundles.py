@@ -61,6 +61,7 @@ def _sets(frame):
 # --------------------------------------------------------------------------- the demo's planted bundles
 
 
+@pytest.mark.slow
 def test_columns_and_one_row_per_bundle_and_store(default_bundles):
     assert list(default_bundles.columns) == list(BUNDLE_COLUMNS)
     assert not default_bundles.duplicated(["bundle_id", "store"]).any()
@@ -68,6 +69,7 @@ def test_columns_and_one_row_per_bundle_and_store(default_bundles):
     assert len(default_bundles) > 0
 
 
+@pytest.mark.slow
 def test_planted_bundles_come_out_with_their_reason_type(all_bundles, demo):
     sets = _sets(all_bundles)
     for labels, (anchor, kind) in PLANTED.items():
@@ -79,6 +81,7 @@ def test_planted_bundles_come_out_with_their_reason_type(all_bundles, demo):
     assert len(kit) > 0 and set(kit["reason_type"]) == {"seasonal_kit"}
 
 
+@pytest.mark.slow
 def test_summer_kit_from_the_summer_slice(demo):
     bundles = build_bundles(demo["summer"], demo["summer_lines"], demo["catalog"], max_per_anchor=None)
     kit = bundles[_sets(bundles) == SUMMER_KIT]
@@ -90,6 +93,7 @@ def test_summer_kit_from_the_summer_slice(demo):
     assert set(kit["count"]) == {demo["truth"]["summer_kit"]["summer"]["receipts_with_all_items"]}
 
 
+@pytest.mark.slow
 def test_evidence_counts_are_the_planted_associations(all_bundles, demo):
     sets = _sets(all_bundles)
     for assoc in demo["truth"]["associations"]:
@@ -104,6 +108,7 @@ def test_evidence_counts_are_the_planted_associations(all_bundles, demo):
         assert rows["evidence_en"].str.startswith(f"{pct}% of customers who buy {assoc['antecedent'][0]}").all()
 
 
+@pytest.mark.slow
 def test_gift_option_for_kits_uses_the_medicine_bag(all_bundles, demo):
     cat = demo["catalog"].set_index("sku")
     kits = all_bundles[_sets(all_bundles) == frozenset({"calcium", "vitamin D", "cod-liver oil"})]
@@ -123,6 +128,7 @@ def test_gift_option_for_kits_uses_the_medicine_bag(all_bundles, demo):
     assert looks["gift_sku"].isna().all()
 
 
+@pytest.mark.slow
 def test_gift_is_priced_by_the_guardrails(demo):
     # A cap on the saving below the bag's share of the kit price rules the gift out.
     tight = Policy(max_discount_pct=0.01)
@@ -137,6 +143,7 @@ def test_gift_is_priced_by_the_guardrails(demo):
         assert row.discount_type != "gift"
 
 
+@pytest.mark.slow
 def test_gift_sku_overrides_the_automatic_choice(demo):
     cat = demo["catalog"]
     bags = cat[cat["subcategory"] == "medicine bag"].sort_values("unit_cost")
@@ -154,6 +161,7 @@ def _period(lines, weeks=8):
     return lines[ts > ts.max() - pd.Timedelta(weeks=weeks)]
 
 
+@pytest.mark.slow
 def test_gap_and_set_tickets_and_best_sellers_recomputed(all_bundles, demo):
     cat = demo["catalog"]
     sub = cat.set_index("sku")["subcategory"]
@@ -175,6 +183,7 @@ def test_gap_and_set_tickets_and_best_sellers_recomputed(all_bundles, demo):
         assert row.added_margin == pytest.approx(price["price"] - price["unit_cost"])
 
 
+@pytest.mark.slow
 def test_take_rate_range_brackets_the_point_estimate(all_bundles):
     ok = all_bundles[all_bundles["recommended"]]
     assert (ok["expected_upt_uplift_low"] <= ok["expected_upt_uplift_high"]).all()
@@ -184,6 +193,7 @@ def test_take_rate_range_brackets_the_point_estimate(all_bundles):
     assert (all_bundles.loc[~all_bundles["recommended"], "reason_not_recommended"].notna()).all()
 
 
+@pytest.mark.slow
 def test_whole_period_counts_add_up_to_the_rule_counts(demo):
     bundles = build_bundles(demo["year"], demo["lines"], demo["catalog"], weeks=None, max_per_anchor=None)
     pair = bundles[_sets(bundles) == frozenset({"cold remedy", "vitamin C"})]
@@ -193,6 +203,7 @@ def test_whole_period_counts_add_up_to_the_rule_counts(demo):
     assert pair["store_tickets"].sum() == demo["truth"]["n_receipts"]
 
 
+@pytest.mark.slow
 def test_campaign_season_leaves_out_other_seasons(demo):
     cat = demo["catalog"].set_index("sku")
     calls = []
@@ -208,6 +219,7 @@ def test_campaign_season_leaves_out_other_seasons(demo):
 # --------------------------------------------------------------------------- guards
 
 
+@pytest.mark.slow
 def test_at_most_one_offer_per_anchor_per_store_by_default(default_bundles, demo):
     assert default_bundles.groupby(["store", "anchor_label"]).size().max() == 1
     two = build_bundles(demo["year"], demo["lines"], demo["catalog"], max_per_anchor=2)
@@ -219,6 +231,7 @@ def test_at_most_one_offer_per_anchor_per_store_by_default(default_bundles, demo
         assert best["bundle_id"].tolist() == [grp.sort_values("rank")["bundle_id"].iloc[0]]
 
 
+@pytest.mark.slow
 def test_top_keeps_the_best_per_store(default_bundles, demo):
     top = build_bundles(demo["year"], demo["lines"], demo["catalog"], top=2)
     assert top.groupby("store").size().max() == 2
@@ -226,6 +239,7 @@ def test_top_keeps_the_best_per_store(default_bundles, demo):
     assert sorted(top["bundle_id"]) == sorted(expect["bundle_id"])
 
 
+@pytest.mark.slow
 def test_substitute_pairs_are_never_inside_a_bundle(demo, all_bundles):
     run = demo["year"]
     subs = pd.DataFrame({"item_a": ["business shirt"], "item_b": ["tie"], "count": [1], "count_a": [1],
@@ -244,6 +258,7 @@ def test_substitute_pairs_are_never_inside_a_bundle(demo, all_bundles):
         assert not all_bundles["items"].map(lambda t: {sub["sku_a"], sub["sku_b"]} <= set(t)).any()
 
 
+@pytest.mark.slow
 def test_cannibalised_substitute_is_flagged_and_costed(demo, all_bundles):
     run = demo["year"]
     subs = pd.DataFrame({"item_a": ["multivitamin"], "item_b": ["vitamin C"], "count": [1], "count_a": [1],
@@ -270,6 +285,7 @@ def test_cannibalised_substitute_is_flagged_and_costed(demo, all_bundles):
     assert plain["substitute_warning"].isna().all()
 
 
+@pytest.mark.slow
 def test_inactive_skus_are_never_chosen(demo, all_bundles):
     lines = demo["lines"]
     recent = set(_period(lines)["sku"])
@@ -288,6 +304,7 @@ def test_inactive_skus_are_never_chosen(demo, all_bundles):
     assert set(moved["bundle_id"]) == set(ties["bundle_id"])
 
 
+@pytest.mark.slow
 def test_bundle_id_is_stable_across_runs(demo, default_bundles):
     again = build_bundles(demo["year"], demo["lines"], demo["catalog"])
     pd.testing.assert_frame_equal(again, default_bundles)
@@ -365,6 +382,16 @@ def test_large_gap_beats_high_confidence(tmp_path):
 # --------------------------------------------------------------------------- run folder and exports
 
 
+def test_module_doctests():
+    import doctest
+
+    import recommender.bundles
+
+    failed, tried = doctest.testmod(recommender.bundles, optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failed == 0
+
+
+@pytest.mark.slow
 def test_bundles_for_run_stores_the_table(demo, tmp_path):
     import shutil
 
@@ -385,6 +412,7 @@ def test_bundles_for_run_stores_the_table(demo, tmp_path):
     np.testing.assert_allclose(stored["expected_profit"], frame["expected_profit"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "html", "pos"])
 def test_export_bundles_accepts_the_table(default_bundles, tmp_path, fmt):
     out = export_bundles(default_bundles, fmt, tmp_path / f"bundles.{fmt}", selection="all", lang="zh")
