@@ -9,7 +9,7 @@ import streamlit as st
 from recommender.dashboard import pages
 from recommender.dashboard import common as c
 
-st.set_page_config(page_title="Bundle recommender", page_icon="🛒", layout="wide")
+st.set_page_config(page_title="Bundle recommender", page_icon=":material/shopping_cart:", layout="wide")
 
 with st.sidebar:
     st.segmented_control(c.T("language"), ["en", "zh"], key="lang", default="en",

@@ -37,7 +37,7 @@ import pandas as pd
 ACTIONS = ("approve", "reject", "edit", "reset")
 STATUS_AFTER = {"approve": "approved", "reject": "rejected", "reset": "pending"}
 #: Fields of a bundle a decision may change (the rest come from the mining run).
-EDITABLE = ("bundle_price", "saving", "discount_type", "discount_pct", "label", "reason_en", "reason_zh",
+EDITABLE = ("bundle_price", "saving", "discount_type", "discount_pct", "discount_label", "reason_en", "reason_zh",
             "components", "expected_profit", "expected_take_rate", "break_even_take_rate", "binding_constraint",
             "guardrails", "valid_from", "valid_to")
 #: Roles allowed to write decisions (see :mod:`recommender.auth`).

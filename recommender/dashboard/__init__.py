@@ -13,11 +13,11 @@ HERE = Path(__file__).resolve().parent
 
 #: page file, label key, icon, url path, permission needed to see it
 PAGES = (
-    ("data_page.py", "page_data", "🧾", "data", "explore"),
-    ("bundles_page.py", "page_bundles", "🎁", "bundles", "explore"),
-    ("uplift_page.py", "page_uplift", "📈", "uplift", "explore"),
-    ("export_page.py", "page_export", "📤", "export", "export"),
-    ("mining_page.py", "page_mining", "⛏️", "mining", "mine"),
+    ("data_page.py", "page_data", ":material/receipt_long:", "data", "explore"),
+    ("bundles_page.py", "page_bundles", ":material/redeem:", "bundles", "explore"),
+    ("uplift_page.py", "page_uplift", ":material/trending_up:", "uplift", "explore"),
+    ("export_page.py", "page_export", ":material/download:", "export", "export"),
+    ("mining_page.py", "page_mining", ":material/construction:", "mining", "mine"),
 )
 
 

@@ -123,7 +123,8 @@ with tab_b:
             "confidence": b["confidence"], "q_value": b["q_value"], "status": b["status"].map(lambda s: T(f"status_{s}")),
             "decided_by": b["decided_by"], "bundle_id": b["bundle_id"],
         })
-        st.dataframe(view, hide_index=True, width="stretch", height=320, column_config={
+        st.dataframe(view, hide_index=True, width="stretch", height=min(320, 35 * (len(view) + 1) + 3),
+                     column_config={
             "confidence": st.column_config.NumberColumn(format="%.3f"),
             "q_value": st.column_config.NumberColumn(format="%.2e"),
             "regular_price": st.column_config.NumberColumn(format="%.2f"),
@@ -233,7 +234,7 @@ with left:
     e3.metric(T("q_value"), f"{row['q_value']:.2e}")
     st.caption(f"{T('p_value')}: {row['p_value']:.2e} · " + str(row["evidence_zh"] if zh else row["evidence_en"]))
     if isinstance(row.get("substitute_warning"), str) and row["substitute_warning"]:
-        st.markdown("⚠️ " + T("substitute_warning", text=row["substitute_warning"]))
+        st.markdown(":material/warning: " + T("substitute_warning", text=row["substitute_warning"]))
 
     st.markdown(f"**{T('price_editor')}**")
     base = Policy()
@@ -268,13 +269,13 @@ with left:
     q3.metric(T("saving"), f"{(shown.saving if shown else row['saving']):.2f}")
     st.caption(shown.label if shown else str(row["discount_label"]))
     guards = shown.guardrails if shown else json.loads(row["guardrails"])
-    st.dataframe(pd.DataFrame([{T("guardrail"): name, "": g.get("text", ""), T("limit"): g["limit"],
-                                T("value"): g["value"], T("holds"): "✅" if g["holds"] else "❌"}
+    st.dataframe(pd.DataFrame([{T("guardrail"): name, T("limit"): g["limit"], T("value"): g["value"],
+                                T("holds"): bool(g["holds"]), "": g.get("text", "")}
                                for name, g in guards.items()]), hide_index=True, width="stretch")
     binding = shown.binding_constraint if shown else row["binding_constraint"]
     st.markdown(T("binding", name=binding))
     if shown is not None and not shown.recommended:
-        st.markdown("⚠️ " + T("not_recommended", why=shown.reason_not_recommended))
+        st.markdown(":material/warning: " + T("not_recommended", why=shown.reason_not_recommended))
 
 with right:
     st.markdown(f"**{T('projection')}**")
@@ -300,7 +301,7 @@ with right:
     if shown is not None:
         edits.update({"bundle_price": shown.bundle_price, "saving": shown.saving,
                       "discount_type": shown.discount_type, "discount_pct": shown.discount_pct,
-                      "label": shown.label, "components": list(shown.components),
+                      "discount_label": shown.label, "components": list(shown.components),
                       "expected_profit": shown.expected_profit, "expected_take_rate": shown.expected_take_rate,
                       "break_even_take_rate": shown.break_even_take_rate,
                       "binding_constraint": shown.binding_constraint, "guardrails": shown.guardrails})
@@ -317,7 +318,6 @@ with right:
             orig = {k: original[k] for k in decisions.EDITABLE if k in original.index}
             orig = {k: (json.loads(v) if k in ("components", "guardrails") and isinstance(v, str) else v)
                     for k, v in orig.items()}
-            orig["label"] = original.get("discount_label")
             decisions.record(c.db_path(), bid, items=row["items"], store=row["store"], action=action,
                              user=who.name, role=who.role, edits=edits if action != "reset" else None,
                              original=orig, run=run_path.name)

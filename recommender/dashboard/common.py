@@ -109,7 +109,7 @@ def role_label(role: str) -> str:
 
 def demo_banner() -> None:
     if user() is auth.LOCAL_USER:
-        st.info(T("demo_mode"), icon="ℹ️")
+        st.info(T("demo_mode"), icon=":material/info:")
 
 
 # ------------------------------------------------------------------ data

@@ -46,7 +46,7 @@ data_key = str(run_path) + str(c.folder_version(run_path)) if run_path else "dem
 levels = ["store", "department", "category", "subcategory", "brand", "sku"] if catalog is not None else ["store", "sku"]
 level = st.selectbox(T("level"), levels, index=1 if len(levels) > 2 else 0, key="u_level")
 st.subheader(T("ticket_metrics", level=level))
-st.info(T("ticket_definition"), icon="🧾")
+st.info(T("ticket_definition"), icon=":material/receipt_long:")
 per_value, overlap = metrics_for(data_key, level, lines, catalog)
 st.dataframe(per_value, hide_index=True, width="stretch", height=240, column_config={
     "sales": st.column_config.NumberColumn(format="%.0f"), "atv": st.column_config.NumberColumn(format="%.2f"),
@@ -106,7 +106,7 @@ if test and control:
                       lop=res["ci_low_pct"], hip=res["ci_high_pct"], p=res["p_value"]))
         m2.caption(T("design_note", nt=res["n_test_stores"], nc=res["n_control_stores"], n=res["n_tickets"]))
         for note in res["warnings"]:
-            m2.caption("ℹ️ " + note)
+            m2.caption(":material/info: " + note)
 
     # ------------------------------------------------------------------ expected vs actual
     st.subheader(T("expected_vs_actual"))
