@@ -140,5 +140,6 @@ def ancestors(catalog: pd.DataFrame, level: str) -> dict:
     col = level if level in catalog.columns else "sku"
     out: dict = {}
     for row in catalog[[col, *coarser]].dropna(subset=[col]).itertuples(index=False):
-        out.setdefault(row[0], set()).update(v for v in row[1:] if isinstance(v, str))
+        # A label is never its own ancestor, even where a category shares its name.
+        out.setdefault(row[0], set()).update(v for v in row[1:] if isinstance(v, str) and v != row[0])
     return out

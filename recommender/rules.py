@@ -141,7 +141,7 @@ def _ancestor_lookup(catalog: pd.DataFrame, level: str) -> dict:
 
 def _relates_to_ancestor(labels: Iterable, lookup: dict) -> bool:
     labels = set(labels)
-    return any(lookup.get(label, set()) & labels for label in labels)
+    return any((lookup.get(label, set()) - {label}) & labels for label in labels)
 
 
 def _label_tuples(items: list[tuple], labels: pd.Index) -> np.ndarray:

@@ -491,3 +491,18 @@ def test_substitutes_joins_every_relation_of_a_pair():
     cat = pd.DataFrame({"sku": ["x", "y"], "subcategory": ["s", "s"], "need": ["cold relief", "cold relief"]})
     out = substitutes(b, cat, min_count=10)
     assert out["relation"].tolist() == ["same subcategory: s; same need: cold relief"]
+
+
+def test_label_named_like_its_parent_is_not_its_own_ancestor():
+    """A SKU code equal to its subcategory's name must not make every rule with it vanish."""
+    import pandas as pd
+
+    from recommender.baskets import build_baskets
+    from recommender.mining import frequent_itemsets
+    from recommender.rules import association_rules
+
+    lines = pd.DataFrame({"receipt_id": [str(i // 2) for i in range(40)], "sku": ["tea", "cake"] * 20})
+    catalog = pd.DataFrame({"sku": ["tea", "cake"], "subcategory": ["tea", "bakery"], "category": ["drinks", "food"]})
+    b = build_baskets(lines, catalog, "sku")
+    rules = association_rules(frequent_itemsets(b.matrix, 2), b, catalog=catalog)
+    assert {(r.antecedents, r.consequents) for r in rules.itertuples()} == {(("tea",), ("cake",)), (("cake",), ("tea",))}
