@@ -350,7 +350,8 @@ def build_catalog(seed: int = 20250101) -> pd.DataFrame:
             else:
                 cost = round(price * (1 - float(rng.uniform(0.30, 0.60))), 2)
             rows.append({"sku": sku, "name": name, "name_zh": name_zh, "department": dept,
-                         "category": spec["category"], "subcategory": spec["subcategory"], "brand": brand,
+                         "category": spec["category"], "subcategory": spec["subcategory"],
+                         "subcategory_zh": spec["subcategory_zh"], "brand": brand,
                          "unit_cost": cost, "price": price, "need": spec["need"], "season": spec["season"]})
     return pd.DataFrame(rows)
 
