@@ -157,7 +157,9 @@ with tab_s:
         st.altair_chart(chart.interactive(), width="stretch")
 
 with tab_n:
-    top = r.sort_values("lift", ascending=False).head(40)
+    # item-to-item rules draw a readable map of the items; longer rules only when there are none
+    pairs = r[(r["antecedents"].map(len) == 1) & (r["consequents"].map(len) == 1)]
+    top = (pairs if len(pairs) else r).sort_values("lift", ascending=False).head(40)
     st.caption(T("network_caption", n=len(top)))
     if len(top):
         cmax = float(top["count"].max())

@@ -48,7 +48,7 @@ level = st.selectbox(T("level"), levels, index=1 if len(levels) > 2 else 0, key=
 st.subheader(T("ticket_metrics", level=level))
 st.info(T("ticket_definition"), icon=":material/receipt_long:")
 per_value, overlap = metrics_for(data_key, level, lines, catalog)
-st.dataframe(per_value, hide_index=True, width="stretch", height=240, column_config={
+st.dataframe(per_value, hide_index=True, width="stretch", column_config={
     "sales": st.column_config.NumberColumn(format="%.0f"), "atv": st.column_config.NumberColumn(format="%.2f"),
     "upt": st.column_config.NumberColumn(format="%.2f"),
     "penetration": st.column_config.NumberColumn(format="%.3f")})

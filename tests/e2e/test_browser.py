@@ -78,7 +78,8 @@ def server(env: dict, port: int, log: Path):
 def settle(page, timeout=STEP_TIMEOUT) -> None:
     """Wait until the script run ends (the running indicator disappears) and the page is drawn."""
     page.wait_for_timeout(400)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
+                           "!document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=timeout)
     page.wait_for_timeout(300)
 
 
@@ -92,6 +93,7 @@ def no_errors(page) -> None:
 def shot(page, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
+    settle(page)
     page.screenshot(path=str(path))
     return path
 
@@ -156,6 +158,16 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
 
                 open_page(page, base, "bundles", "Bundles and rules")
                 no_errors(page)
+                shot(page, "02-bundles")
+                page.get_by_role("tab", name="Support vs confidence").click()
+                page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=STEP_TIMEOUT)
+                page.wait_for_timeout(1500)
+                shot(page, "02b-scatter")
+                page.get_by_role("tab", name="Rule network").click()
+                page.locator('[data-testid="stGraphVizChart"] svg').first.wait_for(timeout=STEP_TIMEOUT)
+                page.wait_for_timeout(1000)
+                shot(page, "02c-network")
+                page.get_by_role("tab", name="Bundles").click()
                 before = page.get_by_text("bundles,").first.inner_text()
                 page.get_by_label("Search items").fill("shirt")
                 page.get_by_label("Search items").press("Enter")
@@ -163,7 +175,6 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
                 after = page.get_by_text("bundles,").first.inner_text()
                 assert after != before  # the filter narrowed the lists
                 choose(page, "Store", "S01")
-                shot(page, "02-bundles")
 
                 detail = page.get_by_role("heading", name="Bundle detail")
                 detail.scroll_into_view_if_needed()
@@ -191,6 +202,15 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
                 open_page(page, base, "mining", "Re-run mining")
                 no_errors(page)
                 shot(page, "06-mining")
+
+                # the same page in Chinese
+                open_page(page, base, "bundles", "Bundles and rules")
+                page.locator('[data-testid="stSidebar"]').get_by_text("中文", exact=True).click()
+                page.get_by_role("heading", name="套餐与关联规则").first.wait_for(timeout=STEP_TIMEOUT)
+                settle(page)
+                no_errors(page)
+                page.get_by_role("heading", name="套餐详情").first.scroll_into_view_if_needed()
+                shot(page, "07-bundle-detail-zh")
 
             # a new server process on a new port: the approval must come from the database
             with server(env, free_port(), log) as base:
