@@ -348,7 +348,7 @@ def _open_source(p: Path, opts: LoadOptions) -> _Source:
     first = next(csv.reader([sample[0]], delimiter=sep))
     names = [c.strip() for c in first]
     names = [n if n else f"column_{i + 1}" for i, n in enumerate(names)]
-    if len(set(names)) != len(names) or any(ch in sample[0] for ch in '"\r'):
+    if len(set(names)) != len(names):
         raise _Fallback("header")
     return _Source(p, "csv", names, _columns(names, opts, p), compression="gzip" if kind == "gzip" else None,
                    encoding=enc, sep=sep, size=p.stat().st_size, bom=raw.startswith(b"\xef\xbb\xbf"))
@@ -437,7 +437,11 @@ def _load(source: _Source, opts: LoadOptions, chunk_rows: int, say) -> Receipts:
     say(0, 4, f"reading {source.path.name}")
     fixed = _decide(source, opts, chunk_rows)
     decimal = fixed.decimal
-    chunk_opts = dataclasses.replace(fixed, cancellations="keep-sale", duplicates="keep", max_basket_items=None)
+    # Per chunk, no cancel prefix: the chunk's own cancellation matching would be thrown away (it is
+    # redone over the whole file) and costs a merge; cancelling lines then fall to the next reason that
+    # applies to them, "non-positive quantity", and are relabelled below.
+    chunk_opts = dataclasses.replace(fixed, cancel_prefix="", cancellations="keep-sale", duplicates="keep",
+                                     max_basket_items=None)
     table = SimpleNamespace(kind=source.kind, sep=source.sep, malformed=_empty_malformed(), encoding=source.encoding)
     lines_parts, reject_parts, hashes, hash_lines = [], [], [], []
     warnings: dict = {}
@@ -447,6 +451,8 @@ def _load(source: _Source, opts: LoadOptions, chunk_rows: int, say) -> Receipts:
     for frame in source.batches(chunk_rows, malformed):
         original = [c for c in frame.columns if c not in ("_line", "_raw")]
         lines, rej, warn, _ = _clean(frame, table, source.cols, chunk_opts, source.path)
+        if opts.cancel_prefix:
+            rej = _relabel_cancellations(rej, source.cols, fixed)
         for key, value in warn.items():
             if key.startswith(("cancelled sales kept", "exact duplicate lines kept")):
                 continue  # whole-file policies, counted again below
@@ -479,6 +485,28 @@ def _load(source: _Source, opts: LoadOptions, chunk_rows: int, say) -> Receipts:
     acc = _account(source.path, acc_table, lines, rejects, warnings, "lines", decimal, source.cols)
     say(4, 4, "done")
     return Receipts(lines=lines, rejects=rejects, accounting=acc)
+
+
+def _relabel_cancellations(rej: pd.DataFrame, cols: dict, opts: LoadOptions) -> pd.DataFrame:
+    """Rows rejected as "non-positive quantity" that are cancellations become "cancellation".
+
+    Exact: a cancelling line (id with the prefix, quantity < 0) that no earlier
+    reason caught is rejected as "cancellation" by ``_clean``; without the
+    prefix, the first reason left for it is "non-positive quantity" (same column).
+    """
+    maybe = (rej["reason"] == "non-positive quantity").to_numpy()
+    if not maybe.any():
+        return rej
+    rows = rej[maybe]
+    receipt = _text(_column(rows, cols, "receipt_id"))
+    qty = parse_numbers(rows[cols["quantity"][0]], opts.decimal)[0] if "quantity" in cols else None
+    if qty is None:
+        return rej
+    cancelling = (receipt.str.startswith(opts.cancel_prefix).fillna(False) & (qty.fillna(1.0) < 0)).to_numpy()
+    if cancelling.any():
+        rej = rej.copy()
+        rej.loc[rows.index[cancelling], "reason"] = "cancellation"
+    return rej
 
 
 def _reparse(rows: pd.DataFrame, cols: dict, opts: LoadOptions) -> pd.DataFrame:
