@@ -43,6 +43,23 @@ def mine(matrix, min_count: int, max_len: int | None = None, progress=None,
     return result
 
 
+def warm_up() -> None:
+    """Compile (first time in an environment) or load from cache every numba kernel.
+
+    Takes tens of seconds on the very first call, about a second afterwards;
+    call it before timing or before a progress bar appears.
+    """
+    import scipy.sparse as sp
+
+    from recommender.mining import _kernels as K
+
+    m = sp.csr_array(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=bool))
+    mine(m, 1)
+    flat, starts, _ = K.flatten(m.indptr, m.indices, np.arange(3, dtype=np.int32), 2)
+    occ, off, _ = K.deliver_root(flat, starts, 3, np.empty(0, np.int32))
+    K.pair_histogram(flat, occ, off, 3, 1, 3)
+
+
 def _search(matrix, min_count, max_len, progress, max_itemsets, memory_budget, build=True):
     """Mine; return (exception or None, DataFrame or None, number of itemsets)."""
     from recommender.mining import _kernels as K
