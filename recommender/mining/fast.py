@@ -177,10 +177,12 @@ def _too_many(n_found, cap, counts_desc, min_count, max_itemsets, partial=False,
     suggestion = _suggest(counts_desc, cap, min_count)
     if probe is not None:
         suggestion = _probe(probe, suggestion, cap)
-    what = f"more than {cap:,}" if partial else f"at least {n_found:,}"
     limit = f"the limit of {cap:,} itemsets" + (" set by the memory budget" if cap < max_itemsets else "")
-    return ThresholdTooLow(f"min_count={min_count} gives {what} frequent itemsets, over {limit}; "
-                           f"raise the threshold", suggested_min_count=suggestion)
+    if partial:
+        text = f"min_count={min_count} gives more frequent itemsets than {limit} (mining stopped early)"
+    else:
+        text = f"min_count={min_count} gives at least {n_found:,} frequent itemsets, over {limit}"
+    return ThresholdTooLow(text + "; raise the threshold", suggested_min_count=suggestion)
 
 
 def _probe(probe, start, cap):
