@@ -7,6 +7,7 @@ mining run there (as a fresh clone does), later tests reuse it.
 from __future__ import annotations
 
 import os
+import warnings
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -68,8 +69,13 @@ def sign_in(name: str, password: str) -> AppTest:
 
 
 def test_fresh_start_creates_demo_and_first_run_without_errors(data_dir):
-    at = start()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        at = start()
     clean(at)
+    deprecations = [str(w.message) for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))
+                    and ("streamlit" in w.filename or "recommender" in w.filename or "app.py" in w.filename)]
+    assert not deprecations, deprecations
     assert (data_dir / "demo" / "receipts.csv").exists()
     run = data_dir / "runs" / "demo"
     assert (run / "manifest.json").exists() and (run / "bundles.parquet").exists()
@@ -105,6 +111,27 @@ def test_bundles_page_shows_table_detail_guardrails_and_charts(data_dir):
     at.number_input(key="f_lift").set_value(1e3).run()
     clean(at)
     assert any(c.value.startswith("0 bundles, 0 rules") for c in at.caption)
+
+
+def test_department_filter_and_what_to_offer(data_dir):
+    import pandas as pd
+
+    from recommender.catalog import load_catalog
+
+    at = open_page(start(), "bundles_page")
+    catalog = load_catalog(data_dir / "demo" / "catalog.csv")
+    at.selectbox(key="f_dept").set_value("pharmacy").run()
+    clean(at)
+    shown = at.dataframe[0].value
+    pharmacy = set(catalog.loc[catalog["department"] == "pharmacy", "subcategory"])
+    assert len(shown) and all(set(b.split(" + ")) <= pharmacy for b in shown["bundle"])
+    # what to offer: a basket with a business shirt gets suggestions with reasons
+    shirt = catalog.loc[catalog["subcategory"] == "business shirt", "sku"].iloc[0]
+    at.multiselect(key="o_basket").set_value([shirt]).run()
+    clean(at)
+    offers = next(d.value for d in at.dataframe if "reason" in d.value.columns)
+    assert isinstance(offers, pd.DataFrame) and len(offers) == 5
+    assert shirt not in offers["item"].tolist() and offers["reason"].str.len().min() > 0
 
 
 def test_changed_discount_then_approval_is_recorded_with_user(data_dir):

@@ -77,12 +77,13 @@ with st.expander(T("filters"), expanded=True):
     search = st.text_input(T("search"), key="f_search").strip().lower()
 
 
-def keep_labels(items) -> bool:
+def keep_labels(items, names=()) -> bool:
+    """Department and season filters on the labels; the search also looks at the item names."""
     if dept != T("all") and dept not in label_set(items, "department"):
         return False
     if season != T("all") and season not in label_set(items, "season"):
         return False
-    return not search or search in joined(items).lower()
+    return not search or search in joined(items).lower() or search in joined(names).lower()
 
 
 r = rules
@@ -102,8 +103,7 @@ if b is not None and len(b):
     if store != T("all"):
         bmask &= b["store"].astype(str) == store
     b = b[bmask]
-    b = b[[keep_labels(li) or (search and search in joined(n).lower())
-           for li, n in zip(b["level_items"], b["names"])]]
+    b = b[[keep_labels(li, n) for li, n in zip(b["level_items"], b["names"])]]
 st.caption(T("n_bundles", n=0 if b is None else len(b), r=len(r)))
 
 tab_b, tab_r, tab_s, tab_n, tab_o = st.tabs([T("tab_bundles"), T("tab_rules"), T("tab_scatter"), T("tab_network"),
