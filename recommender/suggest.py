@@ -44,19 +44,20 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["Recommender", "suggest", "WEIGHTS", "PRIOR_RECEIPTS", "CONSUMABLE", "DURABLE", "is_consumable",
-           "value_tiers"]
+           "value_tiers", "PRIOR_VISITS"]
 
 #: Weights of the blend (see the module docstring).
 WEIGHTS = {"rule": 1.0, "history": 0.5, "attribute": 1.0, "bestseller": 1.0}
 #: Pseudo-receipts at the base rate added to every rule's counts before its confidence is used as a score.
 PRIOR_RECEIPTS = 5.0
+#: Pseudo-visits without the item added to a customer's history: one purchase in one visit is weak evidence.
+PRIOR_VISITS = 2.0
 #: Departments / categories whose goods are used up and bought again (matched case-insensitively).
 CONSUMABLE = frozenset({"pharmacy", "grocery", "food", "fresh", "beverages", "drinks", "dairy", "bakery", "snacks",
                         "staples", "supplements", "remedies", "first aid", "health", "beauty", "personal care",
@@ -123,18 +124,6 @@ def value_tiers(lines: pd.DataFrame) -> pd.Series:
     return pd.Series(tier, index=per.index, dtype=object)
 
 
-@dataclass(frozen=True)
-class _Rule:
-    antecedent: tuple
-    item: str
-    count: int
-    antecedent_count: int
-    confidence: float
-    lift: float
-    consequents: tuple
-    base_rate: float  # share of all receipts holding the consequent(s)
-
-
 def _as_tuple(value) -> tuple:
     if isinstance(value, tuple):
         return value
@@ -163,6 +152,9 @@ def _clean_text(value) -> str | None:
 class Recommender:
     """Suggest add-ons for baskets; build once with :meth:`from_run`, then call :meth:`suggest`.
 
+    Items are coded once; each suggestion is a few numpy operations over the
+    rules whose antecedent the basket contains and dense per-SKU score vectors.
+
     Examples
     --------
     >>> from recommender.pipeline import mine, MiningParams
@@ -175,12 +167,12 @@ class Recommender:
     def __init__(self, rules: pd.DataFrame, substitutes: pd.DataFrame, manifest: dict, catalog=None, lines=None,
                  bundles: pd.DataFrame | None = None, itemsets: pd.DataFrame | None = None):
         self.level = manifest.get("level", "sku") or "sku"
-        self.n_receipts = int(manifest.get("n_receipts") or 0)
-        self.catalog = catalog
-        self._index_catalog(catalog, lines)
-        self._index_rules(rules)
+        rules = rules if rules is not None else pd.DataFrame()
+        self._expand_rules(rules)
+        self._index_catalog(catalog, lines, itemsets)
+        self._index_rules()
         self._index_substitutes(substitutes)
-        self._index_sales(lines, itemsets)
+        self._index_sales(lines, itemsets, catalog)
         self._index_bundles(bundles)
 
     # ------------------------------------------------------------------ building
@@ -213,45 +205,90 @@ class Recommender:
         return cls(run.rules, run.substitutes, dict(run.manifest), catalog=catalog, lines=lines,
                    bundles=tables.get("bundles"), itemsets=getattr(run, "itemsets", None))
 
-    def _index_catalog(self, catalog, lines):
+    def _expand_rules(self, rules: pd.DataFrame):
+        """One row per (rule, consequent item); per (antecedent, item) the single-item rule, else the most confident."""
+        if not len(rules):
+            self._rules = pd.DataFrame({"ante": [], "item": [], "ncons": []})
+            return
+        ante = [_as_tuple(a) for a in rules["antecedents"]]
+        cons = [_as_tuple(c) for c in rules["consequents"]]
+        if "consequent_count" in rules.columns and "n_receipts" in rules.columns:
+            base = rules["consequent_count"].to_numpy(float) / rules["n_receipts"].to_numpy(float)
+        else:
+            base = rules["confidence"].to_numpy(float) / rules["lift"].to_numpy(float)
+        frame = pd.DataFrame({"ante": ante, "cons": cons, "count": rules["count"].to_numpy(np.int64),
+                              "acount": rules["antecedent_count"].to_numpy(np.int64),
+                              "conf": rules["confidence"].to_numpy(float), "lift": rules["lift"].to_numpy(float),
+                              "base": base, "ncons": [len(c) for c in cons], "alen": [len(a) for a in ante]})
+        frame["item"] = frame["cons"]
+        if (frame["ncons"] > 1).any():
+            frame = frame.explode("item", ignore_index=True)
+        else:
+            frame["item"] = [c[0] for c in frame["cons"]]
+        frame["akey"] = ["\x1f".join(sorted(a)) for a in frame["ante"]]
+        frame = frame.sort_values(["akey", "item", "ncons", "conf"], ascending=[True, True, True, False],
+                                  kind="stable").drop_duplicates(["akey", "item"]).reset_index(drop=True)
+        self._rules = frame
+
+    def _index_catalog(self, catalog, lines, itemsets):
+        """Code every SKU once (sorted, so code order is text order) and the run's labels."""
+        from recommender.errors import InputError
+
+        skus: set[str] = set()
+        if catalog is not None:
+            cat = catalog.assign(sku=catalog["sku"].astype(str))
+            skus.update(cat["sku"])
+        if lines is not None and len(lines):
+            skus.update(lines["sku"].astype(str).unique())
+        if self.level == "sku":
+            skus.update(self._rules["item"])
+            for a in self._rules["ante"]:
+                skus.update(a)
+            if itemsets is not None and len(itemsets) and not (lines is not None and len(lines)):
+                skus.update(x for t in itemsets["items"] for x in _as_tuple(t))
+        self.skus = sorted(skus)
+        self.code = {s: i for i, s in enumerate(self.skus)}
+        n = len(self.skus)
         self.names: dict[str, str] = {}
-        self.label_of: dict[str, str] = {}  # SKU -> label at the run's level
-        self.members: dict[str, list[str]] = {}  # label -> SKUs
-        self.subcat: dict[str, str] = {}
-        self.groups_of: dict[str, list[tuple[str, str]]] = {}  # SKU -> [("need", tag), ("category", c)]
-        self.group_members: dict[tuple[str, str], list[str]] = {}
-        self.durable: set[str] = set()
         if lines is not None and "name" in lines.columns:
             named = lines[["sku", "name"]].dropna().drop_duplicates("sku", keep="first")
             self.names.update(zip(named["sku"].astype(str), named["name"].astype(str)))
+        self.durable = np.zeros(n, bool)
+        self.subcat = np.full(n, -1, np.int64)
+        self.groups_of: dict[int, list[tuple[str, str]]] = {}
+        self.group_members: dict[tuple[str, str], np.ndarray] = {}
+        if self.level == "sku":
+            self.labels, self.label_code = self.skus, self.code
+            self.label_of_sku = np.arange(n, dtype=np.int64)
+        elif catalog is None:
+            raise InputError(f"the run is at {self.level} level: suggestions need the catalog to map SKUs",
+                             hint="pass --catalog PATH")
+        elif self.level not in catalog.columns:
+            raise InputError(f"the catalog has no {self.level!r} column for this {self.level}-level run",
+                             hint="pass the catalog the run was mined with")
         if catalog is None:
-            if self.level != "sku":
-                from recommender.errors import InputError
-
-                raise InputError(f"the run is at {self.level} level: suggestions need the catalog to map SKUs",
-                                 hint="pass --catalog PATH")
             return
-        cat = catalog.copy()
-        cat["sku"] = cat["sku"].astype(str)
+        codes = cat["sku"].map(self.code).to_numpy(np.int64)
         if "name" in cat.columns:
-            self.names.update({s: n for s, n in zip(cat["sku"], cat["name"]) if _clean_text(n)})
+            self.names.update({s: n_ for s, n_ in zip(cat["sku"], cat["name"]) if _clean_text(n_)})
         if self.level != "sku":
-            if self.level not in cat.columns:
-                from recommender.errors import InputError
-
-                raise InputError(f"the catalog has no {self.level!r} column for this {self.level}-level run")
-            for sku, label in zip(cat["sku"], cat[self.level]):
-                label = _clean_text(label)
-                if label is not None:
-                    self.label_of[sku] = label
-                    self.members.setdefault(label, []).append(sku)
+            label = cat[self.level].map(_clean_text)
+            self.labels = sorted(set(label.dropna()) | set(self._rules["item"]) |
+                                 {x for a in self._rules["ante"] for x in a})
+            self.label_code = {lab: i for i, lab in enumerate(self.labels)}
+            self.label_of_sku = np.full(n, -1, np.int64)
+            known = label.notna().to_numpy()
+            self.label_of_sku[codes[known]] = label[known].map(self.label_code).to_numpy(np.int64)
         if "subcategory" in cat.columns:
-            self.subcat = {s: v for s, v in zip(cat["sku"], cat["subcategory"]) if _clean_text(v)}
-        cols = [c for c in ("subcategory", "category", "department") if c in cat.columns]
-        for row in cat[["sku", *cols, *(["need"] if "need" in cat.columns else [])]].to_dict("records"):
-            sku = row["sku"]
+            sub = cat["subcategory"].map(_clean_text)
+            sub_codes = {v: i for i, v in enumerate(sorted(set(sub.dropna())))}
+            known = sub.notna().to_numpy()
+            self.subcat[codes[known]] = sub[known].map(sub_codes).to_numpy(np.int64)
+        cols = [c for c in ("subcategory", "category", "department", "need") if c in cat.columns]
+        members: dict[tuple[str, str], list[int]] = {}
+        for code, row in zip(codes, cat[cols].to_dict("records")):
             if not is_consumable(row):
-                self.durable.add(sku)
+                self.durable[code] = True
             groups = []
             need = _clean_text(row.get("need"))
             if need:
@@ -259,53 +296,65 @@ class Recommender:
             category = _clean_text(row.get("category"))
             if category:
                 groups.append(("category", category))
-            self.groups_of[sku] = groups
+            self.groups_of[int(code)] = groups
             for g in groups:
-                self.group_members.setdefault(g, []).append(sku)
+                members.setdefault(g, []).append(int(code))
+        self.group_members = {g: np.asarray(m, np.int64) for g, m in members.items()}
+        self.group_sets = {g: set(m) for g, m in members.items()}
 
-    def _label(self, sku: str) -> str | None:
-        return sku if self.level == "sku" else self.label_of.get(sku)
-
-    def _index_rules(self, rules: pd.DataFrame):
-        """antecedent frozenset -> {item: best rule}; item -> multi-item antecedents containing it."""
-        best: dict[frozenset, dict[str, _Rule]] = {}
-        if rules is not None and len(rules):
-            cols = [rules[c].tolist() for c in ("antecedents", "consequents", "count", "antecedent_count",
-                                               "confidence", "lift")]
-            if "consequent_count" in rules.columns and "n_receipts" in rules.columns:
-                base = (rules["consequent_count"].to_numpy(float) / rules["n_receipts"].to_numpy(float)).tolist()
-            else:
-                base = (rules["confidence"].to_numpy(float) / rules["lift"].to_numpy(float)).tolist()
-            for ante, cons, count, a_count, conf, lift, p in zip(*cols, base):
-                ante, cons = _as_tuple(ante), _as_tuple(cons)
-                key = frozenset(ante)
-                slot = best.setdefault(key, {})
-                for item in cons:
-                    # A multi-item consequent's counts bound each item's from below; keep the best.
-                    old = slot.get(item)
-                    if old is None or (len(old.consequents), -old.confidence) > (len(cons), -float(conf)):
-                        slot[item] = _Rule(ante, item, int(count), int(a_count), float(conf), float(lift), cons, float(p))
-        self.rules_by_antecedent = {k: tuple(v.values()) for k, v in best.items()}
-        self.multi: dict[str, list[frozenset]] = {}
-        for key in self.rules_by_antecedent:
+    def _index_rules(self):
+        """Rule arrays grouped by antecedent: antecedent frozenset -> slice; label -> multi-item antecedents."""
+        frame = self._rules
+        self.by_antecedent: dict[frozenset, tuple[int, int]] = {}
+        self.multi: dict[int, list[frozenset]] = {}
+        if not len(frame):
+            self.r_item = np.zeros(0, np.int64)
+            return
+        self.r_item = frame["item"].map(self.label_code).to_numpy(np.int64)
+        self.r_count = frame["count"].to_numpy(np.int64)
+        self.r_acount = frame["acount"].to_numpy(np.int64)
+        self.r_conf = frame["conf"].to_numpy(float)
+        self.r_lift = frame["lift"].to_numpy(float)
+        self.r_base = frame["base"].to_numpy(float)
+        self.r_alen = frame["alen"].to_numpy(np.int64)
+        self.r_ante, self.r_cons = frame["ante"].tolist(), frame["cons"].tolist()
+        keys = frame["akey"].to_numpy(object)
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        ends = np.r_[starts[1:], len(keys)]
+        for s, e in zip(starts.tolist(), ends.tolist()):
+            key = frozenset(self.label_code[x] for x in self.r_ante[s])
+            self.by_antecedent[key] = (s, e)
             if len(key) > 1:
                 for x in key:
                     self.multi.setdefault(x, []).append(key)
 
     def _index_substitutes(self, subs: pd.DataFrame):
-        self.substitutes: dict[str, set[str]] = {}
+        self.substitutes: dict[str, set[str]] = {}  # by label text, for callers and tests
         if subs is not None and len(subs):
             for a, b in zip(subs["item_a"].astype(str), subs["item_b"].astype(str)):
                 self.substitutes.setdefault(a, set()).add(b)
                 self.substitutes.setdefault(b, set()).add(a)
+        self.sub_codes = {self.label_code[a]: np.asarray([self.label_code[b] for b in bs if b in self.label_code],
+                                                         np.int64)
+                          for a, bs in self.substitutes.items() if a in self.label_code}
 
-    def _index_sales(self, lines, itemsets):
-        """Base rates per store and per value tier; customer histories (by customer, never output)."""
-        self.pop: dict = {}  # key (None = all, ("store", s), ("tier", t)) -> (sorted SKUs, {sku: share})
-        self.customers: dict[str, tuple[dict, int, str]] = {}
-        self._store_best: dict = {}
-        if lines is None or lines.empty:
-            self.has_sales = False
+    def _dense(self, shares: pd.Series):
+        """(SKU codes by share descending then text, dense share vector)."""
+        vec = np.zeros(len(self.skus))
+        if len(shares):
+            codes = shares.index.astype(str).map(self.code)
+            ok = ~pd.isna(codes)
+            vec[np.asarray(codes[ok], np.int64)] = shares.to_numpy(float)[ok]
+        order = np.lexsort((np.arange(len(vec)), -vec))
+        return order, vec
+
+    def _index_sales(self, lines, itemsets, catalog):
+        """Base rates per store and per value tier; customer histories (kept by id, never output)."""
+        self.pop: dict = {}  # None = all stores, ("store", s), ("tier", t) -> (order, shares)
+        self.customers: dict[str, tuple[np.ndarray, np.ndarray, int, str]] = {}
+        self._cache: dict = {}
+        self.has_sales = lines is not None and len(lines) > 0
+        if not self.has_sales:
             shares = pd.Series(dtype=float)
             if itemsets is not None and len(itemsets):
                 single = itemsets[itemsets["size"] == 1]
@@ -313,50 +362,43 @@ class Recommender:
                                         index=[_as_tuple(t)[0] for t in single["items"]])
                 if self.level == "sku":
                     shares = label_share
-                else:
-                    shares = pd.Series({sku: label_share.get(lab, 0.0) / len(self.members[lab])
-                                        for lab in label_share.index for sku in self.members.get(lab, [])})
-            if self.catalog is not None:  # every catalog item can still be offered, after the known ones
-                rest = [s for s in self.catalog["sku"].astype(str) if s not in shares.index]
-                shares = pd.concat([shares, pd.Series(0.0, index=rest)]) if rest else shares
-            self.pop[None] = self._ranked(shares)
-            self.store_names = set()
+                else:  # no sales by SKU: a group's share split evenly among its SKUs
+                    lab = pd.Series(self.label_of_sku, index=self.skus)
+                    lab = lab[lab >= 0].map(lambda c: self.labels[c])
+                    size = lab.value_counts()
+                    shares = lab.map(label_share).fillna(0.0) / lab.map(size)
+            self.pop[None] = self._dense(shares)
             return
-        self.has_sales = True
-        used = lines[["receipt_id", "sku"]].astype({"receipt_id": str, "sku": str})
+        used = pd.DataFrame({"receipt_id": lines["receipt_id"].astype(str).to_numpy(object),
+                             "sku": lines["sku"].astype(str).to_numpy(object)})
         store = lines["store_id"].astype("string") if "store_id" in lines.columns else None
-        used = used.assign(store=store.fillna("").to_numpy(object) if store is not None else "")
-        cust = lines["customer_id"] if "customer_id" in lines.columns else pd.Series(pd.NA, index=lines.index)
-        used = used.assign(customer=cust.astype("string").to_numpy(object))
+        used["store"] = store.fillna("").to_numpy(object) if store is not None else ""
+        cust = lines["customer_id"].astype("string") if "customer_id" in lines.columns else None
+        used["customer"] = cust.to_numpy(object) if cust is not None else None
         pairs = used.drop_duplicates(["receipt_id", "sku"])
         receipts = used.drop_duplicates("receipt_id")
-        self.pop[None] = self._ranked(pairs["sku"].value_counts() / len(receipts))
-        self.store_names = set()
+        self.pop[None] = self._dense(pairs["sku"].value_counts() / len(receipts))
         if store is not None:
             n_by_store = receipts["store"].value_counts()
             for s, grp in pairs.groupby("store", sort=False):
                 if s:
-                    self.store_names.add(s)
-                    self.pop[("store", s)] = self._ranked(grp["sku"].value_counts() / n_by_store[s])
-        known = pairs[pairs["customer"].notna()]
+                    self.pop[("store", s)] = self._dense(grp["sku"].value_counts() / n_by_store[s])
+        known = pairs[pairs["customer"].notna()] if cust is not None else pairs.iloc[:0]
         if len(known):
             tiers = value_tiers(lines)
-            known = known.assign(tier=known["customer"].map(tiers))
+            known = known.assign(tier=known["customer"].map(tiers), code=known["sku"].map(self.code))
             n_by_tier = known.drop_duplicates("receipt_id")["tier"].value_counts()
             for t, grp in known.groupby("tier", sort=False):
-                self.pop[("tier", t)] = self._ranked(grp["sku"].value_counts() / n_by_tier[t])
-            counts = known.groupby(["customer", "sku"], sort=False).size()
-            n_receipts = known.groupby("customer", sort=False)["receipt_id"].nunique()
-            hist: dict[str, dict] = {}
-            for (c, sku), n in zip(counts.index, counts.to_numpy()):
-                hist.setdefault(c, {})[sku] = int(n)
-            self.customers = {c: (hist[c], int(n_receipts[c]), tiers.get(c, "middle")) for c in hist}
-
-    @staticmethod
-    def _ranked(shares: pd.Series):
-        shares = shares[~shares.index.duplicated()]
-        order = sorted(shares.index.astype(str), key=lambda s: (-float(shares[s]), s))
-        return order, {s: float(shares[s]) for s in order}
+                self.pop[("tier", t)] = self._dense(grp["sku"].value_counts() / n_by_tier[t])
+            visits = known.groupby("customer", sort=False)["receipt_id"].nunique()
+            counts = known.groupby(["customer", "code"], sort=True).size()
+            cust_index = counts.index.get_level_values(0).to_numpy(object)
+            code_arr = counts.index.get_level_values(1).to_numpy(np.int64)
+            n_arr = counts.to_numpy(np.int64)
+            bounds = np.flatnonzero(np.r_[True, cust_index[1:] != cust_index[:-1], True])
+            for s, e in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+                c = cust_index[s]
+                self.customers[c] = (code_arr[s:e], n_arr[s:e], int(visits[c]), tiers.get(c, "middle"))
 
     def _index_bundles(self, bundles):
         self.bundles_of: dict[str, list[dict]] = {}
@@ -364,10 +406,10 @@ class Recommender:
             return
         for row in bundles.to_dict("records"):
             items = _as_tuple(row.get("items"))
+            rec = row.get("recommended")
             offer = {"bundle_id": str(row.get("bundle_id")), "items": frozenset(items),
                      "store": _clean_text(row.get("store")),
-                     "recommended": bool(row.get("recommended", True)) if row.get("recommended") is not None
-                     else True}
+                     "recommended": True if rec is None or (isinstance(rec, float) and math.isnan(rec)) else bool(rec)}
             for key in ("bundle_price", "regular_price", "saving"):
                 v = row.get(key)
                 offer[key] = None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
@@ -377,34 +419,37 @@ class Recommender:
                 self.bundles_of.setdefault(sku, []).append(offer)
 
     # ------------------------------------------------------------------ answering
-    def _base(self, store, tier):
-        """The popularity table to use: store (or all), mixed with the customer's tier when known."""
-        store_key = ("store", store) if store is not None and ("store", store) in self.pop else None
-        order, share = self.pop[store_key]
-        tier_pop = self.pop.get(("tier", tier)) if tier else None
-        return store_key is not None, order, share, tier_pop
-
-    def _best_in_label(self, label, store_key_present, store):
-        """The store's best-selling SKU of a group (run level above SKU) and its share of the group."""
-        cache_key = (store if store_key_present else None, label)
-        hit = self._store_best.get(cache_key)
+    def _label_best(self, store_key):
+        """Per label: the store's best-selling SKU code (-1 if none) and its share of the label's receipts."""
+        hit = self._cache.get(("best", store_key))
         if hit is None:
-            share = self.pop[("store", store) if store_key_present else None][1]
-            members = self.members.get(label, [])
-            if not members:
-                hit = (None, 0.0)
-            else:
-                sku = min(members, key=lambda s: (-share.get(s, 0.0), s))
-                total = sum(share.get(s, 0.0) for s in members)
-                hit = (sku, share.get(sku, 0.0) / total if total > 0 else 1.0 / len(members))
-            self._store_best[cache_key] = hit
+            share = self.pop[store_key][1]
+            best = np.full(len(self.labels), -1, np.int64)
+            within = np.zeros(len(self.labels))
+            lab = self.label_of_sku
+            ok = np.flatnonzero(lab >= 0)
+            if len(ok):
+                order = ok[np.lexsort((ok, -share[ok], lab[ok]))]
+                first = np.r_[True, lab[order][1:] != lab[order][:-1]]
+                best[lab[order][first]] = order[first]
+                total = np.bincount(lab[ok], weights=share[ok], minlength=len(self.labels))
+                size = np.bincount(lab[ok], minlength=len(self.labels))
+                top = share[order[first]]
+                tot = total[lab[order][first]]
+                within[lab[order][first]] = np.where(tot > 0, top / np.where(tot > 0, tot, 1),
+                                                     1.0 / size[lab[order][first]])
+            hit = (best, within)
+            self._cache[("best", store_key)] = hit
         return hit
 
-    def _matching_rules(self, labels: set) -> list:
+    def _matched_rules(self, labels: set) -> np.ndarray:
         keys = {frozenset((x,)) for x in labels}
         for x in labels:
             keys.update(a for a in self.multi.get(x, ()) if a <= labels)
-        return [self.rules_by_antecedent[a] for a in keys if a in self.rules_by_antecedent]
+        spans = [self.by_antecedent[a] for a in keys if a in self.by_antecedent]
+        if not spans:
+            return np.zeros(0, np.int64)
+        return np.concatenate([np.arange(s, e) for s, e in spans])
 
     def suggest(self, basket, k: int = 5, customer=None, store=None, sources=SOURCES) -> list[dict]:
         """Ranked add-ons for ``basket`` (SKUs).
@@ -429,148 +474,125 @@ class Recommender:
         """
         if k < 0:
             raise ValueError(f"k must be >= 0, not {k}")
-        basket = [str(s).strip() for s in basket if str(s).strip()]
+        basket = list(dict.fromkeys(str(s).strip() for s in basket if str(s).strip()))
         in_basket = set(basket)
-        labels = {lab for lab in (self._label(s) for s in basket) if lab is not None}
-        store = None if store is None or (isinstance(store, float) and math.isnan(store)) else str(store)
-        hist, n_hist, tier = self.customers.get(str(customer), (None, 0, None)) if customer is not None else (
-            None, 0, None)
-        if "history" not in sources:
-            hist, tier = None, None
-        in_store, order, share, tier_pop = self._base(store, tier)
+        bcodes = [self.code[s] for s in basket if s in self.code]
+        labels = {int(x) for x in self.label_of_sku[bcodes] if x >= 0} if bcodes else set()
+        store_key = ("store", str(store)) if store is not None and ("store", str(store)) in self.pop else None
+        share = self.pop[store_key][1]
+        known = self.customers.get(str(customer)) if customer is not None and "history" in sources else None
+        tier_share = self.pop.get(("tier", known[3]), (None, None))[1] if known else None
+        p = 0.5 * (share + tier_share) if tier_share is not None else share
+        n = len(self.skus)
 
-        def p_of(sku):
-            p = share.get(sku, 0.0)
-            return 0.5 * (p + tier_pop[1].get(sku, 0.0)) if tier_pop else p
+        allowed = np.ones(n, bool)
+        allowed[bcodes] = False
+        banned = [self.sub_codes[x] for x in labels if x in self.sub_codes]
+        if banned:
+            allowed &= ~np.isin(self.label_of_sku, np.concatenate(banned))
+        h = np.zeros(n)
+        if known:
+            codes, counts, visits, _tier = known
+            allowed[codes[self.durable[codes]]] = False
+            h[codes] = counts / (visits + PRIOR_VISITS)
 
-        banned_labels = set()
-        for lab in labels:
-            banned_labels |= self.substitutes.get(lab, set())
+        r = np.zeros(n)
+        picked = np.zeros(0, np.int64)
+        if "rule" in sources and labels and len(self.r_item):
+            idx = self._matched_rules(labels)
+            idx = idx[~np.isin(self.r_item[idx], list(labels))]
+            items = self.r_item[idx]
+            order = np.lexsort((-self.r_lift[idx], -self.r_conf[idx], -self.r_alen[idx], items))
+            picked = idx[order]  # rules by item, most specific first (kept for the output)
+            first = np.r_[True, items[order][1:] != items[order][:-1]] if len(order) else np.zeros(0, bool)
+            top = picked[first]
+            shrunk = ((self.r_count[top] + PRIOR_RECEIPTS * self.r_base[top])
+                      / (self.r_acount[top] + PRIOR_RECEIPTS))
+            if self.level == "sku":
+                target, within = self.r_item[top], 1.0
+            else:
+                best, within_all = self._label_best(store_key)
+                target, within = best[self.r_item[top]], within_all[self.r_item[top]]
+                keep = target >= 0
+                target, shrunk, within = target[keep], shrunk[keep], within[keep]
+            r[target] = shrunk * within
 
-        def allowed(sku):
-            if sku in in_basket:
-                return False
-            lab = self._label(sku)
-            if lab is not None and lab in banned_labels:
-                return False
-            return not (hist and sku in hist and sku in self.durable)
-
-        cands: dict[str, dict] = {}
-
-        def slot(sku):
-            c = cands.get(sku)
-            if c is None:
-                c = cands[sku] = {"r": 0.0, "h": 0.0, "a": None, "rules": [], "share": 1.0}
-            return c
-
-        if "rule" in sources and labels:
-            found: dict[str, list] = {}
-            for group in self._matching_rules(labels):
-                for rule in group:
-                    if rule.item not in labels:
-                        found.setdefault(rule.item, []).append(rule)
-            for item, rules in found.items():
-                rules.sort(key=lambda r: (-len(r.antecedent), -r.confidence, -r.lift))
-                if self.level == "sku":
-                    sku, within = item, 1.0
-                else:
-                    sku, within = self._best_in_label(item, in_store, store)
-                if sku is None or not allowed(sku):
-                    continue
-                top = rules[0]
-                shrunk = (top.count + PRIOR_RECEIPTS * top.base_rate) / (top.antecedent_count + PRIOR_RECEIPTS)
-                c = slot(sku)
-                c["r"], c["rules"], c["share"] = shrunk * within, rules, within
-        if hist and "history" in sources:
-            for sku, n in hist.items():
-                if allowed(sku):
-                    slot(sku)["h"] = n / n_hist
+        a = np.zeros(n, bool)
         if "attribute" in sources:
-            for x in basket:
-                for group in self.groups_of.get(x, ()):
-                    taken = 0
-                    for sku in self._group_ranked(group, in_store, store):
-                        if taken >= k:
-                            break
-                        if sku == x or not allowed(sku) or (
-                                self.subcat.get(sku) is not None and self.subcat.get(sku) == self.subcat.get(x)):
-                            continue
-                        c = slot(sku)
-                        if c["a"] is None or (group[0] == "need" and c["a"][0] != "need"):
-                            c["a"] = group
-                        taken += 1
-        if "bestseller" in sources:
-            # Only the k most popular allowed items can win on popularity alone (per table used).
-            for table in ([order] + ([tier_pop[0]] if tier_pop else [])):
-                taken = 0
-                for sku in table:
-                    if taken >= k:
-                        break
-                    if allowed(sku):
-                        slot(sku)
-                        taken += 1
-        scored = []
-        for sku, c in cands.items():
-            p = p_of(sku)
-            terms = {"rule": WEIGHTS["rule"] * c["r"], "history": WEIGHTS["history"] * c["h"],
-                     "attribute": WEIGHTS["attribute"] * p if c["a"] else 0.0,
-                     "bestseller": WEIGHTS["bestseller"] * p if "bestseller" in sources else 0.0}
-            score = sum(terms.values())
-            if score <= 0 and "bestseller" not in sources:
-                continue
-            source = max(SOURCES, key=lambda s: (terms[s], -SOURCES.index(s))) if score > 0 else "bestseller"
-            if source == "rule" and not c["rules"]:
-                source = "bestseller"
-            scored.append((-score, SOURCES.index(source), sku, source, c))
-        scored.sort(key=lambda t: (t[0], t[1], t[2]))
+            for x in bcodes:
+                for g in self.groups_of.get(x, ()):
+                    m = self.group_members[g]
+                    if self.subcat[x] >= 0:
+                        m = m[self.subcat[m] != self.subcat[x]]
+                    a[m] = True
+            a[bcodes] = False
+
+        terms = np.vstack([WEIGHTS["rule"] * r, WEIGHTS["history"] * h, WEIGHTS["attribute"] * a * p,
+                           WEIGHTS["bestseller"] * p if "bestseller" in sources else np.zeros(n)])
+        score = terms.sum(axis=0)
+        valid = allowed if "bestseller" in sources else allowed & (score > 0)
+        cand = np.flatnonzero(valid)
+        if len(cand) > k:
+            cut = np.partition(score[cand], len(cand) - k)[len(cand) - k] if k else np.inf
+            cand = cand[score[cand] >= cut]
+        ranked = cand[np.lexsort((cand, -score[cand]))][:k]
         out = []
-        for rank, (neg, _, sku, source, c) in enumerate(scored[:k], start=1):
-            out.append({"rank": rank, "item": sku, "name": self.names.get(sku, sku), "score": round(-neg, 6),
-                        "source": source, "reason": self._reason(source, sku, c, in_store, n_hist),
-                        "rules": [self._rule_dict(r) for r in c["rules"][:3]],
+        for rank, code in enumerate(ranked.tolist(), start=1):
+            t = terms[:, code]
+            source = SOURCES[int(np.argmax(t))] if t.max() > 0 else "bestseller"
+            rules = self._rules_for(code, picked)
+            if source == "rule" and not rules:
+                source = "bestseller"
+            sku = self.skus[code]
+            out.append({"rank": rank, "item": sku, "name": self.names.get(sku, sku), "score": round(float(score[code]), 6),
+                        "source": source,
+                        "reason": self._reason(source, code, rules, bcodes, store_key is not None, known),
+                        "rules": [self._rule_dict(i) for i in rules[:3]],
                         "bundle": self._bundle(sku, in_basket, store)})
         return out
 
-    def _group_ranked(self, group, in_store, store):
-        key = ("group", group, store if in_store else None)
-        hit = self._store_best.get(key)
-        if hit is None:
-            share = self.pop[("store", store) if in_store else None][1]
-            hit = sorted(self.group_members.get(group, ()), key=lambda s: (-share.get(s, 0.0), s))
-            self._store_best[key] = hit
-        return hit
+    def _rules_for(self, code, picked) -> list[int]:
+        if not len(picked):
+            return []
+        label = self.label_of_sku[code]
+        return picked[self.r_item[picked] == label].tolist() if label >= 0 else []
 
-    def _display(self, label) -> str:
+    def _display(self, label: str) -> str:
         return self.names.get(label, label) if self.level == "sku" else label
 
-    def _reason(self, source, sku, c, in_store, n_hist) -> str:
+    def _reason(self, source, code, rules, bcodes, in_store, known) -> str:
         if source == "rule":
-            r = c["rules"][0]
-            with_ = " and ".join(self._display(x) for x in r.antecedent)
-            text = (f"bought together in {_floor_percent(r.count, r.antecedent_count)} of receipts with {with_} "
-                    f"({r.count:,} of {r.antecedent_count:,})")
+            i = rules[0]
+            with_ = " and ".join(self._display(x) for x in self.r_ante[i])
+            count, of = int(self.r_count[i]), int(self.r_acount[i])
+            text = f"bought together in {_floor_percent(count, of)} of receipts with {with_} ({count:,} of {of:,})"
             if self.level != "sku":
-                text = f"{r.item} " + text + f"; best seller among {r.item}" + (" in this store" if in_store else "")
+                group = self.labels[self.label_of_sku[code]]
+                text = f"{group} {text}; best seller among {group}" + (" in this store" if in_store else "")
             return text
         if source == "history":
-            n = round(c["h"] * n_hist)
-            return f"bought before on {n} of {n_hist} visits"
+            codes, counts, visits, _tier = known
+            n = int(counts[np.searchsorted(codes, code)])
+            return f"bought before on {n} of {visits} visits"
         if source == "attribute":
-            kind, value = c["a"]
-            return f"same {kind}: {value}"
+            shared = [g for x in bcodes for g in self.groups_of.get(x, ())
+                      if code in self.group_sets[g] and (self.subcat[x] < 0 or self.subcat[x] != self.subcat[code])]
+            if shared:
+                kind, value = min(shared, key=lambda g: g[0] != "need")
+                return f"same {kind}: {value}"
         return "best seller in this store" if in_store else "best seller"
 
-    def _rule_dict(self, r: _Rule) -> dict:
-        return {"antecedents": list(r.antecedent), "consequents": list(r.consequents), "count": r.count,
-                "antecedent_count": r.antecedent_count, "confidence": round(r.confidence, 6),
-                "lift": round(r.lift, 6)}
+    def _rule_dict(self, i: int) -> dict:
+        return {"antecedents": list(self.r_ante[i]), "consequents": list(self.r_cons[i]),
+                "count": int(self.r_count[i]), "antecedent_count": int(self.r_acount[i]),
+                "confidence": round(float(self.r_conf[i]), 6), "lift": round(float(self.r_lift[i]), 6)}
 
     def _bundle(self, sku, in_basket, store):
         best = None
         for offer in self.bundles_of.get(sku, ()):
             if not (offer["items"] & in_basket):
                 continue
-            if offer["store"] not in (None, "all", "*") and store is not None and offer["store"] != store:
+            if offer["store"] not in (None, "all", "*") and store is not None and offer["store"] != str(store):
                 continue
             key = (offer["recommended"], offer["saving"] or 0.0)
             if best is None or key > best[0]:
