@@ -144,6 +144,8 @@ LABELS: dict[str, dict[str, str]] = {
     "basket": {"en": "Basket items", "zh": "购物篮商品"},
     "suggestions": {"en": "Suggestions", "zh": "推荐"},
     "suggest_store": {"en": "Store (optional)", "zh": "门店（可选）"},
+    "offer_needs_catalog": {"en": "Suggestions need the catalog the run was mined with (names, levels).",
+                            "zh": "推荐需要挖掘时使用的商品目录（名称、层级）。"},
     "pick_items": {"en": "Pick items in the basket to see what to offer.", "zh": "选择购物篮中的商品，查看推荐。"},
     # uplift page
     "uplift_title": {"en": "Ticket uplift", "zh": "客单提升"},

@@ -258,3 +258,34 @@ def test_labels_exist_in_both_languages_with_the_same_fields():
         assert set(entry) == {"en", "zh"}, key
         fields = [{f for _, f, _, _ in string.Formatter().parse(entry[lang]) if f} for lang in ("en", "zh")]
         assert fields[0] == fields[1], key
+
+
+def test_uploaded_data_without_catalog_flows_through_every_page(data_dir):
+    rows = ["InvoiceNo,StockCode,Quantity,UnitPrice,InvoiceDate,Store"]
+    for i in range(120):  # tea and cups go together, cake and jam too; two stores
+        store, day = ("A" if i % 4 < 2 else "B"), f"2025-03-{1 + i % 28:02d}"
+        pair = ("TEA", "CUP") if i % 2 else ("CAKE", "JAM")
+        rows.append(f"{i},{pair[0]},1,3.5,{day},{store}")
+        if i % 5:
+            rows.append(f"{i},{pair[1]},1,2.0,{day},{store}")
+    at = open_page(start(), "data_page")
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_receipts").upload("tea.csv", "\n".join(rows).encode(), "text/csv").run()
+    at.button[0].click().run()
+    clean(at)
+    at = open_page(at, "mining_page")
+    at.radio(key="m_source").set_value("upload").run()
+    assert at.selectbox(key="m_level").options == ["sku"]  # no catalog: SKU level only
+    at.number_input(key="m_support").set_value(0.1)
+    at.text_input(key="m_name").input("tea")
+    at.button[0].click().run()
+    clean(at)
+    assert at.session_state["run_name"] == "tea"
+    for page in ("bundles_page", "uplift_page", "export_page"):
+        at = open_page(at, page)
+        clean(at)
+    at = open_page(at, "bundles_page")
+    assert any(t("no_bundle_table") == i.value for i in at.info)
+    at.toggle(key="f_sig").set_value(False).run()
+    rules = at.dataframe[0].value
+    assert {"TEA", "CUP"} <= set(rules["antecedents"]) | set(rules["consequents"])

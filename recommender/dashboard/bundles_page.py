@@ -184,7 +184,7 @@ def recommender_for(path: str, version: float):
 
 with tab_o:
     if catalog is None:
-        st.info(T("no_bundle_table"))
+        st.info(T("offer_needs_catalog"))
     else:
         names = dict(zip(catalog["sku"].astype(str), catalog["name_zh" if c.lang() == "zh" else "name"].astype(str)))
         o1, o2, o3 = st.columns([3, 1, 1])
