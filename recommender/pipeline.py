@@ -13,6 +13,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from recommender.baskets import Baskets, build_baskets
@@ -64,6 +65,7 @@ class MiningParams:
     lhs: tuple = ()
     rhs: tuple = ()
     substitute_max_lift: float = 0.5
+    max_rules: int = 5_000_000
 
     def __post_init__(self):
         if self.min_count is None and self.min_support is None:
@@ -146,6 +148,8 @@ def mine(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, params: Minin
                             progress=_sub(say, 1, 5))
     timings["itemsets"] = time.perf_counter() - t
 
+    check_rule_count(raw, n, params.max_rules)
+
     t = time.perf_counter()
     say(2, 5, f"{len(raw):,} itemsets; deriving rules")
     rules = association_rules(raw, baskets, min_confidence=params.min_confidence, min_lift=params.min_lift,
@@ -175,6 +179,37 @@ def mine(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, params: Minin
         "versions": _versions(), "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
     }
     return MiningResult(baskets=baskets, itemsets=itemsets, rules=rules, substitutes=subs, manifest=manifest)
+
+
+def check_rule_count(itemsets: pd.DataFrame, n_receipts: int, max_rules: int) -> int:
+    """Refuse, with a suggested threshold, when the itemsets would generate too many rules.
+
+    An itemset of k items yields 2**k - 2 rules, so a few long itemsets at a low
+    threshold can ask for more rules than memory holds even when mining itself
+    was cheap.
+
+    >>> sets = pd.DataFrame({"items": [(0,), (1,), (0, 1)], "count": [5, 4, 3]})
+    >>> check_rule_count(sets, 10, max_rules=100)
+    2
+    """
+    from recommender.mining import ThresholdTooLow
+
+    sizes = itemsets["items"].map(len).to_numpy()
+    counts = itemsets["count"].to_numpy()
+    per_set = np.where(sizes >= 2, np.exp2(np.minimum(sizes, 60)) - 2, 0)
+    total = float(per_set.sum())
+    if total <= max_rules:
+        return int(total)
+    # The smallest count threshold whose itemsets stay under the cap.
+    order = np.argsort(-counts, kind="stable")
+    cum = np.cumsum(per_set[order])
+    fits = counts[order][cum <= max_rules]
+    suggested = int(fits[-1]) + 1 if len(fits) else int(counts.max()) + 1
+    raise ThresholdTooLow(
+        f"these {len(itemsets):,} itemsets (up to {int(sizes.max())} items) would generate about {total:,.0f} rules, "
+        f"more than the limit of {max_rules:,}; raise --min-count to about {suggested} "
+        f"(--min-support {suggested / n_receipts:.6f}) or cap the length with --max-len",
+        suggested_min_count=suggested)
 
 
 def _sub(say, step, total):

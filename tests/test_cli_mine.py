@@ -134,3 +134,11 @@ def test_uplift_command_json(demo_data, cli):
         assert key in got, key
     assert got["design"] == "did" and got["n_test_stores"] == len(truth["test_stores"])
     assert got["ci_low"] <= got["estimate"] <= got["ci_high"]
+
+
+def test_exploding_threshold_stops_early_with_a_suggestion(demo_data, tmp_path, cli):
+    out = tmp_path / "run"
+    res = cli("mine", demo_data / "receipts.csv", "--min-count", "1", "--out", out)
+    assert res.returncode == 2, res.stderr
+    assert "raise --min-count to about" in res.stderr and "Traceback" not in res.stderr
+    assert not out.exists()
