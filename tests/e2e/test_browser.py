@@ -191,7 +191,7 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
                 page.get_by_text("Approved by local").first.wait_for(timeout=STEP_TIMEOUT)
                 settle(page)
                 no_errors(page)
-                detail.scroll_into_view_if_needed()
+                detail.evaluate("e => e.scrollIntoView({block: 'start'})")
                 shot(page, "03-bundle-detail")
 
                 open_page(page, base, "uplift", "Ticket uplift")
@@ -201,6 +201,11 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
 
                 open_page(page, base, "mining", "Re-run mining")
                 no_errors(page)
+                page.get_by_role("button", name="Mine").click()  # a second run, at the default settings
+                page.get_by_text("Done:").first.wait_for(timeout=FIRST_RUN_TIMEOUT)
+                settle(page)
+                no_errors(page)
+                assert (Path(env["RECOMMENDER_DATA_DIR"]) / "runs" / "demo-subcategory" / "bundles.parquet").exists()
                 shot(page, "06-mining")
 
                 # the same page in Chinese
@@ -209,7 +214,7 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
                 page.get_by_role("heading", name="套餐与关联规则").first.wait_for(timeout=STEP_TIMEOUT)
                 settle(page)
                 no_errors(page)
-                page.get_by_role("heading", name="套餐详情").first.scroll_into_view_if_needed()
+                page.get_by_role("heading", name="套餐详情").first.evaluate("e => e.scrollIntoView({block: 'start'})")
                 shot(page, "07-bundle-detail-zh")
 
             # a new server process on a new port: the approval must come from the database
