@@ -23,10 +23,13 @@ Protocol
    in training; ``full_lists`` = share of test receipts that got ``k``
    suggestions.
 
-Support: unless given, ``min_count`` = max(10, 0.1% of training receipts)
-with antecedents of up to two items (``max_len=3``) and ``min_confidence``
-0.01 -- low enough that pair rules reach the long tail of a large catalog,
-high enough that each rule rests on ten or more receipts.
+Support: unless given, ``min_count`` = max(10, 0.1% of training receipts),
+pair rules (``max_len=2``) and ``min_confidence`` 0.01 -- low enough that
+pair rules reach the long tail of a large catalog (Online Retail: 18 of
+17,585 receipts, about 470,000 rules), high enough that each rule rests on ten
+or more receipts. Longer antecedents at that support multiply the itemsets
+tenfold on Online Retail (2.7 million at length 3) for little gain on the
+hidden-item task; pass ``max_len=3`` to include them.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ def _test_cases(test: pd.DataFrame, seed: int):
 
 def evaluate(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, *, test_days=30, k: int = 5,
              min_support: float | None = None, min_count: int | None = None, level: str = "sku", seed: int = 0,
-             max_len: int | None = 3, min_confidence: float = 0.01, progress=None) -> pd.DataFrame:
+             max_len: int | None = 2, min_confidence: float = 0.01, progress=None) -> pd.DataFrame:
     """Hit rate@k of the blend, rules alone and store best sellers on a time split.
 
     Parameters
