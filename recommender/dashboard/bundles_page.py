@@ -120,7 +120,8 @@ with tab_b:
             "names": b["names_zh" if c.lang() == "zh" else "names"].map(joined),
             "regular_price": b["regular_price"], "bundle_price": b["bundle_price"], "offer": b["discount_label"],
             "expected_profit": b["expected_profit"].round(0), "lift": b["lift"].round(2),
-            "confidence": b["confidence"], "q_value": b["q_value"], "status": b["status"].map(lambda s: T(f"status_{s}")),
+            "confidence": b["confidence"], "q_value": b["q_value"],
+            "status": b["status"].map(lambda s: T(f"status_{s}")),
             "decided_by": b["decided_by"], "bundle_id": b["bundle_id"],
         })
         st.dataframe(view, hide_index=True, width="stretch", height=min(320, 35 * (len(view) + 1) + 3),
