@@ -322,8 +322,9 @@ def read_text_table(raw: bytes, path, *, encoding=None, sep=None, header=True) -
     text = _decode(raw, enc, path)
     if not text.strip():
         raise InputError("the file is empty (no text)", path=path, hint="export the receipts again")
-    lines = text.splitlines()
-    sample = [ln for ln in lines[:200] if ln.strip()]
+    # Sniff on the head only: splitting a whole large file into lines costs more than parsing it.
+    head = text[:65536].splitlines()
+    sample = [ln for ln in (head[:-1] if len(head) > 1 and len(text) > 65536 else head)[:200] if ln.strip()]
     sep = sep or sniff_separator(sample)
     data = raw if enc in ("utf-8", "utf-8-sig") else text.encode("utf-8")
     if data.startswith(b"\xef\xbb\xbf"):
