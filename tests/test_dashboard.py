@@ -134,6 +134,19 @@ def test_department_filter_and_what_to_offer(data_dir):
     assert shirt not in offers["item"].tolist() and offers["reason"].str.len().min() > 0
 
 
+def test_amount_cap_reaches_the_pricing_guardrail(data_dir):
+    at = open_page(start(), "bundles_page")
+    bid = at.selectbox(key="pick_bundle").value
+    at.selectbox(key=f"dtype_{bid}").set_value("amount_off").run()
+    at.number_input(key=f"capamt_{bid}").set_value(2.0).run()
+    clean(at)
+    saving = float(next(m.value for m in at.metric if m.label == t("saving")))
+    assert 0 < saving <= 2.0
+    guard = next(d.value for d in at.dataframe if t("guardrail") in d.value.columns).set_index(t("guardrail"))
+    assert guard.loc["max_discount", t("limit")] == pytest.approx(2.0)
+    assert guard[t("holds")].all()
+
+
 def test_changed_discount_then_approval_is_recorded_with_user(data_dir):
     at = open_page(start(), "bundles_page")
     bid = at.selectbox(key="pick_bundle").value

@@ -245,10 +245,18 @@ with left:
     cur_type = row["discount_type"] if row["discount_type"] in types else types[0]
     p1, p2, p3 = st.columns(3)
     dtype = p1.selectbox(T("discount_type"), types, index=types.index(cur_type), key=f"dtype_{bid}")
-    cap = p2.slider(T("max_discount"), 1, 60, int(round(base.max_discount_pct * 100)), key=f"cap_{bid}")
+    regular = float(row["regular_price"])
+    default_cap = int(round(base.max_discount_pct * 100))
+    if dtype in ("amount_off", "set_price"):  # money types: the cap in money, passed on as a share
+        default_amount = round(base.max_discount_pct * regular, 2)
+        amount = p2.number_input(T("max_amount"), 0.01, regular, default_amount, step=1.0, key=f"capamt_{bid}")
+        cap = 100 * amount / regular
+        cap_edited = abs(amount - default_amount) > 0.005
+    else:
+        cap = p2.slider(T("max_discount"), 1, 60, default_cap, key=f"cap_{bid}")
+        cap_edited = cap != default_cap
     margin = p3.slider(T("min_margin"), 0, 60, int(round(base.min_margin * 100)), key=f"margin_{bid}")
-    edited_price = (dtype != row["discount_type"] or cap != round(base.max_discount_pct * 100)
-                    or margin != round(base.min_margin * 100))
+    edited_price = dtype != row["discount_type"] or cap_edited or margin != round(base.min_margin * 100)
     cost = dict(zip(catalog["sku"].astype(str), catalog["unit_cost"])) if catalog is not None else {}
     dept = dict(zip(catalog["sku"].astype(str), catalog["department"])) if catalog is not None else {}
     comps = json.loads(original["components"])
