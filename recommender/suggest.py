@@ -324,6 +324,8 @@ class Recommender:
         self.r_base = frame["base"].to_numpy(float)
         self.r_alen = frame["alen"].to_numpy(np.int64)
         self.r_ante, self.r_cons = frame["ante"].tolist(), frame["cons"].tolist()
+        # One number orders a basket's rules for an item: longer antecedent, then confidence, then lift.
+        self.r_prio = self.r_alen + 0.999 * self.r_conf + 1e-7 * (self.r_lift / (1.0 + self.r_lift))
         keys = frame["akey"].to_numpy(object)
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         ends = np.r_[starts[1:], len(keys)]
@@ -506,12 +508,17 @@ class Recommender:
         picked = np.zeros(0, np.int64)
         if "rule" in sources and labels and len(self.r_item):
             idx = self._matched_rules(labels)
-            idx = idx[~np.isin(self.r_item[idx], list(labels))]
+            own = np.zeros(len(self.labels), bool)
+            own[list(labels)] = True
+            idx = idx[~own[self.r_item[idx]]]
             items = self.r_item[idx]
-            order = np.lexsort((-self.r_lift[idx], -self.r_conf[idx], -self.r_alen[idx], items))
-            picked = idx[order]  # rules by item, most specific first (kept for the output)
-            first = np.r_[True, items[order][1:] != items[order][:-1]] if len(order) else np.zeros(0, bool)
-            top = picked[first]
+            # The most specific rule per item without sorting every matched rule (large baskets match 10^5).
+            best_prio = np.full(len(self.labels), -1.0)
+            np.maximum.at(best_prio, items, self.r_prio[idx])
+            winners = idx[self.r_prio[idx] == best_prio[items]]
+            _, first = np.unique(self.r_item[winners], return_index=True)
+            top = winners[first]
+            picked = idx
             shrunk = ((self.r_count[top] + PRIOR_RECEIPTS * self.r_base[top])
                       / (self.r_acount[top] + PRIOR_RECEIPTS))
             if self.level == "sku":
@@ -561,7 +568,10 @@ class Recommender:
         if not len(picked):
             return []
         label = self.label_of_sku[code]
-        return picked[self.r_item[picked] == label].tolist() if label >= 0 else []
+        if label < 0:
+            return []
+        mine = picked[self.r_item[picked] == label]
+        return mine[np.lexsort((-self.r_lift[mine], -self.r_conf[mine], -self.r_alen[mine]))].tolist()
 
     def _display(self, label: str) -> str:
         return self.names.get(label, label) if self.level == "sku" else label
@@ -594,13 +604,17 @@ class Recommender:
                 "confidence": round(float(self.r_conf[i]), 6), "lift": round(float(self.r_lift[i]), 6)}
 
     def _bundle(self, sku, in_basket, store):
+        # Bundles are priced per store: the store's own offer first, then a chain-wide one; a store's
+        # offer stands in for an unknown store only when no store was given.
         best = None
         for offer in self.bundles_of.get(sku, ()):
             if not (offer["items"] & in_basket):
                 continue
-            if offer["store"] not in (None, "all", "*") and store is not None and offer["store"] != str(store):
+            chain_wide = offer["store"] in (None, "all", "*")
+            if store is not None and not chain_wide and offer["store"] != str(store):
                 continue
-            key = (offer["recommended"], offer["saving"] or 0.0)
+            fit = 2 if (store is not None and offer["store"] == str(store)) else (1 if chain_wide else 0)
+            key = (fit, offer["recommended"], offer["saving"] or 0.0)
             if best is None or key > best[0]:
                 best = (key, offer)
         if best is None:
