@@ -302,3 +302,12 @@ def test_uploaded_data_without_catalog_flows_through_every_page(data_dir):
     at.toggle(key="f_sig").set_value(False).run()
     rules = at.dataframe[0].value
     assert {"TEA", "CUP"} <= set(rules["antecedents"]) | set(rules["consequents"])
+
+
+def test_broken_users_file_keeps_the_dashboard_closed(data_dir, monkeypatch, tmp_path):
+    bad = tmp_path / "users.toml"
+    bad.write_text('[users.eve]\nrole = "admin"\npassword = "scrypt$x"\n')
+    monkeypatch.setenv("RECOMMENDER_USERS", str(bad))
+    at = start()
+    assert len(at.error) == 1 and "admin" in at.error[0].value
+    assert not at.title  # no page was shown

@@ -72,7 +72,11 @@ def users() -> dict:
 
 def current_user() -> auth.User | None:
     """The signed-in user; the local user in demo mode (no users file); None when sign-in is needed."""
-    known = users()
+    try:
+        known = users()
+    except (ValueError, OSError) as exc:  # a broken users file must not open the dashboard to everyone
+        st.error(f"{auth.users_path(data_dir())}: {exc}")
+        st.stop()
     if not known:
         return auth.LOCAL_USER
     name = st.session_state.get("user_name")
