@@ -557,8 +557,8 @@ class Recommender:
             if source == "rule" and not rules:
                 source = "bestseller"
             sku = self.skus[code]
-            out.append({"rank": rank, "item": sku, "name": self.names.get(sku, sku), "score": round(float(score[code]), 6),
-                        "source": source,
+            out.append({"rank": rank, "item": sku, "name": self.names.get(sku, sku),
+                        "score": round(float(score[code]), 6), "source": source,
                         "reason": self._reason(source, code, rules, bcodes, store_key is not None, known),
                         "rules": [self._rule_dict(i) for i in rules[:3]],
                         "bundle": self._bundle(sku, in_basket, store)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import recommender.evaluate
+import recommender.suggest
 from recommender.catalog import load_catalog
 from recommender.demo import generate_demo
 from recommender.evaluate import evaluate, split_by_time
@@ -176,6 +179,7 @@ def test_time_split_keeps_whole_receipts_on_one_side(demo):
     assert (first >= cutoff).all() and (train["timestamp"] < cutoff).all()
 
 
+@pytest.mark.slow
 def test_evaluate_reports_three_methods_and_the_blend_beats_best_sellers(demo):
     lines = demo["lines"]
     lines = lines[lines["store_id"].isin(["S01", "S02", "S03"])]
@@ -187,3 +191,21 @@ def test_evaluate_reports_three_methods_and_the_blend_beats_best_sellers(demo):
     rate = table.set_index("method")["hit_rate"]
     assert rate["blend"] >= rate["bestsellers"]
     assert table.loc[table["method"] == "bestsellers", "full_lists"].iloc[0] == 1.0
+
+
+def test_without_lines_the_run_alone_still_answers(demo):
+    rec = Recommender.from_run(demo["run_dir"], catalog=demo["catalog"])
+    assoc = _association(demo["truth"], "business shirt")
+    assert rec.suggest(assoc["antecedent_skus"], k=5)[0]["item"] == assoc["consequent_skus"][0]
+    got = rec.suggest([], k=5, customer="M000001", store="S01")
+    assert len(got) == 5 and all(g["reason"] == "best seller" for g in got)
+    # Popularity from the run's single-item counts: the most frequent SKU comes first.
+    singles = read_run(demo["run_dir"]).itemsets.query("size == 1").sort_values(["count", "items"],
+                                                                             ascending=[False, True])
+    assert got[0]["item"] == singles["items"].iloc[0][0]
+
+
+@pytest.mark.parametrize("module", [recommender.suggest, recommender.evaluate])
+def test_docstring_examples(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
