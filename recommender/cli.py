@@ -394,6 +394,54 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _run_inputs(run_dir, receipts, catalog):
+    """Receipt lines and catalog for a run: given paths, else what the run's manifest recorded."""
+    from recommender.bundles import _load_options
+    from recommender.catalog import load_catalog
+    from recommender.receipts import load_receipts
+    from recommender.runs import read_run
+
+    run = read_run(run_dir)
+    source = run.manifest.get("input", {})
+    catalog = catalog or source.get("catalog")
+    receipts = receipts or source.get("path")
+    lines = load_receipts(receipts, _load_options(run.manifest)).lines if receipts else None
+    return run, lines, load_catalog(catalog) if catalog else None
+
+
+def cmd_suggest(args) -> int:
+    from recommender.suggest import suggest
+
+    run, lines, catalog = _run_inputs(args.run_dir, args.receipts, args.catalog)
+    result = suggest(run, list(_csv_list([args.basket])) if args.basket else [], k=args.k, customer=args.customer,
+                     store=args.store, catalog=catalog, lines=lines)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, default=str))
+        return 0
+    print("basket: " + (", ".join(result["basket"]) or "(empty)"))
+    for s in result["suggestions"]:
+        offer = ""
+        if s.get("bundle"):
+            b = s["bundle"]
+            offer = f"   [bundle {b.get('bundle_price')} instead of {b.get('regular_price')}]"
+        print(f"{s['rank']:>2}. {s['item']:<16} {str(s.get('name') or ''):<40.40} {s['source']:<10} {s['reason']}{offer}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from recommender.evaluate import evaluate
+
+    receipts, catalog = read_receipts(args, Progress())
+    test_days = int(args.test_days) if str(args.test_days).isdigit() else args.test_days
+    table = evaluate(receipts.lines, catalog, test_days=test_days, k=args.k, min_support=args.min_support,
+                     min_count=args.min_count, level=args.level, seed=args.seed, progress=Progress())
+    if args.json:
+        print(table.to_json(orient="records"))
+    else:
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from recommender.demo import generate_demo
 
@@ -517,6 +565,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-to", metavar="DATE")
     p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("suggest", help="what else to offer for a basket in progress, and why")
+    p.add_argument("run_dir")
+    p.add_argument("--basket", default="", metavar="SKU,SKU")
+    p.add_argument("--customer", metavar="ID", help="use the customer's history (never printed)")
+    p.add_argument("--store", metavar="S")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--receipts", metavar="PATH", help="receipts for best sellers and history (default: the run's)")
+    p.add_argument("--catalog", metavar="PATH", help="catalog (default: the run's)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_suggest)
+
+    p = sub.add_parser("evaluate", help="hit rate@k of suggestions vs best sellers on a time split")
+    p.add_argument("path", help="receipts file")
+    add_loader_flags(p)
+    p.add_argument("--test-days", default="30", help="test on the last N days (default 30) or 'last month'")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--min-support", type=float)
+    p.add_argument("--min-count", type=int)
+    p.add_argument("--level", default="sku")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="write the seeded demo shop into data/demo")
     from pathlib import Path
