@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,8 @@ def get_session(master: str | None = None):
         once a session runs.
     """
     global _session
-    with _lock:
+    with _lock, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
         if _session is not None and not _session.sparkContext._jsc.sc().isStopped():
             return _session
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -189,21 +191,24 @@ def spark_itemsets(matrix, min_count: int, max_len: int | None = None, progress=
     if n == 0 or n < min_count:
         return empty
     say(0, 3, "starting Spark")
-    spark = get_session(master)
-    from pyspark.ml.fpm import FPGrowth
+    with warnings.catch_warnings():
+        # pyspark warns about pandas 3 on its Arrow exchanges; nothing here goes through pandas
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+        spark = get_session(master)
+        from pyspark.ml.fpm import FPGrowth
 
-    say(1, 3, f"Spark FP-growth on {n:,} receipts")
-    frame = spark.createDataFrame(table)
-    params = {"itemsCol": "items", "minSupport": (min_count - 0.5) / n, "minConfidence": 1.0}
-    if num_partitions:
-        params["numPartitions"] = int(num_partitions)
-    model = FPGrowth(**params).fit(frame)
-    freq = model.freqItemsets
-    if max_len is not None:
-        from pyspark.sql import functions as F
+        say(1, 3, f"Spark FP-growth on {n:,} receipts")
+        frame = spark.createDataFrame(table)
+        params = {"itemsCol": "items", "minSupport": (min_count - 0.5) / n, "minConfidence": 1.0}
+        if num_partitions:
+            params["numPartitions"] = int(num_partitions)
+        model = FPGrowth(**params).fit(frame)
+        freq = model.freqItemsets
+        if max_len is not None:
+            from pyspark.sql import functions as F
 
-        freq = freq.where(F.size("items") <= max_len)
-    out = freq.toArrow()
+            freq = freq.where(F.size("items") <= max_len)
+        out = freq.toArrow()
     say(2, 3, f"{out.num_rows:,} itemsets back from Spark")
     counts = np.asarray(out.column("freq").to_numpy(), dtype=np.int64)
     lists = out.column("items").to_pylist()

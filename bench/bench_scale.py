@@ -1,0 +1,184 @@
+"""End-to-end scale benchmark: receipts file -> lines -> baskets -> itemsets -> rules.
+
+Synthetic till exports of 1M, 5M and 10M lines (long-tailed 20,000-SKU
+catalogue, ~8.5 lines per receipt, ~1% cancellations; see :mod:`bench.synth`)
+are written once to /tmp as CSV and Parquet. Each run is a fresh subprocess:
+chunked loading (:func:`recommender.ingest.load_receipts_chunked`) then
+:func:`recommender.pipeline.mine` at SKU level with the embedded engine
+(``fast``) or Spark local (``spark``, ``local[*]``). Reported: wall time of each
+stage and in total (Spark's session start-up shown apart and included in the
+total), and peak resident memory -- the child's ``ru_maxrss`` plus, for Spark,
+the JVM's peak (``VmHWM``, read before it stops).
+
+Bundles are not part of the run: there is no ``recommender/bundles.py`` yet.
+
+Usage::
+
+    .venv/bin/python bench/bench_scale.py                    # the full table (tens of minutes)
+    .venv/bin/python bench/bench_scale.py --sizes 1M --engines fast --formats csv
+
+The table is printed and written to bench/results/scale.txt (full run only,
+unless --out is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path("/tmp/recommender_scale")
+SIZES = {"1M": 1_000_000, "5M": 5_000_000, "10M": 10_000_000}
+
+
+def ensure_files(label: str) -> dict:
+    stem = DATA / f"lines_{label}"
+    paths = {"csv": stem.with_suffix(".csv"), "parquet": stem.with_suffix(".parquet")}
+    if not all(p.exists() for p in paths.values()):
+        code = ("import sys; sys.path.insert(0, 'bench'); from pathlib import Path; "
+                "from synth import synthetic_lines, write_files; "
+                f"write_files(synthetic_lines({SIZES[label]}), Path({str(stem)!r}))")
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    return paths
+
+
+def _jvm_peak_bytes() -> int:
+    """Peak RSS of this process's descendants (the Spark JVM), from /proc."""
+    me = os.getpid()
+    parents = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parents[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    family, grew = {me}, True
+    while grew:
+        new = {p for p, pp in parents.items() if pp in family and p not in family}
+        family |= new
+        grew = bool(new)
+    peak = 0
+    for pid in family - {me}:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return peak
+
+
+def child(engine: str, path: str, min_support: float) -> dict:
+    """One end-to-end run in this (fresh) process."""
+    import resource
+
+    sys.path.insert(0, str(ROOT))
+    t_start = time.perf_counter()
+    out = {"engine": engine, "path": path}
+    if engine == "spark":
+        import recommender.mining.spark as spark  # registers the engine
+
+        t = time.perf_counter()
+        spark.get_session()
+        out["spark_start"] = time.perf_counter() - t
+    from recommender.ingest import load_receipts_chunked
+    from recommender.pipeline import MiningParams, mine
+
+    t = time.perf_counter()
+    receipts = load_receipts_chunked(path)
+    out["load"] = time.perf_counter() - t
+    out["lines"] = receipts.accounting.rows_used
+    out["receipts"] = receipts.accounting.n_receipts
+    res = mine(receipts.lines, params=MiningParams(level="sku", min_support=min_support, engine=engine,
+                                                  min_confidence=0.1))
+    out.update({k: v for k, v in res.manifest["timings_seconds"].items() if k != "substitutes"})
+    out["total"] = time.perf_counter() - t_start
+    out["itemsets_n"] = res.manifest["n_itemsets"]
+    out["rules_n"] = res.manifest["n_rules"]
+    out["min_count"] = res.manifest["parameters"]["min_count_used"]
+    out["peak_python"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    out["peak_jvm"] = _jvm_peak_bytes() if engine == "spark" else 0
+    if engine == "spark":
+        spark.stop_session()
+    return out
+
+
+def measure(engine: str, path: Path, min_support: float, timeout: float) -> dict:
+    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", RECOMMENDER_SPARK_DRIVER_MEMORY="6g")
+    t = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, __file__, "--child", engine, str(path), str(min_support)],
+                              capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+    except subprocess.TimeoutExpired:
+        return {"engine": engine, "path": str(path), "error": f"timeout after {timeout:.0f} s"}
+    if proc.returncode != 0:
+        return {"engine": engine, "path": str(path), "error": proc.stderr.strip().splitlines()[-1:]}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["process"] = time.perf_counter() - t
+    return out
+
+
+def fmt_row(label: str, fmt: str, r: dict) -> str:
+    if "error" in r:
+        return f"{label:>4} {fmt:8} {r['engine']:6} {r['error']}"
+    peak = (r["peak_python"] + r["peak_jvm"]) / 2**30
+    return (f"{label:>4} {fmt:8} {r['engine']:6} {r['lines']:>11,} {r['receipts']:>10,} {r['min_count']:>6,} "
+            f"{r['itemsets_n']:>9,} {r['rules_n']:>9,} {r.get('spark_start', 0):7.1f} {r['load']:7.1f} "
+            f"{r['baskets']:7.1f} {r['itemsets']:8.1f} {r['rules']:7.1f} {r['total']:7.1f} {peak:7.2f}")
+
+
+HEADER = (f"{'size':>4} {'format':8} {'engine':6} {'lines used':>11} {'receipts':>10} {'min_n':>6} "
+          f"{'itemsets':>9} {'rules':>9} {'spark':>7} {'load':>7} {'baskets':>7} {'itemsets':>8} {'rules':>7} "
+          f"{'total':>7} {'peak GB':>7}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--child", nargs=3, metavar=("ENGINE", "PATH", "MIN_SUPPORT"), help=argparse.SUPPRESS)
+    ap.add_argument("--sizes", default="1M,5M,10M")
+    ap.add_argument("--engines", default="fast,spark")
+    ap.add_argument("--formats", default="csv,parquet")
+    ap.add_argument("--min-support", type=float, default=0.001)
+    ap.add_argument("--spark-max", default="5M", help="largest size run with Spark")
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    if args.child:
+        engine, path, ms = args.child
+        print(json.dumps(child(engine, path, float(ms))))
+        return 0
+    sizes = args.sizes.split(",")
+    full = args.sizes == "1M,5M,10M" and args.engines == "fast,spark"
+    out_path = args.out or (ROOT / "bench" / "results" / "scale.txt" if full else None)
+    lines = [f"# bench_scale: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+             f"min_support {args.min_support} at SKU level, time in seconds (wall), peak = python + JVM RSS",
+             HEADER]
+    print("\n".join(lines), flush=True)
+    for label in sizes:
+        paths = ensure_files(label)
+        for engine in args.engines.split(","):
+            if engine == "spark" and SIZES[label] > SIZES[args.spark_max]:
+                continue
+            for fmt in args.formats.split(","):
+                if engine == "spark" and fmt != "csv":
+                    continue  # the engine differs only after loading; Parquet loading is shown with fast
+                r = measure(engine, paths[fmt], args.min_support, args.timeout)
+                row = fmt_row(label, fmt, r)
+                print(row, flush=True)
+                lines.append(row)
+    if out_path:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
