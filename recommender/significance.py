@@ -28,7 +28,6 @@ from decimal import Decimal, getcontext
 import numba
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import ndtr
 
 
 def bh_qvalues(p) -> np.ndarray:
@@ -230,7 +229,20 @@ def cmh_greater(n_xy, n_x, n_y, n) -> np.ndarray:
     o, e, v = n_xy.sum(axis=-1), expected.sum(axis=-1), var.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (o - e - 0.5) / np.sqrt(v)
-    return np.where(v > 0, ndtr(-z), 1.0)  # the normal upper tail
+    return np.where(v > 0, _upper_tail(np.ascontiguousarray(z, dtype=np.float64).ravel()).reshape(z.shape), 1.0)
+
+
+@numba.njit(cache=True)
+def _upper_tail(z):
+    """P(Z >= z) for a standard normal Z, as 0.5 * erfc(z / sqrt 2): exact in the far tail.
+
+    (Compiled rather than ``scipy.special.ndtr``, whose import alone costs a
+    fifth of a second of every ``recommender mine``.)
+    """
+    out = np.empty(z.shape[0])
+    for i in range(z.shape[0]):
+        out[i] = 1.0 if math.isnan(z[i]) else 0.5 * math.erfc(z[i] / math.sqrt(2.0))
+    return out
 
 
 def _fibonacci_bounds(max_size: int) -> np.ndarray:
