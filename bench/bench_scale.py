@@ -10,7 +10,11 @@ stage and in total (Spark's session start-up shown apart and included in the
 total), and peak resident memory -- the child's ``ru_maxrss`` plus, for Spark,
 the JVM's peak (``VmHWM``, read before it stops).
 
-Bundles are not part of the run: there is no ``recommender/bundles.py`` yet.
+With the embedded engine the run goes on to bundles: a synthetic catalog
+(8 departments, 800 subcategories, cost 60% of price) is built, ``mine`` also
+finds substitutes, and :func:`recommender.bundles.build_bundles` prices offers
+per store (``--no-bundles`` stops at rules). Spark runs stop at rules: the
+stages after mining do not depend on the engine.
 
 Usage::
 
@@ -76,11 +80,12 @@ def _jvm_peak_bytes() -> int:
     return peak
 
 
-def child(engine: str, path: str, min_support: float) -> dict:
+def child(engine: str, path: str, min_support: float, bundles: bool = True) -> dict:
     """One end-to-end run in this (fresh) process."""
     import resource
 
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "bench"))
     t_start = time.perf_counter()
     out = {"engine": engine, "path": path}
     if engine == "spark":
@@ -97,9 +102,27 @@ def child(engine: str, path: str, min_support: float) -> dict:
     out["load"] = time.perf_counter() - t
     out["lines"] = receipts.accounting.rows_used
     out["receipts"] = receipts.accounting.n_receipts
-    res = mine(receipts.lines, params=MiningParams(level="sku", min_support=min_support, engine=engine,
-                                                  min_confidence=0.1))
-    out.update({k: v for k, v in res.manifest["timings_seconds"].items() if k != "substitutes"})
+    catalog = None
+    if bundles:
+        from recommender.catalog import clean_catalog
+        from synth import synthetic_catalog
+
+        t = time.perf_counter()
+        catalog = clean_catalog(synthetic_catalog(prices=receipts.lines.groupby("sku")["unit_price"].first()))
+        out["catalog"] = time.perf_counter() - t
+    res = mine(receipts.lines, catalog, params=MiningParams(level="sku", min_support=min_support, engine=engine,
+                                                           min_confidence=0.1))
+    out.update(res.manifest["timings_seconds"])
+    if bundles:
+        from recommender.bundles import build_bundles
+        from recommender.runs import Run
+
+        run = Run(itemsets=res.itemsets, rules=res.rules, substitutes=res.substitutes, manifest=res.manifest,
+                  path=Path(path).parent)
+        t = time.perf_counter()
+        offers = build_bundles(run, receipts.lines, catalog)
+        out["bundles"] = time.perf_counter() - t
+        out["bundles_n"] = len(offers)
     out["total"] = time.perf_counter() - t_start
     out["itemsets_n"] = res.manifest["n_itemsets"]
     out["rules_n"] = res.manifest["n_rules"]
@@ -111,11 +134,12 @@ def child(engine: str, path: str, min_support: float) -> dict:
     return out
 
 
-def measure(engine: str, path: Path, min_support: float, timeout: float) -> dict:
+def measure(engine: str, path: Path, min_support: float, timeout: float, bundles: bool) -> dict:
     env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", RECOMMENDER_SPARK_DRIVER_MEMORY="6g")
     t = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, __file__, "--child", engine, str(path), str(min_support)],
+        proc = subprocess.run([sys.executable, __file__, "--child", engine, str(path), str(min_support),
+                           str(int(bundles))],
                               capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
         return {"engine": engine, "path": str(path), "error": f"timeout after {timeout:.0f} s"}
@@ -132,17 +156,18 @@ def fmt_row(label: str, fmt: str, r: dict) -> str:
     peak = (r["peak_python"] + r["peak_jvm"]) / 2**30
     return (f"{label:>4} {fmt:8} {r['engine']:6} {r['lines']:>11,} {r['receipts']:>10,} {r['min_count']:>6,} "
             f"{r['itemsets_n']:>9,} {r['rules_n']:>9,} {r.get('spark_start', 0):7.1f} {r['load']:7.1f} "
-            f"{r['baskets']:7.1f} {r['itemsets']:8.1f} {r['rules']:7.1f} {r['total']:7.1f} {peak:7.2f}")
+            f"{r['baskets']:7.1f} {r['itemsets']:8.1f} {r['rules']:7.1f} {r.get('substitutes', 0):6.1f} "
+            f"{r.get('bundles', 0):7.1f} {r.get('bundles_n', 0):7,} {r['total']:7.1f} {peak:7.2f}")
 
 
 HEADER = (f"{'size':>4} {'format':8} {'engine':6} {'lines used':>11} {'receipts':>10} {'min_n':>6} "
           f"{'itemsets':>9} {'rules':>9} {'spark':>7} {'load':>7} {'baskets':>7} {'itemsets':>8} {'rules':>7} "
-          f"{'total':>7} {'peak GB':>7}")
+          f"{'subst':>6} {'bundles':>7} {'offers':>7} {'total':>7} {'peak GB':>7}")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--child", nargs=3, metavar=("ENGINE", "PATH", "MIN_SUPPORT"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=4, metavar=("ENGINE", "PATH", "MIN_SUPPORT", "BUNDLES"), help=argparse.SUPPRESS)
     ap.add_argument("--sizes", default="1M,5M,10M")
     ap.add_argument("--engines", default="fast,spark")
     ap.add_argument("--formats", default="csv,parquet")
@@ -150,10 +175,11 @@ def main(argv=None) -> int:
     ap.add_argument("--spark-max", default="5M", help="largest size run with Spark")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--no-bundles", action="store_true")
     args = ap.parse_args(argv)
     if args.child:
-        engine, path, ms = args.child
-        print(json.dumps(child(engine, path, float(ms))))
+        engine, path, ms, bundles = args.child
+        print(json.dumps(child(engine, path, float(ms), bundles == "1")))
         return 0
     sizes = args.sizes.split(",")
     full = args.sizes == "1M,5M,10M" and args.engines == "fast,spark"
@@ -170,7 +196,8 @@ def main(argv=None) -> int:
             for fmt in args.formats.split(","):
                 if engine == "spark" and fmt != "csv":
                     continue  # the engine differs only after loading; Parquet loading is shown with fast
-                r = measure(engine, paths[fmt], args.min_support, args.timeout)
+                r = measure(engine, paths[fmt], args.min_support, args.timeout,
+                            bundles=engine != "spark" and not args.no_bundles)
                 row = fmt_row(label, fmt, r)
                 print(row, flush=True)
                 lines.append(row)

@@ -82,3 +82,25 @@ def write_files(df: pd.DataFrame, stem: Path) -> dict:
     pacsv.write_csv(as_text, csv_path, pacsv.WriteOptions(quoting_style="none"))
     pq.write_table(table, pq_path)
     return {"csv": csv_path, "parquet": pq_path}
+
+
+def synthetic_catalog(n_skus: int = 20_000, prices=None) -> pd.DataFrame:
+    """A catalog for the synthetic SKUs: 8 departments, 80 categories, 800 subcategories, 150 brands.
+
+    ``prices`` (Series sku -> unit price, e.g. the first price seen in the lines)
+    gives the shelf price; the unit cost is 60% of it.
+
+    >>> synthetic_catalog(20)[["sku", "department", "price", "unit_cost"]].iloc[1].tolist()
+    ['SKU00001', 'D1', 5.0, 3.0]
+    """
+    k = np.arange(n_skus)
+    skus = np.char.add("SKU", np.char.zfill(k.astype(str), 5))
+    cat = pd.DataFrame({"sku": skus, "name": np.char.add("Item ", skus),
+                        "department": np.char.add("D", (k % 8).astype(str)),
+                        "category": np.char.add("C", (k % 80).astype(str)),
+                        "subcategory": np.char.add("S", (k % 800).astype(str)),
+                        "brand": np.char.add("B", (k % 150).astype(str))})
+    price = pd.Series(5.0, index=skus) if prices is None else pd.Series(prices).reindex(skus).fillna(5.0)
+    cat["price"] = np.asarray(price, dtype=float)
+    cat["unit_cost"] = (cat["price"] * 0.6).round(2)
+    return cat

@@ -10,6 +10,9 @@ Importing this module registers the engine, so that
 start Spark. The session is started on first use (``local[*]`` unless
 ``RECOMMENDER_SPARK_MASTER`` or :func:`configure` names another master) and
 reused for the life of the process, because a JVM start costs seconds.
+Spark logs at ERROR level only and the JVM's start-up chatter is kept off the
+terminal (set ``RECOMMENDER_SPARK_VERBOSE=1`` to see it); the driver heap is
+``RECOMMENDER_SPARK_DRIVER_MEMORY`` (default 2g).
 
 Exactness. Spark's ``FPGrowth`` keeps an itemset when its count is at least
 ``ceil(minSupport * n)`` (``mllib.fpm.FPGrowth.run``), ``n`` being the number of
