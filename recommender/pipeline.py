@@ -144,6 +144,8 @@ def mine(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, params: Minin
 
     t = time.perf_counter()
     say(1, 5, f"mining itemsets in {n:,} receipts (min count {min_count:,})")
+    if params.engine == "spark":
+        import recommender.mining.spark  # noqa: F401  (registers the "spark" engine; starts no JVM yet)
     raw = frequent_itemsets(baskets.matrix, min_count, max_len=params.max_len, engine=params.engine,
                             progress=_sub(say, 1, 5))
     timings["itemsets"] = time.perf_counter() - t

@@ -344,7 +344,8 @@ def parse_timestamps(values: pd.Series, dayfirst: bool | None = None, date_forma
             parsed[rest] = pd.to_datetime(u[rest], format="mixed", dayfirst=bool(dayfirst), errors="coerce")
     parsed = pd.Series(pd.DatetimeIndex(parsed).tz_localize(None) if getattr(parsed.dt, "tz", None) else parsed)
     arr = parsed.to_numpy(dtype="datetime64[ns]")
-    full = np.where(codes >= 0, arr[np.maximum(codes, 0)] if len(arr) else np.datetime64("NaT"), np.datetime64("NaT"))
+    nat = np.datetime64("NaT", "ns")
+    full = np.where(codes >= 0, arr[np.maximum(codes, 0)] if len(arr) else nat, nat)
     ts = pd.Series(full, index=values.index, dtype="datetime64[ns]")
     empty = pd.Series(codes < 0, index=values.index) | (values.astype("str").str.strip() == "").fillna(True).to_numpy()
     bad = ts.isna() & ~empty

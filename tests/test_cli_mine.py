@@ -142,3 +142,40 @@ def test_exploding_threshold_stops_early_with_a_suggestion(demo_data, tmp_path, 
     assert res.returncode == 2, res.stderr
     assert "raise --min-count to about" in res.stderr and "Traceback" not in res.stderr
     assert not out.exists()
+
+
+def test_big_files_are_streamed_with_the_same_accounting(demo_data, monkeypatch, capsys):
+    from recommender import cli
+
+    cli.main(["validate", str(demo_data / "receipts.csv"), "--json"])
+    whole = json.loads(capsys.readouterr().out)
+    monkeypatch.setattr(cli, "CHUNKED_BYTES", 0)  # every file counts as big
+    import recommender.ingest as ingest
+
+    calls = []
+    real = ingest.load_receipts_chunked
+    monkeypatch.setattr(ingest, "load_receipts_chunked", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cli.main(["validate", str(demo_data / "receipts.csv"), "--json"])
+    streamed = json.loads(capsys.readouterr().out)
+    assert calls and streamed == whole
+
+
+@pytest.mark.spark
+def test_mine_with_the_spark_engine_writes_the_same_run(demo_data, tmp_path, cli):
+    pytest.importorskip("pyspark")
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("no Java on this machine")
+    common = [demo_data / "receipts.csv", "--catalog", demo_data / "catalog.csv", "--level", "subcategory",
+              "--min-support", "0.004"]
+    assert cli("mine", *common, "--out", tmp_path / "fast").returncode == 0
+    res = cli("mine", *common, "--engine", "spark", "--out", tmp_path / "spark")
+    assert res.returncode == 0, res.stderr
+    a, b = read_run(tmp_path / "fast"), read_run(tmp_path / "spark")
+    assert a.itemsets.sort_values("items").reset_index(drop=True).equals(
+        b.itemsets.sort_values("items").reset_index(drop=True))
+    key = ["antecedents", "consequents"]
+    pd.testing.assert_frame_equal(a.rules.sort_values(key).reset_index(drop=True),
+                                  b.rules.sort_values(key).reset_index(drop=True))
+    assert json.loads((tmp_path / "spark" / "manifest.json").read_text())["engine"] == "spark"

@@ -228,3 +228,12 @@ def test_options_validated():
         LoadOptions(duplicates="drop")
     with pytest.raises(ValueError, match="map field"):
         LoadOptions(mapping={"colour": "x"})
+
+
+def test_no_row_with_a_readable_date(tmp_path):
+    """A timestamp column whose every row is malformed or empty must not crash the date parser."""
+    p = write(tmp_path / "t.csv", "receipt,sku,date,d,e,f,g,h\nx,x,x,x,x,x,x,x,x\n")
+    r = load_receipts(p)
+    assert r.accounting.rows_rejected == {"malformed line": 1} and r.lines.empty
+    p2 = write(tmp_path / "t2.csv", "receipt,sku,date\n1,a,\n")
+    assert load_receipts(p2).lines["timestamp"].isna().all()
