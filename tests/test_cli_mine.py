@@ -17,6 +17,16 @@ from recommender.rules import association_rules
 from recommender.runs import read_run
 
 
+def assert_same_run(path_a, path_b):
+    """Two run folders hold the same itemsets with the same counts and the same rules."""
+    a, b = read_run(path_a), read_run(path_b)
+    assert a.itemsets.sort_values("items").reset_index(drop=True).equals(
+        b.itemsets.sort_values("items").reset_index(drop=True))
+    key = ["antecedents", "consequents"]
+    pd.testing.assert_frame_equal(a.rules.sort_values(key).reset_index(drop=True),
+                                  b.rules.sort_values(key).reset_index(drop=True))
+
+
 def test_run_folder_artifacts(demo_run, demo_data):
     files = {p.name for p in demo_run.iterdir()}
     assert {"itemsets.csv", "itemsets.parquet", "rules.csv", "rules.parquet", "substitutes.csv",
@@ -59,12 +69,7 @@ def test_engines_agree_on_the_run(demo_data, tmp_path, cli):
     assert cli("mine", *args, "--out", tmp_path / "fast").returncode == 0
     res = cli("mine", *args, "--engine", "mlxtend", "--out", tmp_path / "ref")
     assert res.returncode == 0, res.stderr
-    a, b = read_run(tmp_path / "fast"), read_run(tmp_path / "ref")
-    assert a.itemsets.sort_values("items").reset_index(drop=True).equals(
-        b.itemsets.sort_values("items").reset_index(drop=True))
-    key = ["antecedents", "consequents"]
-    pd.testing.assert_frame_equal(a.rules.sort_values(key).reset_index(drop=True),
-                                  b.rules.sort_values(key).reset_index(drop=True))
+    assert_same_run(tmp_path / "fast", tmp_path / "ref")
 
 
 @pytest.mark.slow
@@ -172,10 +177,5 @@ def test_mine_with_the_spark_engine_writes_the_same_run(demo_data, tmp_path, cli
     assert cli("mine", *common, "--out", tmp_path / "fast").returncode == 0
     res = cli("mine", *common, "--engine", "spark", "--out", tmp_path / "spark")
     assert res.returncode == 0, res.stderr
-    a, b = read_run(tmp_path / "fast"), read_run(tmp_path / "spark")
-    assert a.itemsets.sort_values("items").reset_index(drop=True).equals(
-        b.itemsets.sort_values("items").reset_index(drop=True))
-    key = ["antecedents", "consequents"]
-    pd.testing.assert_frame_equal(a.rules.sort_values(key).reset_index(drop=True),
-                                  b.rules.sort_values(key).reset_index(drop=True))
+    assert_same_run(tmp_path / "fast", tmp_path / "spark")
     assert json.loads((tmp_path / "spark" / "manifest.json").read_text())["engine"] == "spark"
