@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from recommender import mining
-from recommender.mining import ThresholdTooLow, frequent_itemsets, min_count_for
+from recommender.mining import ThresholdTooLow, fast, frequent_itemsets, min_count_for, small
 
 RETAIL = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "online_retail.csv.gz"
 
@@ -42,10 +44,28 @@ thresholds = st.integers(1, 8)
 lengths = st.one_of(st.none(), st.integers(1, 8))
 
 
+def small_path(matrix, min_count, max_len=None, **kw):
+    """The numpy-only path of the fast engine, called directly (whatever the selection rule says)."""
+    return small.mine(mining.as_bool_csr(matrix), min_count, max_len=max_len, **kw)
+
+
+def numba_path(matrix, min_count, max_len=None, **kw):
+    """The numba miner of the fast engine, called directly."""
+    return fast.mine(mining.as_bool_csr(matrix), min_count, max_len=max_len, **kw)
+
+
+def auto_fast(matrix, min_count, max_len=None, **kw):
+    return frequent_itemsets(matrix, min_count, max_len=max_len, engine="fast", **kw)
+
+
+PATHS = pytest.mark.parametrize("mine", [auto_fast, small_path, numba_path], ids=["auto", "numpy", "numba"])
+
+
+@PATHS
 @settings(max_examples=300, deadline=None)
 @given(dense=small_matrices, min_count=thresholds, max_len=lengths)
-def test_fast_engine_equals_brute_force(dense, min_count, max_len):
-    df = frequent_itemsets(sp.csr_array(dense), min_count, max_len=max_len, engine="fast")
+def test_fast_engine_equals_brute_force(mine, dense, min_count, max_len):
+    df = mine(sp.csr_array(dense), min_count, max_len=max_len)
     assert as_dict(df) == brute_force(dense, min_count, max_len)
     assert len(as_dict(df)) == len(df)  # no duplicate itemsets
     assert list(df["items"]) == sorted(df["items"], key=lambda t: (len(t), t))
@@ -61,13 +81,81 @@ def test_mlxtend_engine_equals_brute_force(dense, min_count, max_len):
     assert list(df["items"]) == sorted(df["items"], key=lambda t: (len(t), t))
 
 
+@PATHS
 @settings(max_examples=40, deadline=None)
-@given(dense=arrays(bool, (40, 14)), min_count=st.integers(1, 12))
-def test_dense_long_itemsets_match_brute_force(dense, min_count):
+@given(dense=arrays(bool, (40, 14)), min_count=st.integers(1, 12), max_len=lengths)
+def test_dense_long_itemsets_match_brute_force(mine, dense, min_count, max_len):
     # wider than the other cases, so that long itemsets and perfect extensions occur
     dense = dense | (np.arange(14) < 6)[None, :] & (np.arange(40) % 3 == 0)[:, None]
-    df = frequent_itemsets(sp.csr_array(dense), min_count)
-    assert as_dict(df) == brute_force(dense, min_count)
+    df = mine(sp.csr_array(dense), min_count, max_len=max_len)
+    assert as_dict(df) == brute_force(dense, min_count, max_len)
+    assert list(df["items"]) == sorted(df["items"], key=lambda t: (len(t), t))
+
+
+@settings(max_examples=30, deadline=None)
+@given(dense=arrays(bool, (150, 10)), min_count=st.integers(1, 20))
+def test_numpy_path_spans_several_bit_words(dense, min_count):
+    # 150 receipts = 3 words of 64 bits, so receipts past the first word must be counted too
+    dense = dense | (np.arange(10) < 4)[None, :] & (np.arange(150) % 7 == 0)[:, None]
+    expected = brute_force(dense, min_count)
+    assert as_dict(small_path(sp.csr_array(dense), min_count)) == expected
+
+
+def test_numpy_path_counts_pairs_across_item_blocks():
+    # more items than one block of co-occurrence counts (256): pairs spanning blocks must be found
+    rng = np.random.default_rng(5)
+    dense = rng.random((400, 700)) < 0.02
+    dense[:40, [3, 300, 650]] = True  # a triple spread over three blocks
+    m = sp.csr_array(dense)
+    got = small_path(m, 3)
+    assert got.equals(numba_path(m, 3))
+    assert (3, 300, 650) in set(got["items"])
+
+
+def test_small_problem_is_mined_without_importing_numba():
+    # the automatic choice must decide before importing numba (it costs ~100 MB)
+    code = (
+        "import sys\n"
+        "import numpy as np, scipy.sparse as sp\n"
+        "from recommender.mining import frequent_itemsets\n"
+        "rng = np.random.default_rng(0)\n"
+        "m = sp.csr_array(rng.random((500, 30)) < 0.2)\n"
+        "df = frequent_itemsets(m, 10)\n"
+        "assert (df['items'].map(len) >= 3).any()\n"
+        "print('numba' in sys.modules)\n")
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
+    assert res.stdout.strip() == "False"
+
+
+def test_large_problem_goes_to_numba_with_the_same_answer():
+    # more frequent pairs than the numpy path's bound: the rule rejects it before any search
+    m = sp.csr_array(np.ones((small.MAX_PAIRS // 10, 80), dtype=bool))
+    assert small.plan(mining.as_bool_csr(m), 1, max_len=2) is None
+    df = frequent_itemsets(m, 1, max_len=2)
+    assert len(df) == 80 + 80 * 79 // 2
+    assert as_dict(df) == as_dict(small_path(m, 1, max_len=2))
+
+
+def test_numpy_path_gives_up_past_its_itemset_bound():
+    # few items and pairs pass the rule, but 2^16 - 1 itemsets exceed MAX_ITEMSETS: numba takes over
+    m = sp.csr_array(np.ones((3, 16), dtype=bool))
+    assert small.plan(mining.as_bool_csr(m), 1) is not None
+    assert small.try_mine(mining.as_bool_csr(m), 1, None, None, 10**9, 10**12) is None
+    df = frequent_itemsets(m, 1)
+    assert len(df) == 2**16 - 1 and (df["count"] == 3).all()
+
+
+def test_numpy_path_threshold_guard():
+    m = dense_ish()
+    with pytest.raises(ThresholdTooLow) as err:
+        small_path(m, 1, max_itemsets=20_000)
+    suggestion = err.value.suggested_min_count
+    assert suggestion > 1 and f"min_count >= {suggestion}" in str(err.value)
+    with pytest.raises(ThresholdTooLow, match="at least 45,150"):
+        small_path(sp.csr_array(np.ones((5, 300), dtype=bool)), 1, max_len=2, max_itemsets=1_000)
+    with pytest.raises(ThresholdTooLow, match="memory budget"):
+        small_path(dense_ish(seed=1), 1, memory_budget=mining.BYTES_PER_ITEMSET * 10_000)
 
 
 def test_any_sparse_input_is_canonicalised():

@@ -11,7 +11,9 @@ that integer once, with :func:`min_count_for`, so every engine applies the same
 threshold exactly.
 
 Engines are looked up by name in a registry: ``"fast"`` (the default, a numba
-depth-first miner, see :mod:`recommender.mining.fast`) and ``"mlxtend"`` (the
+depth-first miner, see :mod:`recommender.mining.fast`, which hands small
+problems to a numpy-only Eclat, :mod:`recommender.mining.small`, so that they
+never import numba) and ``"mlxtend"`` (the
 reference, mlxtend's FP-growth). Other modules may add more with
 :func:`register_engine` (e.g. a Spark engine). Heavy libraries are imported by
 the engine that needs them, so importing this package is cheap.
@@ -110,6 +112,12 @@ def engine_names() -> list[str]:
 
 
 def _fast_engine(matrix, min_count, max_len, progress, max_itemsets, memory_budget):
+    # small problems are mined by numpy alone: importing numba costs ~100 MB and a second
+    from recommender.mining.small import try_mine
+
+    result = try_mine(matrix, min_count, max_len, progress, max_itemsets, memory_budget)
+    if result is not None:
+        return result
     from recommender.mining.fast import mine
 
     return mine(matrix, min_count, max_len=max_len, progress=progress, max_itemsets=max_itemsets,

@@ -11,6 +11,10 @@ of frequent pairs against the budget before searching; then search depth-first
 (:mod:`recommender.mining._kernels`) in batches of first items, reporting
 progress between batches and stopping with :class:`ThresholdTooLow` when the
 itemset or memory budget is exceeded.
+
+The ``"fast"`` engine first offers the problem to the numpy-only path
+(:mod:`recommender.mining.small`, same output), whose selection rule keeps small
+problems from importing numba at all; this module runs otherwise.
 """
 
 from __future__ import annotations

@@ -1,0 +1,257 @@
+"""The small-problem path of the fast engine: Eclat on packed bitsets, numpy only.
+
+In: a canonical boolean CSR matrix (see :func:`recommender.mining.as_bool_csr`),
+``min_count`` and limits. Out: the itemsets DataFrame of
+:func:`recommender.mining.frequent_itemsets`, already sorted.
+
+Why it exists: importing numba and loading its compiled kernels costs about
+100 MB of memory and a second whatever the data, which dominates small
+problems. Here every frequent item's receipts are one row of packed ``uint64``
+bits (only receipts with two or more frequent items, as singles are counted
+directly); pairs are counted at once by one sparse ``X.T @ X``; longer itemsets
+are found depth-first, each node extending its prefix by ``np.bitwise_and`` of
+bit rows and counting with ``np.bitwise_count``. Items are ranked by ascending
+count, so the first prefixes are rare and their candidate lists short.
+
+:func:`plan` applies the selection rule (see :data:`MAX_ITEMS`,
+:data:`MAX_PAIRS`, :data:`MAX_BITSET_BYTES`, :data:`MAX_ITEMSETS`) before any
+numba import; the ``"fast"`` engine uses this path when the rule admits the
+problem and falls back to the numba miner otherwise, or when the search finds
+more than :data:`MAX_ITEMSETS` itemsets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recommender.mining import (BYTES_PER_ITEMSET, DEFAULT_MAX_ITEMSETS, ThresholdTooLow,
+                                default_memory_budget, sort_itemsets)
+
+__all__ = ["mine", "plan", "MAX_ITEMS", "MAX_PAIRS", "MAX_BITSET_BYTES", "MAX_ITEMSETS"]
+
+#: Selection rule of the ``"fast"`` engine (constants, independent of the data):
+#: the numpy path is used when there are at most MAX_ITEMS frequent items, their
+#: bit rows over all receipts take at most MAX_BITSET_BYTES, there are at most
+#: MAX_PAIRS frequent pairs, and the search finds at most MAX_ITEMSETS itemsets
+#: (past that it gives up and the numba miner starts afresh). Measured (bench
+#: data, numpy path vs warm numba): Online Retail 76 pairs 0.04 s vs 0.03 s,
+#: 817 pairs 0.13 s vs 0.04 s, 7,259 pairs 0.7 s vs 0.2 s; synthetic 88k
+#: receipts, 4,453 pairs 0.45 s vs 0.13 s. Numba costs about 1 s and 100 MB to
+#: start, so numpy wins overall up to several thousand pairs; the bound keeps
+#: the numpy path within 0.1-0.2 s of warm numba as well.
+MAX_ITEMS = 2_000
+MAX_PAIRS = 2_000
+MAX_BITSET_BYTES = 32 << 20
+MAX_ITEMSETS = 20_000
+
+# Items per block of co-occurrence counts (bounds the memory of the pair count).
+_PAIR_BLOCK = 256
+
+
+class _Abandon(Exception):
+    """The search outgrew the limit it was given."""
+
+
+class Plan:
+    """Frequent items (ranked), their bit rows and the frequent pairs of one problem."""
+
+    def __init__(self, rank_to_col, single_counts, bits, pair_a, pair_b, pair_counts):
+        self.rank_to_col = rank_to_col  # column of each rank, ascending count then column
+        self.single_counts = single_counts
+        self.bits = bits  # (n_items, n_words) uint64, or None when max_len < 3
+        self.pair_a, self.pair_b, self.pair_counts = pair_a, pair_b, pair_counts  # ranks, a < b
+
+
+def _frequent(matrix, min_count):
+    item_count = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.int64)
+    frequent = np.flatnonzero(item_count >= min_count)
+    rank_to_col = frequent[np.lexsort((frequent, item_count[frequent]))]
+    return item_count, rank_to_col
+
+
+def plan(matrix, min_count: int, max_len: int | None = None, rule: bool = True):
+    """Prepare the numpy search, or return None when the selection rule rejects it.
+
+    Cheap and numba-free: one ``bincount`` of the items, then (only if there
+    are few enough frequent items and receipts) the sparse product ``X.T @ X``
+    restricted to the frequent columns, in blocks of items so that its memory
+    stays small, stopping at the first block that breaks the pair bound. With
+    ``rule=False`` never returns None.
+
+    Examples
+    --------
+    >>> m = sp.csr_array(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=bool))
+    >>> p = plan(m, 2)
+    >>> p.rank_to_col.tolist(), p.pair_counts.tolist()
+    ([0, 2, 1], [2, 2])
+    """
+    max_len = np.iinfo(np.int64).max if max_len is None else max_len
+    item_count, rank_to_col = _frequent(matrix, min_count)
+    n_items = rank_to_col.size
+    n_words = (matrix.shape[0] + 63) // 64
+    if rule and (n_items > MAX_ITEMS or n_items * n_words * 8 > MAX_BITSET_BYTES):
+        return None
+    single_counts = item_count[rank_to_col]
+    no_pairs = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64))
+    if n_items < 2 or max_len < 2:
+        return Plan(rank_to_col, single_counts, None, *no_pairs)
+    # receipts x frequent items, columns in rank order; receipts with < 2 of them only count as singles
+    x = sp.csr_array(matrix[:, rank_to_col], dtype=np.int32)
+    x = x[np.diff(x.indptr) >= 2]
+    # the co-occurrence counts can be dense (millions of entries): compute them for blocks
+    # of items, keep only the frequent pairs, and stop as soon as the rule is broken; the
+    # most frequent items come first, as they break it soonest
+    xt = sp.csr_array(x.T)
+    found_a, found_b, found_n = [], [], []
+    n_found = 0
+    for lo in range((n_items - 1) // _PAIR_BLOCK * _PAIR_BLOCK, -1, -_PAIR_BLOCK):
+        block = sp.csr_array(xt[lo:lo + _PAIR_BLOCK] @ x)
+        block.sort_indices()
+        at = np.flatnonzero(block.data >= min_count)
+        a = np.searchsorted(block.indptr, at, side="right").astype(np.int64) - 1 + lo
+        b = block.indices[at].astype(np.int64)
+        upper = a < b
+        found_a.append(a[upper])
+        found_b.append(b[upper])
+        found_n.append(block.data[at[upper]].astype(np.int64))
+        n_found += int(upper.sum())
+        if rule and n_found > MAX_PAIRS:
+            return None
+    # blocks came in descending order of rank; reversed, the pairs are sorted by (a, b)
+    pair_a, pair_b, pair_counts = (np.concatenate(v[::-1]) for v in (found_a, found_b, found_n))
+    bits = None
+    if max_len >= 3 and pair_a.size:
+        # receipt r of item i is bit r % 8 of byte r // 8 of row i; the words' byte order does
+        # not matter, as only bit counts of ANDs of whole rows are used
+        rows = xt.indices.astype(np.int64)
+        item = np.repeat(np.arange(n_items), np.diff(xt.indptr))
+        n_words_kept = (x.shape[0] + 63) // 64
+        packed = np.zeros((n_items, n_words_kept * 8), np.uint8)
+        np.bitwise_or.at(packed, (item, rows >> 3), (1 << (rows & 7)).astype(np.uint8))
+        bits = packed.view(np.uint64)
+    return Plan(rank_to_col, single_counts, bits, pair_a, pair_b, pair_counts)
+
+
+def mine(matrix, min_count: int, max_len: int | None = None, progress=None,
+         max_itemsets: int = DEFAULT_MAX_ITEMSETS, memory_budget: int | None = None) -> pd.DataFrame:
+    """Frequent itemsets of a canonical boolean CSR ``matrix`` by numpy alone.
+
+    Same result as :func:`recommender.mining.fast.mine` whatever the size
+    (only slower on big problems); raises :class:`ThresholdTooLow` when the
+    itemsets would exceed ``max_itemsets`` or the memory budget, with an
+    unverified suggestion (the numba miner verifies its own).
+
+    Examples
+    --------
+    >>> m = sp.csr_array(np.array([[1, 1, 1], [1, 1, 0], [0, 1, 1]], dtype=bool))
+    >>> mine(m, 2).to_records(index=False).tolist()
+    [((0,), 2), ((1,), 3), ((2,), 2), ((0, 1), 2), ((1, 2), 2)]
+    """
+    memory_budget = default_memory_budget() if memory_budget is None else memory_budget
+    cap = int(min(max_itemsets, max(1, memory_budget // BYTES_PER_ITEMSET)))
+    item_count, rank_to_col = _frequent(matrix, min_count)
+    if rank_to_col.size > cap:
+        raise _too_many(rank_to_col.size, cap, np.sort(item_count)[::-1], min_count, max_itemsets)
+    p = plan(matrix, min_count, max_len, rule=False)
+    found = p.rank_to_col.size + p.pair_counts.size
+    if found > cap:
+        counts = np.sort(np.concatenate([p.single_counts, p.pair_counts]))[::-1]
+        raise _too_many(found, cap, counts, min_count, max_itemsets)
+    try:
+        return search(p, min_count, max_len, progress, cap)
+    except _Abandon as stop:
+        found = stop.args[0]
+        raise _too_many(found.size, cap, np.sort(found)[::-1], min_count, max_itemsets, partial=True)
+
+
+def try_mine(matrix, min_count, max_len, progress, max_itemsets, memory_budget):
+    """The ``"fast"`` engine's small path: the result, or None to use the numba miner."""
+    p = plan(matrix, min_count, max_len)
+    if p is None:
+        return None
+    cap = int(min(max_itemsets, max(1, memory_budget // BYTES_PER_ITEMSET), MAX_ITEMSETS))
+    if p.rank_to_col.size + p.pair_counts.size > cap:
+        return None  # the numba miner raises ThresholdTooLow with a verified suggestion
+    try:
+        return search(p, min_count, max_len, progress, cap)
+    except _Abandon:
+        return None
+
+
+def search(p: Plan, min_count: int, max_len: int | None, progress, cap: int) -> pd.DataFrame:
+    """Depth-first Eclat from the pairs; raises _Abandon past ``cap`` itemsets."""
+    max_len = np.iinfo(np.int64).max if max_len is None else max_len
+    col = p.rank_to_col
+    items = [(int(c),) for c in col]
+    counts = [int(c) for c in p.single_counts]
+    a_cols, b_cols = col[p.pair_a], col[p.pair_b]
+    items.extend(zip(np.minimum(a_cols, b_cols).tolist(), np.maximum(a_cols, b_cols).tolist()))
+    counts.extend(p.pair_counts.tolist())
+    n_items = col.size
+    if progress is not None:
+        progress(0, n_items, f"mining: {n_items:,} frequent items")
+    if p.bits is not None:
+        starts = np.searchsorted(p.pair_a, np.arange(n_items + 1))
+        # pair_ok[a, b]: a < b (ranks) is a frequent pair, the only extensions worth a bit count
+        pair_ok = np.zeros((n_items, n_items), bool)
+        pair_ok[p.pair_a, p.pair_b] = True
+        for a in range(n_items):
+            lo, hi = starts[a], starts[a + 1]
+            if hi - lo >= 2:
+                tail = p.pair_b[lo:hi]
+                # only the words where item a has receipts matter below it: a cheap projection
+                words = np.flatnonzero(p.bits[a])
+                rows = p.bits[np.ix_(tail, words)] & p.bits[a, words]
+                _extend([a], rows, tail, p.pair_counts[lo:hi], p, pair_ok, min_count, max_len,
+                        items, counts, cap)
+            if progress is not None and (a % 64 == 63 or a == n_items - 1):
+                progress(a + 1, n_items, f"mining: {len(items):,} frequent itemsets so far")
+    elif progress is not None:
+        progress(n_items, n_items, f"mining: {len(items):,} frequent itemsets")
+    df = pd.DataFrame({"items": pd.Series(items, dtype=object), "count": np.array(counts, dtype=np.int64)})
+    return sort_itemsets(df)
+
+
+def _extend(prefix, rows, tail, tail_counts, p, pair_ok, min_count, max_len, items, counts, limit):
+    """Emit every frequent extension of prefix + tail[k] by later tail items, depth-first.
+
+    ``rows[k]`` are the receipts of prefix + tail[k] (already emitted).
+    """
+    if len(prefix) + 2 > max_len:
+        return
+    # only tail items with a frequent pair among the later ones can extend (one lookup for all)
+    later_ok = np.triu(pair_ok[np.ix_(tail, tail)], k=1)
+    for k in np.flatnonzero(later_ok.any(axis=1)).tolist():
+        cand = tail[k + 1:]
+        ok = later_ok[k, k + 1:]
+        new_rows = rows[k + 1:][ok] & rows[k]
+        new_counts = np.bitwise_count(new_rows).sum(axis=1, dtype=np.int64)
+        keep = new_counts >= min_count
+        if not keep.any():
+            continue
+        new_tail, new_rows, new_counts = cand[ok][keep], new_rows[keep], new_counts[keep]
+        base = prefix + [int(tail[k])]
+        cols = p.rank_to_col
+        base_cols = cols[base].tolist()
+        for t, c in zip(cols[new_tail].tolist(), new_counts.tolist()):
+            items.append(tuple(sorted(base_cols + [t])))
+            counts.append(c)
+        if len(items) > limit:
+            raise _Abandon(np.array(counts, dtype=np.int64))
+        if new_tail.size >= 2:
+            _extend(base, new_rows, new_tail, new_counts, p, pair_ok, min_count, max_len,
+                    items, counts, limit)
+
+
+def _too_many(n_found, cap, counts_desc, min_count, max_itemsets, partial=False):
+    from recommender.mining.fast import _suggest  # plain Python, no numba
+
+    limit = f"the limit of {cap:,} itemsets" + (" set by the memory budget" if cap < max_itemsets else "")
+    if partial:
+        text = f"min_count={min_count} gives more frequent itemsets than {limit} (mining stopped early)"
+    else:
+        text = f"min_count={min_count} gives at least {n_found:,} frequent itemsets, over {limit}"
+    return ThresholdTooLow(text + "; raise the threshold",
+                           suggested_min_count=_suggest(counts_desc, cap, min_count))
