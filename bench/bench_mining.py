@@ -4,8 +4,10 @@ Engines: ours (``recommender.mining``, engine "fast"), mlxtend FP-growth on a
 sparse boolean DataFrame (the reference) and Borgelt's pyfim FP-growth (if
 installed). Each engine runs in a fresh subprocess so that its peak memory
 (ru_maxrss) is its own; the dataset is built once and handed over as a .npz.
-Times exclude start-up: numba's compile/cache load is measured by a warm-up
-call and reported separately; mlxtend's DataFrame encoding and pyfim's list of
+Times exclude start-up: when the fast engine's rule sends the problem to numba
+(column ``path``; small problems are mined by numpy alone and never import
+it), numba's compile/cache load is measured by a warm-up call and reported
+separately; mlxtend's DataFrame encoding and pyfim's list of
 transactions are timed apart from the mining ("prep").
 
 Usage::
@@ -102,14 +104,18 @@ def run_engine(engine: str, path: str, min_count: int) -> dict:
     out = {"engine": engine}
     if engine == "ours":
         from recommender.mining import frequent_itemsets
-        from recommender.mining.fast import warm_up
+        from recommender.mining.small import plan
 
-        t = time.perf_counter()
-        warm_up()  # numba: compile or load the cached machine code
-        out["startup"] = time.perf_counter() - t
+        if plan(m, min_count) is None:  # the engine's own rule: numba will be used
+            from recommender.mining.fast import warm_up
+
+            t = time.perf_counter()
+            warm_up()  # numba: compile or load the cached machine code
+            out["startup"] = time.perf_counter() - t
         t, c = time.perf_counter(), _cpu()
         df = frequent_itemsets(m, min_count, engine="fast")
         out["mine"], out["cpu"] = time.perf_counter() - t, _cpu() - c
+        out["path"] = "numba" if "numba" in sys.modules else "numpy"
         out["prep"] = 0.0
         result = df
     elif engine == "mlxtend":
@@ -198,12 +204,13 @@ def main(argv=None) -> int:
          f"{os.cpu_count()} cpu  {platform.machine()}")
     emit("# *_s = wall seconds of the mining call, *_cpu = its CPU seconds (ours: CSR in, sorted DataFrame "
          "out; prep = input conversion, timed apart); *_MB = ru_maxrss of the engine's own process; "
-         "speed ratios use CPU seconds (the machine is shared)")
+         "speed ratios use CPU seconds (the machine is shared); path = numpy (small problems, numba never "
+         "imported) or numba")
     head = (f"{'dataset':<18} {'receipts':>9} {'items':>6} {'min_sup':>7} {'min_cnt':>7} {'itemsets':>9} "
             f"{'ours_s':>6} {'ours_cpu':>8} {'mlx_s':>7} {'mlx_cpu':>7} {'mlx_prep':>8} "
             f"{'fim_s':>6} {'fim_cpu':>7} {'fim_prep':>8} "
             f"{'ours_MB':>7} {'mlx_MB':>6} {'fim_MB':>6} {'mlx/ours':>8} {'ours/fim':>8} {'MB_ours/mlx':>11} "
-            f"{'numba_start':>11}")
+            f"{'numba_start':>11} {'path':>5}")
     emit(head)
     notes = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -241,7 +248,7 @@ def main(argv=None) -> int:
                      f"{g(o, 'peak_mb', '7.0f')} {g(x, 'peak_mb', '6.0f'):>6} {g(f, 'peak_mb', '6.0f'):>6} "
                      f"{ratio(x, o, 'cpu'):>8} {ratio(o, f, 'cpu'):>8} "
                      f"{(format(o['peak_mb'] / x['peak_mb'], '.2f') if 'peak_mb' in x else '-'):>11} "
-                     f"{g(o, 'startup', '11.2f')}")
+                     f"{g(o, 'startup', '11.2f'):>11} {o.get('path', '-'):>5}")
     for n in notes:
         emit("# " + n)
     emit("# all engines that ran agree on every itemset and count (checked per row)")
