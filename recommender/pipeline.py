@@ -165,9 +165,9 @@ def mine(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, params: Minin
     if catalog is not None:
         subs = substitutes(baskets, catalog, min_count=min_count, fdr=params.fdr, max_lift=params.substitute_max_lift)
     else:
-        from recommender.runs import _empty_substitutes
+        from recommender.rules import empty_substitutes
 
-        subs = _empty_substitutes()
+        subs = empty_substitutes()
     timings["substitutes"] = time.perf_counter() - t
     itemsets = itemsets_with_labels(raw, baskets)
     say(5, 5, f"{len(itemsets):,} itemsets, {len(rules):,} rules, {len(subs):,} substitute pairs")
