@@ -465,7 +465,10 @@ def cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from recommender import __version__
 
-    parser = argparse.ArgumentParser(prog="recommender", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="recommender",
+        description="Bundle and basket recommender: mine receipts for items sold together, price bundles with a "
+                    "reason to buy, measure ticket uplift, suggest add-ons. Each command has --help.")
     parser.add_argument("--version", action="version", version=f"recommender {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
