@@ -10,6 +10,7 @@ silently)::
 
     min_margin = 0.25            # bundle gross margin floor: price >= cost / (1 - min_margin)
     max_discount_pct = 0.30      # cap on the saving, as a share of the regular price
+    min_saving_pct = 0.05        # floor on the saving of discount-type offers (gift exempt)
     discount_types = ["percent_off", "set_price", "amount_off",
                       "addon_discount", "cheapest_free", "gift"]
     price_ending = ".9"          # ".9", ".99", "whole", "9" (e.g. 39, 89) or "none"
@@ -27,8 +28,16 @@ silently)::
     calibration = 1.0
     min_margin = 0.30
     max_discount_pct = 0.35
+    min_saving_pct = 0.08
     price_ending = "whole"
     discount_types = ["percent_off", "addon_discount"]
+
+``min_saving_pct`` (default 0.05, i.e. 5% of the bundle's regular price) is
+the smallest saving a discount-type offer (percent_off, set_price, amount_off,
+addon_discount, cheapest_free) may give: a saving customers do not notice
+("save 0.45 on 112.80") does not earn the take rate the curve assumes and looks
+absurd on a shelf card. A gift is exempt (its value is the gift's price). Set
+it to 0 to search every saving down to one grid step.
 
 The curve is q(d) = q0 + (q_max - q0) * (1 - exp(-k * d)), with d the saving
 as a share of the bundle's regular price. The defaults (:data:`DEFAULT_CURVES`)
@@ -121,7 +130,7 @@ DEFAULT_ALIASES = {
     "food": "grocery", "supermarket": "grocery", "食品": "grocery", "超市": "grocery", "生鲜": "grocery",
 }
 
-_OVERRIDABLE = ("min_margin", "max_discount_pct", "discount_types", "price_ending", "grid_step",
+_OVERRIDABLE = ("min_margin", "max_discount_pct", "min_saving_pct", "discount_types", "price_ending", "grid_step",
                 "amount_step", "calibration")
 _CURVE_KEYS = ("q0", "q_max", "k")
 
@@ -152,6 +161,9 @@ class Policy:
         Minimum gross margin of the bundle: price >= total cost / (1 - min_margin).
     max_discount_pct : float
         Largest saving allowed, as a share of the bundle's regular price.
+    min_saving_pct : float
+        Smallest saving a discount-type offer may give, as a share of the
+        bundle's regular price (default 0.05); a gift is exempt.
     discount_types : tuple of str
         Which of :data:`DISCOUNT_TYPES` may be offered.
     price_ending : str or None
@@ -181,6 +193,7 @@ class Policy:
 
     min_margin: float = 0.25
     max_discount_pct: float = 0.30
+    min_saving_pct: float = 0.05
     discount_types: tuple = DISCOUNT_TYPES
     price_ending: str | None = None
     grid_step: float = 0.01
@@ -237,6 +250,7 @@ def _check_scalars(values: Mapping, where: str) -> None:
 
     num("min_margin", 0.0, 0.99)
     num("max_discount_pct", 0.0, 1.0, lo_open=True)
+    num("min_saving_pct", 0.0, 0.99)
     num("grid_step", 0.0, 1.0, lo_open=True)
     num("amount_step", 0.0, 1e9, lo_open=True)
     num("calibration", 0.0, 1e3)
@@ -324,7 +338,8 @@ def load_policy(path) -> Policy:
 
 
 def policy_from_flags(base: Policy | None = None, *, min_margin=None, max_discount=None, discount_types=None,
-                      price_ending=None, grid_step=None, amount_step=None, calibration=None) -> Policy:
+                      price_ending=None, grid_step=None, amount_step=None, calibration=None,
+                      min_saving=None) -> Policy:
     """Return ``base`` (default :class:`Policy`) with the command-line flags that were given.
 
     ``discount_types`` may be a comma-separated string; ``price_ending="none"``
@@ -333,6 +348,8 @@ def policy_from_flags(base: Policy | None = None, *, min_margin=None, max_discou
 
     >>> policy_from_flags(min_margin=0.3, discount_types="percent_off,gift").discount_types
     ('percent_off', 'gift')
+    >>> policy_from_flags(min_saving=0.1).min_saving_pct
+    0.1
     """
     base = base or Policy()
     changes = {}
@@ -340,6 +357,8 @@ def policy_from_flags(base: Policy | None = None, *, min_margin=None, max_discou
         changes["min_margin"] = float(min_margin)
     if max_discount is not None:
         changes["max_discount_pct"] = float(max_discount)
+    if min_saving is not None:
+        changes["min_saving_pct"] = float(min_saving)
     if discount_types is not None:
         if isinstance(discount_types, str):
             discount_types = [t.strip() for t in discount_types.split(",") if t.strip()]

@@ -39,7 +39,12 @@ candidate so that a binding guardrail is met exactly:
 
 * ``min_margin``: bundle price >= total cost / (1 - min_margin);
 * ``break_even``: cost per taker <= M - L (a taker must not lose money);
-* ``max_discount``: saving <= max_discount_pct * regular price.
+* ``max_discount``: saving <= max_discount_pct * regular price;
+* ``min_saving``: saving >= min_saving_pct * regular price (default 5%) for
+  the discount types -- the grid starts there, and the floor itself is a
+  candidate. A saving customers do not notice does not earn the take rate the
+  curve assumes (and "save 0.45 on 112.80" looks absurd on a shelf card). A
+  gift is exempt: it is worth its price to the customer.
 
 A guardrail is reported as ``binding_constraint`` only when the offer sits on
 its limit and removing it would raise the expected profit; otherwise the offer
@@ -47,11 +52,14 @@ is the ``"optimum"``. A price ending (``".9"``, ``"whole"`` ...) then rounds the
 bundle price down to the ending if every guardrail still holds and the profit
 stays positive, else up (``"price_ending"`` when it moved the price). When no
 saving earns money, ``recommended`` is False, ``binding_constraint`` is
-``"no_profitable_discount"`` and ``reason_not_recommended`` says why.
+``"no_profitable_discount"`` and ``reason_not_recommended`` says why (e.g. "the
+smallest noticeable saving (5%) costs more than it earns" when only a saving
+below ``min_saving_pct`` would have paid).
 
 For a bundle across departments the response curve, discount types and price
-ending come from the anchor's department; ``min_margin`` and
-``max_discount_pct`` are the strictest over the bundle's departments.
+ending come from the anchor's department; ``min_margin``,
+``max_discount_pct`` and ``min_saving_pct`` are the strictest over the bundle's
+departments.
 
 Discount types: ``percent_off`` / ``amount_off`` / ``set_price`` on the whole
 set (same economics, different grids and wording); ``addon_discount``: a
@@ -80,10 +88,12 @@ __all__ = ["PriceDecision", "Offer", "price_bundle", "best_offer", "split_amount
            "load_policy", "policy_from_flags", "calibration_factor", "BINDING_CONSTRAINTS", "GUARDRAILS"]
 
 #: Values of :attr:`PriceDecision.binding_constraint`.
-BINDING_CONSTRAINTS = ("optimum", "min_margin", "break_even", "max_discount", "price_ending",
+BINDING_CONSTRAINTS = ("optimum", "min_margin", "break_even", "max_discount", "min_saving", "price_ending",
                        "no_profitable_discount")
 #: Guardrails, in the order reported when several bind at once.
-GUARDRAILS = ("min_margin", "break_even", "max_discount")
+GUARDRAILS = ("min_margin", "break_even", "max_discount", "min_saving")
+# The guardrails that cap the saving (min_saving is a floor on it).
+_CAPS = ("min_margin", "break_even", "max_discount")
 _GRID_TYPES = ("percent_off", "set_price", "amount_off", "addon_discount")
 _EPS = 1e-9
 
@@ -121,7 +131,8 @@ class PriceDecision:
         ``name -> {"limit", "value", "holds", "kind", "text"}`` for
         :data:`GUARDRAILS`; ``kind`` "min" means value >= limit is required.
         min_margin bounds ``bundle_price``, break_even ``discount_cost``,
-        max_discount ``saving``.
+        max_discount and min_saving ``saving`` (min_saving's limit is 0 for a
+        gift, which is exempt).
     components : tuple of dict
         One per item (gift included): sku, role, quantity, unit_price,
         regular_amount, promotion_price. ``promotion_price`` is what the till
@@ -292,7 +303,8 @@ def _bundle_policy(policy: Policy, rows):
     depts = {r["department"] for r in rows}
     per = [policy.for_department(d) for d in depts]
     base = policy.for_department(anchor_dept)
-    return base, policy.curve_for(anchor_dept), max(p.min_margin for p in per), min(p.max_discount_pct for p in per)
+    return (base, policy.curve_for(anchor_dept), max(p.min_margin for p in per), min(p.max_discount_pct for p in per),
+            max(p.min_saving_pct for p in per))
 
 
 @dataclass(frozen=True)
@@ -308,6 +320,12 @@ class _Setup:
     curve: ResponseCurve
     min_margin: float
     max_pct: float
+    min_pct: float = 0.0
+
+    @property
+    def floor_c(self) -> int:
+        """Smallest saving (cents) a discount-type offer may give."""
+        return max(0, math.ceil(self.min_pct * self.p_c - 1e-6))
 
     def profit(self, saving_c, cost_c):
         q = self.curve.take_rate(np.asarray(saving_c, dtype="float64") / self.p_c)
@@ -324,10 +342,11 @@ def _addon_to_discount(rows) -> dict:
                                       (r["price_c"] / 100 - r["cost"]) * r["quantity"], [-ord(ch) for ch in r["sku"]]))
 
 
-def _grid(kind: str, setup: _Setup, limit_c: int) -> np.ndarray:
-    """Savings in cents that the type can express, 0 < d <= limit_c, plus limit_c itself."""
+def _grid(kind: str, setup: _Setup, limit_c: int, floor_c: int = 0) -> np.ndarray:
+    """Savings in cents that the type can express, max(floor_c, 1) <= d <= limit_c, plus both limits."""
     pol = setup.policy
-    if limit_c <= 0:
+    lo = max(int(floor_c), 1)
+    if limit_c < lo:
         return np.zeros(0, dtype=np.int64)
     if kind in ("percent_off", "addon_discount"):
         base_c = setup.p_c if kind == "percent_off" else _line_c(_addon_to_discount(setup.rows))
@@ -343,8 +362,9 @@ def _grid(kind: str, setup: _Setup, limit_c: int) -> np.ndarray:
         d = setup.p_c - prices
     else:
         raise ValueError(kind)
-    d = d[(d > 0) & (d <= limit_c)]
-    return np.unique(np.append(d, limit_c))
+    d = d[(d >= lo) & (d <= limit_c)]
+    # The limits are candidates so that a binding guardrail is met exactly.
+    return np.unique(np.append(d, [limit_c, floor_c] if floor_c > 0 else [limit_c]))
 
 
 def _line_c(row) -> int:
@@ -367,8 +387,8 @@ def _limits(setup: _Setup) -> dict:
     }
 
 
-def _best_on_grid(kind, setup, limit_c):
-    grid = _grid(kind, setup, limit_c)
+def _best_on_grid(kind, setup, limit_c, floor_c=0):
+    grid = _grid(kind, setup, limit_c, floor_c)
     if len(grid) == 0:
         return None, -math.inf
     e = setup.profit(grid, grid)
@@ -390,10 +410,13 @@ def _round_to_ending(price_c: int, ending: str, up: bool) -> int:
 # --------------------------------------------------------------------------- decisions
 
 
-def _guardrails(setup, bundle_c, cost_c, saving_c, extra_cost=0.0) -> dict:
+def _guardrails(setup, bundle_c, cost_c, saving_c, extra_cost=0.0, gift=False) -> dict:
     min_price_c = math.ceil((setup.cost + extra_cost) * 100 / (1 - setup.min_margin) - 1e-6)
     be_c = math.floor((setup.margin - setup.loss) * 100 + 1e-6)
     max_c = math.floor(setup.max_pct * setup.p_c + 1e-6)
+    floor_c = 0 if gift else setup.floor_c
+    floor_text = ("a gift is exempt: it is worth its price to the customer" if gift
+                  else f"saving >= {_share(setup.min_pct)} of the regular price")
     return {
         "min_margin": {"limit": _money(min_price_c), "value": _money(bundle_c), "holds": bundle_c >= min_price_c,
                        "kind": "min", "text": f"bundle price >= cost / (1 - {setup.min_margin:.0%})"},
@@ -401,7 +424,13 @@ def _guardrails(setup, bundle_c, cost_c, saving_c, extra_cost=0.0) -> dict:
                        "text": "discount cost per taker <= margin the taker adds"},
         "max_discount": {"limit": _money(max_c), "value": _money(saving_c), "holds": saving_c <= max_c,
                          "kind": "max", "text": f"saving <= {setup.max_pct:.0%} of the regular price"},
+        "min_saving": {"limit": _money(floor_c), "value": _money(saving_c), "holds": saving_c >= floor_c,
+                       "kind": "min", "text": floor_text},
     }
+
+
+def _share(x: float) -> str:
+    return f"{round(x * 100, 2):g}%"
 
 
 def _components(kind, setup, saving_c, discounted, gift_row):
@@ -462,7 +491,7 @@ def _decision(kind, setup, saving_c, cost_c, binding, recommended, reason, disco
         expected_takers=takers, expected_profit=profit,
         break_even_take_rate=break_even_take_rate(setup.gap, setup.margin, cost_c / 100, setup.sets, setup.loss),
         binding_constraint=binding, recommended=recommended, reason_not_recommended=reason,
-        guardrails=_guardrails(setup, bundle_c, cost_c, saving_c, extra_cost=extra),
+        guardrails=_guardrails(setup, bundle_c, cost_c, saving_c, extra_cost=extra, gift=kind == "gift"),
         components=_components(kind, setup, saving_c, discounted, gift_row), discounted_sku=discounted,
         label=_label(kind, setup, saving_c, bundle_c, discounted), gap_tickets=setup.gap, set_tickets=setup.sets,
         added_margin=setup.margin, substitute_margin_loss=setup.loss, price_ending=setup.policy.price_ending,
@@ -479,6 +508,10 @@ def _why_not(setup, guard_name=None) -> str:
     if setup.sets > 0:
         return "customers already buy the set: any discount costs more than it earns"
     return "no discount earns more than it costs"
+
+
+def _too_small(setup) -> str:
+    return f"the smallest noticeable saving ({_share(setup.min_pct)}) costs more than it earns"
 
 
 def price_bundle(items, gap_tickets: int, set_tickets: int, policy: Policy | None = None,
@@ -536,12 +569,12 @@ def price_bundle(items, gap_tickets: int, set_tickets: int, policy: Policy | Non
     if not math.isfinite(loss) or loss < 0:
         raise ValueError("substitute_margin_loss must be a finite amount >= 0")
     rows = _clean_items(items)
-    base, curve, min_margin, max_pct = _bundle_policy(policy, rows)
+    base, curve, min_margin, max_pct, min_pct = _bundle_policy(policy, rows)
     margin = (sum((r["price_c"] / 100 - r["cost"]) * r["quantity"] for r in rows if r["role"] == "addon")
               if added_margin is None else float(added_margin))
     setup = _Setup(rows=rows, p_c=sum(_line_c(r) for r in rows), cost=sum(r["cost"] * r["quantity"] for r in rows),
                    margin=margin, loss=loss, gap=gap, sets=sets, policy=base, curve=curve, min_margin=min_margin,
-                   max_pct=max_pct)
+                   max_pct=max_pct, min_pct=min_pct)
     if discount_type == "gift":
         return _price_gift(setup, gift)
     if discount_type == "cheapest_free":
@@ -554,22 +587,33 @@ def _price_on_grid(kind, setup) -> PriceDecision:
     guard = min(limits.values())
     structural = _structural_max(kind, setup)
     limit_c = min(guard, structural)
+    floor_c = setup.floor_c
     discounted = _addon_to_discount(setup.rows)["sku"] if kind == "addon_discount" else None
-    best_c, best_e = _best_on_grid(kind, setup, limit_c)
+    best_c, best_e = _best_on_grid(kind, setup, limit_c, floor_c)
     if best_c is None:
-        tight = next(n for n in GUARDRAILS if limits[n] == guard) if guard <= structural else None
-        return _decision(kind, setup, 0, 0, "no_profitable_discount", False,
-                         _why_not(setup, tight), discounted)
+        tight = next(n for n in _CAPS if limits[n] == guard) if guard <= structural else None
+        if limit_c > 0 and setup.gap > 0 and setup.margin - setup.loss > 0:
+            # Some saving is allowed, just none as large as the floor.
+            what = f"the {tight.replace('_', ' ')} guardrail" if tight else f"the price of {discounted}"
+            reason = f"the smallest noticeable saving ({_share(setup.min_pct)}) is more than {what} allows"
+        else:
+            reason = _why_not(setup, tight)
+        return _decision(kind, setup, 0, 0, "no_profitable_discount", False, reason, discounted)
     if best_e <= _EPS:
-        return _decision(kind, setup, best_c, best_c, "no_profitable_discount", False,
-                         _why_not(setup), discounted)
+        _, below_e = _best_on_grid(kind, setup, min(limit_c, floor_c - 1)) if floor_c > 1 else (None, -math.inf)
+        reason = _too_small(setup) if below_e > _EPS else _why_not(setup)
+        return _decision(kind, setup, best_c, best_c, "no_profitable_discount", False, reason, discounted)
     binding = "optimum"
     if best_c == limit_c and guard <= structural:
-        tied = [n for n in GUARDRAILS if limits[n] == guard]
+        tied = [n for n in _CAPS if limits[n] == guard]
         relaxed = min([v for n, v in limits.items() if n not in tied] + [structural])
-        _, relaxed_e = _best_on_grid(kind, setup, relaxed)
+        _, relaxed_e = _best_on_grid(kind, setup, relaxed, floor_c)
         if relaxed_e > best_e + _EPS * max(1.0, abs(best_e)):
             binding = tied[0]
+    if binding == "optimum" and best_c == floor_c:
+        _, relaxed_e = _best_on_grid(kind, setup, limit_c)
+        if relaxed_e > best_e + _EPS * max(1.0, abs(best_e)):
+            binding = "min_saving"
     notes = []
     ending = setup.policy.price_ending
     if ending:
@@ -589,7 +633,9 @@ def _apply_ending(setup, saving_c, limit_c, ending):
     if down > 0 and setup.p_c - down <= limit_c and float(setup.profit(setup.p_c - down, setup.p_c - down)) > _EPS:
         return setup.p_c - down, True, None
     up = _round_to_ending(price_c, ending, up=True)
-    if up < setup.p_c and float(setup.profit(setup.p_c - up, setup.p_c - up)) > _EPS:
+    # Rounding up shrinks the saving: it must stay noticeable.
+    if (up < setup.p_c and setup.p_c - up >= setup.floor_c
+            and float(setup.profit(setup.p_c - up, setup.p_c - up)) > _EPS):
         return setup.p_c - up, True, None
     return saving_c, False, f"price ending {ending!r} skipped: no rounded price keeps the guardrails and a profit"
 
@@ -598,10 +644,14 @@ def _price_cheapest_free(setup) -> PriceDecision:
     row = min(setup.rows, key=lambda r: (r["price_c"], r["sku"]))
     saving_c = row["price_c"]
     limits = _limits(setup)
-    broken = [n for n in GUARDRAILS if saving_c > limits[n]]
+    broken = [n for n in _CAPS if saving_c > limits[n]]
     if broken or saving_c >= setup.p_c:
         return _decision("cheapest_free", setup, 0, 0, "no_profitable_discount", False,
                          _why_not(setup, broken[0] if broken else "min_margin"), row["sku"])
+    if saving_c < setup.floor_c:
+        return _decision("cheapest_free", setup, 0, 0, "no_profitable_discount", False,
+                         f"one free {row['sku']} saves less than the smallest noticeable saving "
+                         f"({_share(setup.min_pct)})", row["sku"])
     e = float(setup.profit(saving_c, saving_c))
     if e <= _EPS:
         return _decision("cheapest_free", setup, saving_c, saving_c, "no_profitable_discount", False,
@@ -618,8 +668,8 @@ def _price_gift(setup, gift) -> PriceDecision:
     value_c = _line_c(g)
     cost = g["cost"] * g["quantity"]
     cost_c = cost * 100  # float cents: the gift's cost need not be whole cents
-    guard = _guardrails(setup, setup.p_c, cost_c, value_c, extra_cost=cost)
-    broken = [n for n in GUARDRAILS if not guard[n]["holds"]]
+    guard = _guardrails(setup, setup.p_c, cost_c, value_c, extra_cost=cost, gift=True)
+    broken = [n for n in _CAPS if not guard[n]["holds"]]
     if broken:
         return _decision("gift", setup, 0, 0, "no_profitable_discount", False, _why_not(setup, broken[0]),
                          g["sku"], gift_row=g)

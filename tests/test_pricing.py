@@ -42,6 +42,7 @@ policies = st.builds(
     Policy,
     min_margin=st.floats(0.0, 0.6),
     max_discount_pct=st.floats(0.05, 0.95),
+    min_saving_pct=st.one_of(st.just(0.0), st.just(0.05), st.floats(0.0, 0.2)),
     grid_step=st.sampled_from([0.01, 0.02, 0.05, 0.1]),
     amount_step=st.sampled_from([0.5, 1.0, 5.0]),
 )
@@ -70,6 +71,13 @@ def _strictest(policy, items):
             min(policy.for_department(d).max_discount_pct for d in depts))
 
 
+def _floor_cents(items, policy):
+    """Smallest saving (cents) a discount-type offer may give: the strictest min_saving_pct of the regular price."""
+    regular_c = sum(_cents(it["price"]) * it["quantity"] for it in items)
+    pct = max(policy.for_department(it["department"]).min_saving_pct for it in items)
+    return math.ceil(pct * regular_c - 1e-6)
+
+
 def _profit(items, policy, gap, sets, loss, saving, cost_per_taker):
     """E[profit] from the issue's formula, written out independently of the module."""
     regular, _, margin = _totals(items)
@@ -83,7 +91,8 @@ def _feasible(items, policy, loss, saving_c):
     mm, mx = _strictest(policy, items)
     price = regular - saving_c / 100
     return ((price + 1e-9 >= cost / (1 - mm)) & (saving_c / 100 <= margin - loss + 1e-9)
-            & (saving_c / 100 <= mx * regular + 1e-9) & (saving_c > 0) & (price > 0))
+            & (saving_c / 100 <= mx * regular + 1e-9) & (saving_c > 0) & (price > 0)
+            & (saving_c >= _floor_cents(items, policy)))
 
 
 # --------------------------------------------------------------------------- guardrails
@@ -101,6 +110,8 @@ def test_guardrails_always_hold(items, gap, sets, policy, loss, gift, kind):
         assert d.bundle_price + 1e-9 >= cost / (1 - mm)
         assert d.discount_cost <= margin - loss + 1e-9
         assert d.saving <= mx * regular + 1e-9
+        if kind != "gift":  # a gift is exempt from the floor on the saving
+            assert _cents(d.saving) >= _floor_cents(items, policy)
         assert d.expected_profit > 0
         assert all(g["holds"] for g in d.guardrails.values())
     else:
@@ -147,7 +158,10 @@ def test_chosen_discount_maximises_profit_on_the_grid(items, gap, sets, policy, 
     grid = _grid_cents(kind, items, policy)
     grid = grid[_feasible(items, policy, loss, grid)]
     if ok.any():
-        grid = np.append(grid, every_cent[ok].max())  # the guardrail limit is a candidate too
+        # the guardrail limits are candidates too: the largest allowed saving, and the min_saving floor
+        grid = np.append(grid, every_cent[ok].max())
+        if _floor_cents(items, policy) > 0:
+            grid = np.append(grid, every_cent[ok].min())
     profits = _profit(items, policy, gap, sets, loss, grid / 100, grid / 100) if len(grid) else np.zeros(0)
     if len(grid) and profits.max() > 1e-9:
         assert d.recommended
@@ -179,9 +193,14 @@ def test_binding_constraint_is_the_one_that_binds(items, gap, sets, policy, loss
     on_limit = {n for n in g if g[n]["value"] == g[n]["limit"]}
     relaxed = replace(policy, min_margin=0.0 if "min_margin" in on_limit else policy.min_margin,
                       max_discount_pct=1.0 if "max_discount" in on_limit else policy.max_discount_pct,
+                      min_saving_pct=0.0 if "min_saving" in on_limit else policy.min_saving_pct,
                       departments={})
     loose = price_bundle(items, gap, sets, relaxed, loss, discount_type=kind)
-    if d.binding_constraint in ("min_margin", "max_discount"):
+    if d.binding_constraint == "min_saving":
+        # the saving sits on the floor, and a smaller saving would earn more
+        assert "min_saving" in on_limit and _cents(d.saving) == _floor_cents(items, policy) > 0
+        assert loose.expected_profit > d.expected_profit
+    elif d.binding_constraint in ("min_margin", "max_discount"):
         # the price sits on that limit, and relaxing it would earn more
         assert d.binding_constraint in on_limit
         assert loose.expected_profit > d.expected_profit
@@ -192,7 +211,7 @@ def test_binding_constraint_is_the_one_that_binds(items, gap, sets, policy, loss
     else:
         assert d.binding_constraint == "optimum"  # no price ending in this policy
         # break-even never binds a profitable offer: at that limit each taker earns nothing
-        if on_limit <= {"min_margin", "max_discount"}:
+        if on_limit <= {"min_margin", "max_discount", "min_saving"}:
             assert loose.expected_profit <= d.expected_profit * (1 + 1e-9) + 1e-9
 
 
@@ -204,6 +223,107 @@ def test_min_margin_binds_a_thin_anchor():
     assert d.binding_constraint == "min_margin"
     assert d.bundle_price == 136.37 == d.guardrails["min_margin"]["limit"]  # 75 / (1 - 0.45), up to the cent
     assert price_bundle(items, 5000, 10, replace(policy, min_margin=0.3)).expected_profit > d.expected_profit
+
+
+# --------------------------------------------------------------------------- min_saving
+
+
+# A ¥112.80 pair most customers already buy together: with no floor the best offer is a saving
+# nobody notices.
+NOTICE = [{"sku": "kettle", "price": 80.8, "unit_cost": 40, "department": "grocery", "role": "anchor",
+           "quantity": 1},
+          {"sku": "descaler", "price": 32, "unit_cost": 14, "department": "grocery", "role": "addon", "quantity": 1}]
+NO_FLOOR = Policy(min_saving_pct=0.0)
+
+
+@pytest.mark.parametrize("kind", ["percent_off", "set_price", "amount_off", "addon_discount"])
+@pytest.mark.parametrize("sets", [60, 100, 150, 200])
+def test_an_unnoticeable_optimum_ends_on_min_saving_or_is_not_recommended(kind, sets):
+    gap = 1000
+    floor_c = math.ceil(0.05 * 11280)  # 5% of 112.80, up to the cent
+    tiny = price_bundle(NOTICE, gap, sets, NO_FLOOR, discount_type=kind)
+    assert tiny.recommended and 0 < _cents(tiny.saving) < floor_c  # the case the guardrail is for
+    d = price_bundle(NOTICE, gap, sets, discount_type=kind)  # default policy: 5%
+    assert d.guardrails["min_saving"]["limit"] == floor_c / 100
+    at_floor = float(_profit(NOTICE, NO_FLOOR, gap, sets, 0.0, floor_c / 100, floor_c / 100))
+    if at_floor > 1e-9:
+        # profit falls as the saving grows past the tiny optimum, so the best allowed saving is the floor
+        assert d.recommended and d.binding_constraint == "min_saving"
+        assert _cents(d.saving) == floor_c and d.expected_profit == pytest.approx(at_floor)
+        assert d.expected_profit < tiny.expected_profit
+    else:
+        assert not d.recommended and d.binding_constraint == "no_profitable_discount"
+        assert d.reason_not_recommended == "the smallest noticeable saving (5%) costs more than it earns"
+    # both branches are exercised by the parameters
+    if sets == 60:
+        assert at_floor > 1e-9
+    if sets == 200:
+        assert at_floor <= 1e-9
+
+
+@settings(max_examples=150, deadline=None)
+@given(bundles(), st.integers(1, 5000), counts, policies, losses, st.sampled_from(GRID_TYPES))
+def test_min_saving_zero_is_the_old_search(items, gap, sets, policy, loss, kind):
+    # The search before min_saving existed: the type's grid (d > 0) plus the largest saving the
+    # caps allow, first maximum wins.
+    policy = replace(policy, min_saving_pct=0.0)
+    d = price_bundle(items, gap, sets, policy, loss, discount_type=kind)
+    assert d.guardrails["min_saving"]["limit"] == 0 and d.guardrails["min_saving"]["holds"]
+    assert d.binding_constraint != "min_saving"
+    if kind == "addon_discount":
+        return  # its grid depends on the add-on chosen; the invariants above still hold
+    regular_c = sum(_cents(it["price"]) * it["quantity"] for it in items)
+    every_cent = np.arange(1, regular_c)
+    ok = _feasible(items, policy, loss, every_cent)
+    grid = _grid_cents(kind, items, policy)
+    grid = grid[_feasible(items, policy, loss, grid)]
+    if ok.any():
+        grid = np.append(grid, every_cent[ok].max())
+    grid = np.unique(grid)
+    if not len(grid):
+        assert not d.recommended
+        return
+    profits = _profit(items, policy, gap, sets, loss, grid / 100, grid / 100)
+    old = int(grid[int(np.argmax(profits))])
+    if profits.max() > 1e-9:
+        assert d.recommended and _cents(d.saving) == old
+    else:
+        assert not d.recommended
+
+
+def test_min_saving_floor_applies_to_cheapest_free_but_not_to_a_gift():
+    items = [{"sku": "cold", "price": 95, "unit_cost": 30, "department": "pharmacy"},
+             {"sku": "tissue", "price": 3, "unit_cost": 0.5, "department": "pharmacy"},
+             {"sku": "lozenge", "price": 10, "unit_cost": 2, "department": "pharmacy"}]
+    gift = {"sku": "bag", "price": 2, "unit_cost": 0.2}  # under 2% of the set's 108
+    free = price_bundle(items, 1000, 10, NO_FLOOR, discount_type="cheapest_free")
+    assert free.recommended and free.saving == 3.0  # under 3% of 108: below a 5% floor
+    free = price_bundle(items, 1000, 10, discount_type="cheapest_free")
+    assert not free.recommended and "smallest noticeable saving (5%)" in free.reason_not_recommended
+    g = price_bundle(items, 1000, 10, gift=gift, discount_type="gift")
+    assert g.recommended and g.saving == 2.0
+    assert g.guardrails["min_saving"]["limit"] == 0 and g.guardrails["min_saving"]["holds"]
+    # an add-on too cheap to carry a 5% saving of the set cannot be the discounted item
+    addon = price_bundle(items, 1000, 10, discount_type="addon_discount")
+    assert not addon.recommended and "price of tissue" in addon.reason_not_recommended
+
+
+def test_min_saving_above_the_cap_rules_discounts_out():
+    items = [{"sku": "a", "price": 30, "unit_cost": 12}, {"sku": "b", "price": 20, "unit_cost": 4}]
+    policy = Policy(min_saving_pct=0.2, max_discount_pct=0.1)
+    for kind in GRID_TYPES:
+        d = price_bundle(items, 800, 50, policy, discount_type=kind)
+        assert not d.recommended and d.saving == 0
+        assert "smallest noticeable saving (20%)" in d.reason_not_recommended
+
+
+def test_strictest_min_saving_of_a_mixed_bundle_applies():
+    policy = Policy(departments={"apparel": {"min_saving_pct": 0.1}})
+    items = [{"sku": "a", "price": 60, "unit_cost": 20, "department": "grocery"},
+             {"sku": "b", "price": 40, "unit_cost": 10, "department": "apparel"}]
+    assert price_bundle(items, 1000, 200, policy).guardrails["min_saving"]["limit"] == 10.0
+    assert price_bundle(items[:1] + [{**items[1], "department": "grocery"}], 1000, 200,
+                        policy).guardrails["min_saving"]["limit"] == 5.0
 
 
 @settings(max_examples=150, deadline=None)
@@ -228,7 +348,7 @@ def test_price_ending_rounds_down_when_allowed_and_up_when_not():
     items = [{"sku": "a", "price": 60, "unit_cost": 10, "department": "x"},
              {"sku": "b", "price": 40, "unit_cost": 10, "department": "x"}]
     # a flat curve beyond a token discount: the optimum is the smallest saving
-    flat = Policy(curves={"default": ResponseCurve(0.1, 0.1, 1.0)}, price_ending=".9")
+    flat = Policy(curves={"default": ResponseCurve(0.1, 0.1, 1.0)}, price_ending=".9", min_saving_pct=0.0)
     d = price_bundle(items, 1000, 10, flat)
     assert d.bundle_price == 98.9 and d.binding_constraint == "price_ending"  # 99.00 rounded down
     # a 1% cap: 98.90 would break it, so round up to 99.90
@@ -354,6 +474,7 @@ def test_calibration_scales_the_curve():
 def test_example_policy_file_loads_with_overrides():
     p = load_policy(ROOT / "data" / "policy.example.toml")
     assert p.min_margin == 0.25 and p.price_ending is None
+    assert p.min_saving_pct == 0.05 == Policy().min_saving_pct  # the documented default
     assert p.for_department("Apparel").min_margin == 0.30
     assert p.for_department("apparel").price_ending == "whole"
     assert p.for_department("menswear").price_ending == "whole"  # alias
@@ -392,3 +513,26 @@ def test_policy_from_flags():
         0.3, 0.2, ("percent_off", "gift"), None)
     with pytest.raises(InputError):
         policy_from_flags(discount_types="bogus")
+
+
+def test_min_saving_from_toml_and_flags(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text("min_saving_pct = 0.03\n[departments.grocery]\nmin_saving_pct = 0.1\n"
+                 "[departments.toys]\nq0 = 0.01\n")
+    p = load_policy(f)
+    assert p.min_saving_pct == 0.03
+    assert p.for_department("food").min_saving_pct == 0.1  # alias of grocery
+    assert p.for_department("toys").min_saving_pct == 0.03
+    items = [{"sku": "a", "price": 60, "unit_cost": 20, "department": "grocery"},
+             {"sku": "b", "price": 40, "unit_cost": 10, "department": "grocery"}]
+    assert price_bundle(items, 1000, 0, p).guardrails["min_saving"]["limit"] == 10.0
+    for bad in ("min_saving_pct = 1.5\n", "min_saving_pct = -0.01\n", 'min_saving_pct = "5%"\n',
+                "[departments.grocery]\nmin_saving_pct = 2\n"):
+        f.write_text(bad)
+        with pytest.raises(InputError, match="min_saving_pct"):
+            load_policy(f)
+    assert policy_from_flags(min_saving=0.08).min_saving_pct == 0.08
+    assert policy_from_flags(p, min_saving=0).min_saving_pct == 0.0
+    assert policy_from_flags(p).min_saving_pct == 0.03  # not given: kept
+    with pytest.raises(InputError, match="min_saving_pct"):
+        policy_from_flags(min_saving=1.2)
