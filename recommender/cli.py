@@ -355,7 +355,7 @@ def cmd_bundles(args) -> int:
 
     policy = load_policy(args.policy) if args.policy else Policy()
     policy = policy_from_flags(policy, min_margin=args.min_margin, max_discount=args.max_discount,
-                               price_ending=args.price_ending,
+                               min_saving=args.min_saving, price_ending=args.price_ending,
                                discount_types=list(_csv_list([args.discount_types])) if args.discount_types else None)
     bundles, path = bundles_for_run(args.run_dir, args.receipts, args.catalog, policy=policy, top=args.top,
                                     max_per_anchor=args.max_per_anchor, season=args.season, gift_sku=args.gift_sku,
@@ -554,6 +554,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", metavar="PATH", help="pricing policy TOML (see data/policy.example.toml)")
     p.add_argument("--min-margin", type=float, help="minimum gross margin of a bundle price (default 0.25)")
     p.add_argument("--max-discount", type=float, help="deepest discount as a share of the regular price")
+    p.add_argument("--min-saving", type=float,
+                   help="smallest saving worth offering, as a share of the regular price (default 0.05; gifts exempt)")
     p.add_argument("--discount-types", metavar="LIST",
                    help="percent_off,set_price,amount_off,addon_discount,cheapest_free,gift")
     p.add_argument("--price-ending", choices=["none", ".9", ".99", "whole", "9"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 
@@ -383,16 +382,11 @@ def test_large_gap_beats_high_confidence(tmp_path):
 # --------------------------------------------------------------------------- run folder and exports
 
 
-def test_module_doctests(monkeypatch):
+def test_module_doctests():
     import doctest
 
     import recommender.bundles
 
-    # The build_bundles example prices tea + cup at "save ¥0.10" on ¥30, a saving below the
-    # default min_saving_pct (5%) floor that pricing now enforces. Until that example is rewritten
-    # in recommender/bundles.py, run the doctests with the floor off (min_saving_pct=0 is the
-    # search as it was), so they still check everything else.
-    monkeypatch.setattr(recommender.bundles, "Policy", functools.partial(Policy, min_saving_pct=0.0))
     failed, tried = doctest.testmod(recommender.bundles, optionflags=doctest.ELLIPSIS)
     assert tried > 0 and failed == 0
 

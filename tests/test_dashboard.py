@@ -138,12 +138,15 @@ def test_amount_cap_reaches_the_pricing_guardrail(data_dir):
     at = open_page(start(), "bundles_page")
     bid = at.selectbox(key="pick_bundle").value
     at.selectbox(key=f"dtype_{bid}").set_value("amount_off").run()
-    at.number_input(key=f"capamt_{bid}").set_value(2.0).run()
+    regular = float(next(m.value for m in at.metric if m.label == t("regular_price")).replace(",", ""))
+    cap = round(0.08 * regular)  # above the 5% smallest noticeable saving, below the default caps
+    at.number_input(key=f"capamt_{bid}").set_value(float(cap)).run()
     clean(at)
     saving = float(next(m.value for m in at.metric if m.label == t("saving")))
-    assert 0 < saving <= 2.0
+    assert saving == 0 or 0.05 * regular - 0.01 <= saving <= cap
     guard = next(d.value for d in at.dataframe if t("guardrail") in d.value.columns).set_index(t("guardrail"))
-    assert guard.loc["max_discount", t("limit")] == pytest.approx(2.0)
+    assert guard.loc["max_discount", t("limit")] == pytest.approx(cap)
+    assert guard.loc["min_saving", t("limit")] == pytest.approx(0.05 * regular, abs=0.01)
     assert guard[t("holds")].all()
 
 
