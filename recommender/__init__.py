@@ -13,4 +13,13 @@ Heavy modules are imported lazily by the commands that need them, so a
 ``recommender validate`` does not pay for the miner's start-up.
 """
 
+import os
+from pathlib import Path
+
 __version__ = "0.1.0"
+
+
+def data_dir() -> Path:
+    """The project's data folder; ``RECOMMENDER_DATA_DIR`` moves it (tests, deployments)."""
+    env = os.environ.get("RECOMMENDER_DATA_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "data"

@@ -342,13 +342,6 @@ def cmd_uplift(args) -> int:
     return 0
 
 
-def _data_dir():
-    from pathlib import Path
-
-    env = os.environ.get("RECOMMENDER_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "data"
-
-
 def cmd_bundles(args) -> int:
     from recommender.bundles import bundles_for_run
     from recommender.policy import Policy, load_policy, policy_from_flags
@@ -391,9 +384,10 @@ def cmd_export(args) -> int:
                          hint=f"run `recommender bundles {args.run_dir}` first")
     selection = "all" if args.all else "approved" if args.approved_only else "recommended"
     if selection == "approved":
+        from recommender import data_dir
         from recommender.decisions import apply_decisions, current, default_db_path
 
-        db = Path(args.db) if args.db else default_db_path(_data_dir())
+        db = Path(args.db) if args.db else default_db_path(data_dir())
         state = current(db) if db.exists() else None
         if state is None or state.empty:
             raise InputError("no approved bundles: nothing has been approved in the dashboard yet", path=db,

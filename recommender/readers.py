@@ -149,15 +149,15 @@ def read_table(path, *, encoding: str | None = None, sep: str | None = None, hea
         raise InputError("the file is empty", path=p, hint="export the receipts again; the file has no bytes")
     kind = sniff_kind(head)
     _check_extension(p, kind)
-    digest = file_sha256(p)
     if kind == "ole":
         raise InputError("old binary Excel (.xls) files are not supported", path=p, hint="save it as .xlsx or CSV")
     if kind == "parquet":
-        table = _read_parquet(p)
+        table, digest = _read_parquet(p), file_sha256(p)
     elif kind == "zip":
-        table = _read_xlsx(p, sheet)
+        table, digest = _read_xlsx(p, sheet), file_sha256(p)
     else:
         raw = p.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()  # the file's bytes as stored, read once
         if kind == "gzip":
             raw = _gunzip(raw, p)
             inner = sniff_kind(raw[:8])

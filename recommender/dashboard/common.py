@@ -8,13 +8,12 @@ so that every page stays a thin shell over the library.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import streamlit as st
 
-from recommender import auth, decisions
+from recommender import auth, data_dir, decisions  # data_dir: the pages call common.data_dir()
 from recommender.i18n import t
 from recommender.receipts import LoadOptions, load_receipts
 
@@ -25,10 +24,6 @@ DEMO_PARAMS = {"level": "subcategory", "min_support": 0.002}
 
 # ------------------------------------------------------------------ places
 
-def data_dir() -> Path:
-    """The project's data folder; ``RECOMMENDER_DATA_DIR`` moves it (tests, deployments)."""
-    env = os.environ.get("RECOMMENDER_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
 
 
 def runs_dir() -> Path:
