@@ -235,7 +235,7 @@ def detect_encoding(raw: bytes, path=None) -> str:
     BOMs win; then strict UTF-8; then charset-normalizer's best guess (GBK and
     GB2312 are widened to GB18030, their superset). Binary data is an error.
 
-    >>> detect_encoding("小票号,商品".encode("gbk"))
+    >>> detect_encoding("小票号,商品编码,数量\\n1,牛奶,2\\n2,面包,1\\n".encode("gbk"))
     'gb18030'
     >>> detect_encoding(b"\\xef\\xbb\\xbfa,b")
     'utf-8-sig'
