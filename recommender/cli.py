@@ -139,6 +139,9 @@ def read_receipts(args, progress=None):
         receipts = load_receipts_chunked(args.path, load_options(args), progress=progress)
     else:
         receipts = load_receipts(args.path, load_options(args), progress=progress)
+    for note in receipts.accounting.warnings:
+        if note.startswith("implausible read"):  # a misread must not pass silently, whatever the command prints
+            print(f"warning: {note}", file=sys.stderr)
     if args.rejects:
         write_rejects(receipts, args.rejects)
     catalog = None

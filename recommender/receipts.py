@@ -429,6 +429,7 @@ def load_receipts(path, options: LoadOptions | None = None, progress=None, **kwa
     lines, rejects, warnings, decimal = _clean(frame, table, cols, opts, p)
     say(3, 4, "accounting")
     acc = _account(p, table, lines, rejects, warnings, fmt, decimal, cols)
+    acc.warnings.update(implausible_read(acc, table))
     say(4, 4, "done")
     return Receipts(lines=lines, rejects=rejects, accounting=acc)
 
@@ -466,12 +467,52 @@ def _guess_format(path: Path, opts: LoadOptions) -> str:
     widths = {len(r) for r in csv.reader(sample, delimiter=sep)}
     if len(widths) > 1 or path.suffix.lower() in {".txt", ".dat", ".basket", ".baskets"}:
         return "baskets"
+    if widths == {1} and not opts.sep and sniff_basket_separator(sample) == " ":
+        return "baskets"  # one column by every usual separator, but words split by spaces: the FIMI layout
     return "lines"
 
 
+#: Characters Python's ``str.strip()`` removes (``str.isspace``), so the Arrow path strips exactly the same.
+_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+               "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+#: Line boundaries of ``str.splitlines()``; only "\n" (and "\r\n") are common, the rest take the regex path.
+_LINE_BREAKS = "\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]"
+_RARE_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", "\x85".encode(), "\u2028".encode(), "\u2029".encode())
+
+
+def sniff_basket_separator(sample_lines: list[str]) -> str:
+    """Separator of a basket-per-line sample: ``, ; TAB |``, else a space when only spaces split the lines.
+
+    Whitespace is chosen only when none of the usual separators splits any
+    line and at least a third of the lines hold several space-separated words
+    (the FIMI layout, ``12 57 803``).
+
+    >>> sniff_basket_separator(["a;b;c", "b;c"]), sniff_basket_separator(["12 57 803", "9 12", "44"])
+    (';', ' ')
+    >>> sniff_basket_separator(["whole milk", "bread"])
+    ','
+    """
+    sep = sniff_separator(sample_lines, ragged_ok=True)
+    lines = [ln for ln in sample_lines if ln.strip()]
+    if not lines or any(len(ln.split(sep)) > 1 for ln in lines):
+        return sep
+    spaced = sum(len(ln.split()) > 1 for ln in lines)
+    return " " if spaced >= max(2, len(lines) / 3) else sep
+
+
 def _read_baskets(path: Path, opts: LoadOptions) -> Table:
-    """One receipt a line: receipt id = line number; items split by the separator."""
-    from recommender.readers import _decode, _gunzip, detect_encoding, sniff_kind
+    """One receipt a line: receipt id = line number; items split by the separator.
+
+    Vectorised with Arrow (no Python loop per line) and equal to splitting
+    ``text.splitlines()`` line by line: blank lines are skipped but keep their
+    number, items are stripped as ``str.strip()`` does, empty items (a trailing
+    separator, doubled separators) are dropped, and a line of separators only
+    becomes one empty item, rejected later as "missing sku".
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from recommender.readers import _decode, _empty_malformed, _gunzip, detect_encoding, sniff_kind
 
     raw = path.read_bytes()
     if not raw:
@@ -483,25 +524,81 @@ def _read_baskets(path: Path, opts: LoadOptions) -> Table:
         raise InputError("a basket-per-line file must be text", path=path, hint="use --format lines for tables")
     enc = opts.encoding or detect_encoding(raw, path)
     text = _decode(raw, enc, path)
-    physical = text.splitlines()
-    nonblank = [(i + 1, ln) for i, ln in enumerate(physical) if ln.strip()]
-    if not nonblank:
+    if opts.sep == "":
+        raise InputError("--sep is empty", path=path, hint="give a separator, e.g. --sep ';' or --sep space")
+    data = raw if enc in ("utf-8", "utf-8-sig") else None
+    del raw
+    whole = pa.array([text], type=pa.large_string())
+    utf8 = data if data is not None else text.encode("utf-8")
+    del text
+    n_cr = utf8.count(b"\r")
+    if any(b in utf8 for b in _RARE_BREAKS) or n_cr != utf8.count(b"\r\n"):
+        physical = pc.split_pattern_regex(whole, _LINE_BREAKS).flatten()
+    else:
+        physical = pc.split_pattern(whole, "\n").flatten()
+        if n_cr:
+            physical = pc.replace_substring_regex(physical, "\r$", "")
+    del whole, utf8, data
+    nonblank = np.flatnonzero(pc.utf8_length(pc.utf8_trim(physical, _WHITESPACE)).to_numpy(zero_copy_only=False) > 0)
+    if not len(nonblank):
         raise InputError("the file is empty (no baskets)", path=path)
-    sep = opts.sep or sniff_separator([ln for _, ln in nonblank[:200]], ragged_ok=True)
-    line_nos, items, raws = [], [], []
-    for no, ln in nonblank:
-        parts = [x.strip() for x in ln.split(sep)]
-        parts = [x for x in parts if x]
-        if not parts:
-            parts = [""]  # a line of separators only: rejected below as missing sku
-        line_nos.extend([no] * len(parts))
-        items.extend(parts)
-        raws.extend([ln] * len(parts))
-    frame = pd.DataFrame({"receipt_id": pd.Series(line_nos).astype("str"), "sku": pd.Series(items, dtype="str"),
-                          "_line": np.asarray(line_nos, dtype="int64"), "_raw": raws})
-    from recommender.readers import _empty_malformed
+    kept = physical.take(pa.array(nonblank))
+    del physical
+    sep = opts.sep or sniff_basket_separator(kept.slice(0, 200).to_pylist())
+    parts = pc.split_pattern(kept, sep)
+    owner = np.repeat(np.arange(len(kept)), np.diff(parts.offsets.to_numpy()))
+    items = pc.utf8_trim(parts.flatten(), _WHITESPACE)
+    keep = pc.utf8_length(items).to_numpy(zero_copy_only=False) > 0
+    items, owner = items.filter(pa.array(keep)), owner[keep]
+    lonely = np.flatnonzero(np.bincount(owner, minlength=len(kept)) == 0)
+    if len(lonely):  # a line of separators only: one empty item, rejected below as missing sku
+        order = np.argsort(np.concatenate([owner, lonely]), kind="stable")
+        items = pa.concat_arrays([items, pa.array([""] * len(lonely), type=items.type)]).take(pa.array(order))
+        owner = np.concatenate([owner, lonely])[order]
+    line_no = (nonblank + 1)[owner].astype("int64")
+    # Each item keeps its whole line (shown for rejected items) as a category: one copy per line, not per item.
+    lines_dict = pc.dictionary_encode(kept)
+    raw_text = pd.Categorical.from_codes(lines_dict.indices.to_numpy(zero_copy_only=False)[owner],
+                                         categories=pd.Index(lines_dict.dictionary.to_pandas(), dtype="str"))
+    frame = pd.DataFrame({"receipt_id": pa.array(line_no).cast(pa.string()).to_pandas(),
+                          "sku": items.cast(pa.string()).to_pandas(), "_line": line_no, "_raw": raw_text})
     return Table(frame=frame, malformed=_empty_malformed(), path=str(path), kind="baskets", encoding=enc, sep=sep,
                  notes=["one receipt per line; receipt_id is the line number"])
+
+
+_SEP_FLAGS = {" ": "--sep ' '", "\t": "--sep tab", ",": "--sep ','", ";": "--sep ';'", "|": "--sep '|'"}
+
+
+def implausible_read(acc: Accounting, table: Table, min_receipts: int = 20) -> dict:
+    """Warnings (message -> count) for a read that looks wrong, each naming the likely fix.
+
+    Two signs: every receipt holds exactly one line (a wrong separator makes
+    each basket line one "item"; a line id mapped as the receipt id does the
+    same to a table), and about as many distinct items as rows. Below
+    ``min_receipts`` receipts nothing is judged.
+    """
+    out: dict = {}
+    if acc.n_receipts < min_receipts:
+        return out
+    if acc.n_lines == acc.n_receipts:
+        if table.kind == "baskets":
+            sample = pd.Series(table.frame["_raw"]).drop_duplicates().head(200).astype("str").tolist()
+            share = {s: sum(len([x for x in ln.split(s) if x.strip()]) > 1 for ln in sample) / max(len(sample), 1)
+                     for s in _SEP_FLAGS if s != acc.sep}
+            best = max(share, key=share.get) if share else None
+            fix = (f"the lines split by {best!r}: try {_SEP_FLAGS[best]}" if best and share[best] >= 1 / 3
+                   else "check the separator with --sep")
+            out[f"implausible read: every receipt has one item (items split by {acc.sep!r}); {fix}"] = acc.n_receipts
+        else:
+            col = acc.columns.get("receipt_id", "?")
+            out[f"implausible read: every receipt has one item (receipt id from column {col!r}); if a receipt "
+                f"spans several rows, map its column with --map receipt_id=COLUMN; if each line holds a whole "
+                f"basket, use --format baskets"] = acc.n_receipts
+    elif acc.n_items >= 0.9 * acc.rows_used:
+        out[f"implausible read: {acc.n_items:,} items for {acc.rows_used:,} rows (almost every row a different "
+            f"item); check the item column (--map sku=COLUMN, read from {acc.columns.get('sku', '?')!r}) and the "
+            f"separator (--sep, read as {acc.sep!r})"] = acc.n_items
+    return out
 
 
 def _column(frame: pd.DataFrame, cols: dict, fld: str):
@@ -613,9 +710,10 @@ def _clean(frame: pd.DataFrame, table: Table, cols: dict, opts: LoadOptions, pat
         reject(~store.isin(list(opts.stores)).fillna(False), "outside stores", _label(cols, "store_id"))
 
     original = [c for c in frame.columns if c not in ("_line", "_raw")]
-    dup = frame.duplicated(subset=original, keep="first") & reason.isna()
-    if table.kind == "baskets":
-        dup[:] = False  # the same item twice on a basket line is one basket item, not a duplicate export row
+    if table.kind == "baskets":  # the same item twice on a basket line is one basket item, not a duplicate export row
+        dup = pd.Series(False, index=frame.index)
+    else:
+        dup = frame.duplicated(subset=original, keep="first") & reason.isna()
     if opts.duplicates == "reject":
         reject(dup, "duplicate line")
     elif dup.any():
@@ -641,6 +739,7 @@ def _clean(frame: pd.DataFrame, table: Table, cols: dict, opts: LoadOptions, pat
     rej = frame[~used].copy()
     if "_raw" in rej.columns:
         rej = rej.rename(columns={"_raw": "text"})[["_line", "text"]]
+        rej["text"] = rej["text"].astype("str")  # basket lines arrive as categories
     rej.insert(0, "reason", reason[~used].astype("str"))
     rej.insert(1, "column", detail[~used].astype("object"))
     rej = rej.rename(columns={"_line": "line_no"})
@@ -692,8 +791,8 @@ def _account(path, table, lines, rejects, warnings, fmt, decimal, cols) -> Accou
         rows_used = int(lines["line_no"].nunique())
         rejected = {k: int(rejects.loc[rejects["reason"] == k, "line_no"].nunique()) for k in rejected}
         # A basket line counts once: used when any of its items is used.
-        partly = set(rejects["line_no"]) & set(lines["line_no"])
-        if partly:
+        partly = np.intersect1d(rejects["line_no"].to_numpy(), lines["line_no"].to_numpy()) if len(rejects) else []
+        if len(partly):
             for k in list(rejected):
                 rejected[k] = int(rejects.loc[(rejects["reason"] == k) & ~rejects["line_no"].isin(partly), "line_no"].nunique())
             rejected = {k: v for k, v in rejected.items() if v}
