@@ -175,15 +175,37 @@ def print_accounting(acc) -> None:
 # ------------------------------------------------------------------ commands
 
 def cmd_validate(args) -> int:
+    from recommender.nonproducts import detect_non_products, non_products_flag
+
     receipts, _ = read_receipts(args, Progress())
     acc = receipts.accounting
+    suspects = detect_non_products(receipts.lines)
+    flag = non_products_flag(suspects)
     if args.json:
-        print(json.dumps(acc.to_dict(), ensure_ascii=False, default=str))
+        listed = [{k: (None if pd_isna(v) else v) for k, v in row.items()} for row in suspects.to_dict("records")]
+        print(json.dumps(acc.to_dict() | {"suspected_non_products": listed, "non_products_flag": flag},
+                         ensure_ascii=False, default=str))
     else:
         print_accounting(acc)
         if args.rejects:
             print(f"rejected rows written to {args.rejects}")
+        print_suspects(suspects, flag)
     return 0
+
+
+def print_suspects(suspects, flag, limit: int = 25) -> None:
+    """The suspected non-products (fees, postage, adjustments) and the flag that leaves them out."""
+    if suspects.empty:
+        print("non-products  none suspected")
+        return
+    print(f"non-products  {len(suspects):,} suspected (fees, postage, services, adjustments; kept in mining, "
+          "never offered in bundles):")
+    for row in suspects.head(limit).itertuples(index=False):
+        name = "" if pd_isna(row.name) else str(row.name)
+        print(f"  {row.sku:<14.14} {name:<30.30} {row.lines:>8,} lines  {row.reasons}")
+    if len(suspects) > limit:
+        print(f"  ... {len(suspects) - limit:,} more (--json lists them all)")
+    print(f"to drop them from the lines: {flag}")
 
 
 def cmd_mine(args) -> int:

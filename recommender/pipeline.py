@@ -227,18 +227,24 @@ def mine_to_folder(receipts, out_dir, catalog=None, params: MiningParams | None 
     """Mine ``receipts`` (a :class:`recommender.receipts.Receipts`) and write the run folder atomically.
 
     The manifest records the parameters, the input's sha256 and accounting, the
-    engine, library versions and timings.
+    engine, library versions and timings, and the suspected non-products
+    (which are mined like any line, and marked in the run's items table).
     """
+    from recommender.items import item_table
+    from recommender.nonproducts import detect_non_products
     from recommender.runs import write_run
 
     t = time.perf_counter()
     result = mine(receipts.lines, catalog, params, progress)
     acc = receipts.accounting
+    suspects = detect_non_products(receipts.lines)
+    items = item_table(receipts.lines, suspects)
     result.manifest.update({
         "input": {"path": acc.path, "sha256": acc.sha256, **(source or {})},
         "accounting": acc.to_dict(),
+        "suspected_non_products": suspects["sku"].astype(str).tolist(),
     })
     result.manifest["timings_seconds"]["mine_total"] = round(time.perf_counter() - t, 4)
     path = write_run(out_dir, itemsets_df=result.itemsets, rules_df=result.rules, substitutes_df=result.substitutes,
-                     manifest=result.manifest)
+                     manifest=result.manifest, extra_tables={"items": items})
     return result, path

@@ -69,7 +69,8 @@ _ALIASES = {
                  "门店", "门店编号", "门店编码", "门店代码", "店号", "店铺", "分店"),
     "customer_id": ("customer_id", "customerid", "customer", "client_id", "member_id", "memberid", "member_number",
                     "member", "card_no", "loyalty_id", "会员号", "会员卡号", "会员编号", "会员", "顾客编号", "客户编号"),
-    "name": ("name", "description", "product_description", "item_name", "商品名称", "品名", "名称"),
+    "name": ("name", "description", "product_description", "item_name", "itemname", "product_name", "productname",
+             "itemdescription", "item_description", "desc", "商品名称", "商品名", "品名", "名称"),
 }
 
 
@@ -220,6 +221,12 @@ def resolve_columns(columns, mapping: dict | None = None, path=None) -> dict:
     {'receipt_id': ['InvoiceNo'], 'sku': ['StockCode'], 'quantity': ['Quantity'], 'unit_price': ['UnitPrice'], 'timestamp': ['InvoiceDate'], 'customer_id': ['CustomerID']}
     >>> resolve_columns(["Member_number", "Date", "itemDescription"], {"receipt_id": "Member_number+Date"})["receipt_id"]
     ['Member_number', 'Date']
+
+    With names and no product code, the name column is the item:
+
+    >>> cols = resolve_columns(["小票号", "商品名称", "单价"])
+    >>> cols["sku"], cols["name"]
+    (['商品名称'], ['商品名称'])
     """
     columns = [str(c) for c in columns]
     out: dict = {}
@@ -245,6 +252,11 @@ def resolve_columns(columns, mapping: dict | None = None, path=None) -> dict:
                 out[fld] = [col]
                 used.add(col)
                 break
+    if "sku" not in out and "name" in out:
+        out["sku"] = out["name"]  # names only (no product code): the name is the item
+    elif "name" not in out and "sku" in out and len(out["sku"]) == 1 and \
+            _norm(out["sku"][0]) in {_norm(a) for a in _ALIASES["name"]}:
+        out["name"] = out["sku"]  # the item column holds names (itemDescription, product_name)
     return {f: out[f] for f in FIELDS + OPTIONAL_FIELDS if f in out}
 
 

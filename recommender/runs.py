@@ -7,6 +7,8 @@ and a manifest dict. Out: a folder ::
     RUN/itemsets.csv|.parquet  items, size, count, support
     RUN/rules.csv|.parquet     antecedents, consequents, counts, measures, flags
     RUN/substitutes.csv|.parquet
+    RUN/items.csv|.parquet     one row per SKU: name, regular price, suspected non-product
+                               (see :mod:`recommender.items`; absent in runs written before it)
     RUN/<extra>.csv|.parquet   e.g. bundles
 
 Tuple columns (``items``, ``antecedents``, ``consequents``, ...) are stored as
@@ -40,7 +42,7 @@ from recommender.atomic import atomic_write_bytes, atomic_write_text
 from recommender.errors import InputError
 
 __all__ = ["Run", "write_run", "read_run", "itemsets_with_labels", "atomic_write_bytes", "atomic_write_text",
-           "atomic_directory"]
+           "atomic_directory", "item_names"]
 
 MANIFEST = "manifest.json"
 CSV_ENCODING = "utf-8-sig"
@@ -55,7 +57,30 @@ class Run:
     substitutes: pd.DataFrame
     manifest: dict
     path: Path
-    tables: dict = field(default_factory=dict)  # any extra tables (e.g. "bundles")
+    tables: dict = field(default_factory=dict)  # any extra tables (e.g. "items", "bundles")
+
+    @property
+    def items(self) -> pd.DataFrame:
+        """The run's items table (:data:`recommender.items.ITEM_COLUMNS`); empty for runs written before it."""
+        from recommender.items import empty_items
+
+        table = self.tables.get("items")
+        return empty_items() if table is None else table
+
+
+def item_names(run: Run) -> dict:
+    """SKU -> name from the run's items table (only SKUs that have a name).
+
+    >>> out = Path(tempfile.mkdtemp()) / "run"
+    >>> items = pd.DataFrame({"sku": ["1", "2"], "name": ["MUG", None]})
+    >>> _ = write_run(out, itemsets_df=_empty_itemsets(), rules_df=pd.DataFrame({"count": []}),
+    ...               extra_tables={"items": items})
+    >>> item_names(read_run(out))
+    {'1': 'MUG'}
+    """
+    items = run.items
+    named = items[items["name"].notna()] if "name" in items.columns else items.iloc[0:0]
+    return dict(zip(named["sku"].astype(str), named["name"].astype(str)))
 
 
 def itemsets_with_labels(itemsets: pd.DataFrame, baskets) -> pd.DataFrame:
