@@ -1,18 +1,31 @@
-"""Dashboard users, hashed passwords and roles.
+"""Dashboard users, hashed passwords and roles: the one table of who may do what.
 
 In: a TOML users file (``RECOMMENDER_USERS``, else ``DATA_DIR/users.toml``; see
 ``data/users.example.toml``)::
 
     [users.ann]
     role = "merchandiser"          # merchandiser | analyst | staff
-    name = "Ann Li"                # optional display name
-    password = "scrypt$16384$8$1$<salt b64>$<hash b64>"
+    name = "Ann Li"                # optional display name, any text
+    password = "$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>"
 
 Out: :class:`User` objects, :func:`authenticate` and :func:`can` (what a role
-may do). Passwords are hashed with the standard library's ``hashlib.scrypt``
-(random 16-byte salt, n=2**14, r=8, p=1) and compared in constant time; the
-file never holds a password. With no users file the dashboard runs in demo
-mode: one local user (role ``local``) who may do everything.
+may do; the pages, the CLI and the decision log all ask :func:`can`).
+
+Passwords are hashed with argon2id (``argon2-cffi``) at the OWASP Password
+Storage Cheat Sheet's parameters: 19 MiB of memory, 2 iterations, 1 lane,
+16-byte random salt, 32-byte hash (:data:`ARGON2`). The stored string carries
+its parameters, so a hash made with weaker ones (or with the scrypt scheme of
+earlier versions, ``scrypt$n$r$p$salt$hash``) still verifies and is replaced by
+a current one at the user's next successful sign-in (:func:`needs_rehash`,
+:func:`sign_in_user`). A sign-in costs exactly one hash computation whether
+or not the name exists: unknown names are checked against a dummy hash made
+once per process, so neither time nor work reveals which names exist.
+
+The file is written with ``tomli-w`` (any display name round-trips: quotes,
+newlines, Chinese, emoji) atomically and with mode 0600; it never holds a
+password. With no users file the dashboard runs in demo mode: one local user
+(role ``local``) who may do everything, on the machine itself only (see
+:mod:`recommender.access`).
 
 Command line::
 
@@ -23,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import getpass
 import hashlib
 import hmac
@@ -31,21 +45,34 @@ import re
 import secrets
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from recommender.atomic import atomic_write_text
+import tomli_w
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-#: What each role may do. ``local`` is the single user of demo mode (no users file).
+from recommender.atomic import atomic_write_bytes
+
+#: What each role may do: the only role table. ``local`` is the single user of demo mode (no users file).
+#: explore: see runs and bundles; price: change a bundle's offer; approve: approve/reject/reset bundles;
+#: export: staff lists and till files; mine: re-run mining.
 PERMISSIONS = {
     "merchandiser": frozenset({"explore", "price", "approve", "export"}),
     "analyst": frozenset({"explore", "mine", "export"}),
     "staff": frozenset({"export"}),
     "local": frozenset({"explore", "price", "approve", "export", "mine"}),
 }
-ROLES = ("merchandiser", "analyst", "staff")
+#: Roles a users file may give (``local`` is never in a file).
+ROLES = tuple(r for r in PERMISSIONS if r != "local")
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+
+#: argon2id parameters (OWASP Password Storage Cheat Sheet, second listed option): memory in KiB.
+ARGON2 = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1, "hash_len": 32, "salt_len": 16}
+_HASHER = PasswordHasher(type=Type.ID, **ARGON2)
+#: scrypt hashes of earlier versions are still verified (then upgraded); parameters above this are refused.
+_SCRYPT_MAXMEM = 256 * 1024 * 1024
+_SCHEMES = ("$argon2id$", "scrypt$")
 
 
 @dataclass(frozen=True)
@@ -74,54 +101,89 @@ def can(role: str, permission: str) -> bool:
     return permission in PERMISSIONS.get(role, frozenset())
 
 
+def roles_with(permission: str) -> tuple:
+    """Every role (``local`` included) that may do ``permission``.
+
+    >>> roles_with("approve")
+    ('merchandiser', 'local')
+    """
+    return tuple(r for r in PERMISSIONS if can(r, permission))
+
+
 def users_path(data_dir) -> Path:
     """``RECOMMENDER_USERS`` if set, else ``data_dir/users.toml``."""
     env = os.environ.get("RECOMMENDER_USERS")
     return Path(env) if env else Path(data_dir) / "users.toml"
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
+def hash_password(password: str) -> str:
+    """Return an argon2id hash string of ``password`` (random salt, :data:`ARGON2` parameters, carried inside).
 
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """Return ``scrypt$n$r$p$salt$hash`` for ``password`` (random salt unless given).
-
-    >>> h = hash_password("secret", salt=b"0" * 16)
-    >>> h.split("$")[:4], verify_password("secret", h), verify_password("Secret", h)
-    (['scrypt', '16384', '8', '1'], True, False)
+    >>> h = hash_password("secret")
+    >>> h.startswith("$argon2id$v=19$m=19456,t=2,p=1$"), verify_password("secret", h), verify_password("Secret", h)
+    (True, True, False)
     """
     if not password:
         raise ValueError("the password is empty")
-    salt = secrets.token_bytes(16) if salt is None else salt
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, dklen=32, **_SCRYPT)
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${_b64(salt)}${_b64(digest)}"
+    return _HASHER.hash(password)
+
+
+def _scrypt_verify(password: str, stored: str) -> bool:
+    _, n, r, p, salt, digest = stored.split("$")
+    want = base64.b64decode(digest)
+    got = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt), dklen=len(want),
+                         n=int(n), r=int(r), p=int(p), maxmem=_SCRYPT_MAXMEM)
+    return hmac.compare_digest(got, want)
+
+
+def _verify_hash(password: str, stored: str) -> bool:
+    """The one place a password is hashed to be checked: exactly one hash computation per call."""
+    try:
+        if stored.startswith("scrypt$"):
+            return _scrypt_verify(password, stored)
+        return _HASHER.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError, ValueError, TypeError):
+        return False
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Check ``password`` against a :func:`hash_password` string, in constant time."""
+    """Check ``password`` against a stored hash (argon2id, or scrypt of earlier versions), in constant time."""
+    return _verify_hash(password or "", str(stored or ""))
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether a stored hash is weaker than (or different from) the current :data:`ARGON2` parameters.
+
+    >>> needs_rehash(hash_password("pw")), needs_rehash("scrypt$16384$8$1$c2FsdA==$aGFzaA==")
+    (False, True)
+    """
+    if not stored.startswith("$argon2id$"):
+        return True
     try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        want = base64.b64decode(digest)
-        got = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt), dklen=len(want),
-                             n=int(n), r=int(r), p=int(p))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, want)
+        return _HASHER.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash of a random password, made once per process, that unknown names are checked against."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def load_users(path) -> dict:
     """Read the users file into ``{name: User}``; an absent file gives ``{}`` (demo mode).
 
-    Raises ValueError on an unknown role, a bad name or a missing password hash.
+    Raises ValueError on an unknown role, a bad name, a missing password hash or invalid TOML.
     """
     path = Path(path)
     if not path.exists():
         return {}
-    with path.open("rb") as f:
-        data = tomllib.load(f)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from None
     out = {}
     for name, entry in (data.get("users") or {}).items():
         if not _NAME.match(name):
@@ -129,8 +191,8 @@ def load_users(path) -> dict:
         role = entry.get("role")
         if role not in ROLES:
             raise ValueError(f"{path}: user {name!r} has role {role!r}; roles: {', '.join(ROLES)}")
-        if not str(entry.get("password", "")).startswith("scrypt$"):
-            raise ValueError(f"{path}: user {name!r} has no scrypt password hash; "
+        if not str(entry.get("password", "")).startswith(_SCHEMES):
+            raise ValueError(f"{path}: user {name!r} has no argon2id (or scrypt) password hash; "
                              "set it with python -m recommender.auth add-user")
         out[name] = User(name=name, role=role, display_name=str(entry.get("name", "")),
                          password_hash=entry["password"])
@@ -138,29 +200,41 @@ def load_users(path) -> dict:
 
 
 def authenticate(users: dict, name: str, password: str) -> User | None:
-    """The user when the password matches, else None (also for unknown names, after the same work)."""
+    """The user when the password matches, else None; always exactly one hash computation.
+
+    An unknown name is checked against :func:`_dummy_hash`, so it costs what a
+    known name with a wrong password costs.
+    """
     user = users.get(name)
-    if user is None:
-        # Spend the same time as for a real user so that timing does not reveal names.
-        verify_password(password or "x", hash_password("x", salt=b"\0" * 16))
-        return None
-    return user if verify_password(password or "", user.password_hash) else None
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    stored = user.password_hash if user is not None else _dummy_hash()
+    ok = verify_password(password or "", stored)
+    return user if ok and user is not None else None
 
 
 def dumps_users(users: dict) -> str:
-    """The TOML text of ``{name: User}`` (what :func:`load_users` reads)."""
-    parts = ["# Dashboard users: python -m recommender.auth add-user NAME --role ROLE\n"]
+    """The TOML text of ``{name: User}`` (what :func:`load_users` reads), written by ``tomli-w``.
+
+    >>> text = dumps_users({"ann": User("ann", "staff", 'A "q"\\n李', "$argon2id$x")})
+    >>> tomllib.loads(text)["users"]["ann"]["name"]
+    'A "q"\\n李'
+    """
+    table = {}
     for name in sorted(users):
         u = users[name]
-        parts.append(f"\n[users.{_quote(name)}]\nrole = {_quote(u.role)}\n")
+        entry = {"role": u.role}
         if u.display_name:
-            parts.append(f"name = {_quote(u.display_name)}\n")
-        parts.append(f"password = {_quote(u.password_hash)}\n")
-    return "".join(parts)
+            entry["name"] = u.display_name
+        entry["password"] = u.password_hash
+        table[name] = entry
+    header = "# Dashboard users: python -m recommender.auth add-user NAME --role ROLE\n\n"
+    return header + tomli_w.dumps({"users": table})
+
+
+def save_users(path, users: dict) -> Path:
+    """Write ``{name: User}`` to ``path`` atomically with mode 0600; return the path."""
+    out = atomic_write_bytes(path, dumps_users(users).encode("utf-8"))
+    os.chmod(out, 0o600)
+    return out
 
 
 def add_user(path, name: str, role: str, password: str, display_name: str = "") -> User:
@@ -179,8 +253,25 @@ def add_user(path, name: str, role: str, password: str, display_name: str = "") 
     users = load_users(path)
     user = User(name=name, role=role, display_name=display_name, password_hash=hash_password(password))
     users[name] = user
-    out = atomic_write_text(path, dumps_users(users))
-    os.chmod(out, 0o600)
+    save_users(path, users)
+    return user
+
+
+def sign_in_user(path, name: str, password: str) -> User | None:
+    """Check a sign-in against the users file at ``path``; upgrade an old hash on success.
+
+    One hash computation for a failure (known or unknown name). On success with a
+    hash made by weaker parameters (or scrypt) the password is hashed again with
+    :data:`ARGON2` and the file rewritten atomically, so old hashes fade out.
+    """
+    users = load_users(path)
+    user = authenticate(users, name, password)
+    if user is not None and needs_rehash(user.password_hash):
+        user = replace(user, password_hash=hash_password(password))
+        fresh = load_users(path)  # re-read: another session may have changed the file meanwhile
+        if name in fresh:
+            fresh[name] = replace(fresh[name], password_hash=user.password_hash)
+            save_users(path, fresh)
     return user
 
 

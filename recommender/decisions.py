@@ -34,14 +34,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from recommender import auth
+
 ACTIONS = ("approve", "reject", "edit", "reset")
 STATUS_AFTER = {"approve": "approved", "reject": "rejected", "reset": "pending"}
 #: Fields of a bundle a decision may change (the rest come from the mining run).
 EDITABLE = ("bundle_price", "saving", "discount_type", "discount_pct", "discount_label", "reason_en", "reason_zh",
             "components", "expected_profit", "expected_take_rate", "break_even_take_rate", "binding_constraint",
             "guardrails", "valid_from", "valid_to")
-#: Roles allowed to write decisions (see :mod:`recommender.auth`).
-WRITE_ROLES = ("merchandiser", "local")
+#: Roles allowed to write decisions: derived from the one role table, :data:`recommender.auth.PERMISSIONS`.
+WRITE_ROLES = auth.roles_with("approve")
 BUSY_TIMEOUT_MS = 10_000
 
 _SCHEMA = """
@@ -169,7 +171,7 @@ def record(path, bundle_id: str, *, items, store=None, action: str, user: str, r
     """
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
-    if role not in WRITE_ROLES:
+    if not auth.can(role, "approve") or (edits and not auth.can(role, "price")):
         raise NotAllowed(f"role {role!r} may not approve, reject or edit bundles")
     if not user:
         raise ValueError("a decision needs the user who made it")
