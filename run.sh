@@ -41,5 +41,15 @@ PY
 if [ "${1:-}" = "--cli" ]; then
     exit 0
 fi
-echo "==> dashboard: http://localhost:8501 (Ctrl+C to stop)"
-exec .venv/bin/streamlit run app.py
+# Loopback unless told otherwise; a network address needs a users file (demo mode is for this computer only).
+ADDRESS=${RECOMMENDER_ADDRESS:-127.0.0.1}
+USERS=${RECOMMENDER_USERS:-${RECOMMENDER_DATA_DIR:-data}/users.toml}
+case "$ADDRESS" in
+    127.*|::1|localhost) ;;
+    *) if [ ! -f "$USERS" ]; then
+           echo "error: serving $ADDRESS needs a users file ($USERS): python -m recommender.auth add-user NAME --role ROLE" >&2
+           exit 2
+       fi ;;
+esac
+echo "==> dashboard: http://$ADDRESS:8501 (Ctrl+C to stop)"
+exec .venv/bin/streamlit run app.py --server.address "$ADDRESS"

@@ -27,6 +27,14 @@ LABELS: dict[str, dict[str, str]] = {
     "user_name": {"en": "User name", "zh": "用户名"},
     "password": {"en": "Password", "zh": "密码"},
     "bad_login": {"en": "Unknown user or wrong password.", "zh": "用户名或密码错误。"},
+    "sign_in_throttled": {"en": "Too many failed sign-ins. Try again in {seconds} s.",
+                          "zh": "登录失败次数过多，请 {seconds} 秒后再试。"},
+    "session_expired": {"en": "Your session ended after {minutes} minutes without activity. Sign in again.",
+                        "zh": "您已 {minutes} 分钟无操作，会话已结束，请重新登录。"},
+    "demo_remote_refused": {"en": "Demo mode (no users file) is only served on this computer. "
+                                  "Ask the administrator to create users: python -m recommender.auth add-user.",
+                            "zh": "演示模式（无用户文件）只在本机提供。请管理员创建用户：python -m recommender.auth add-user。"},
+    "role_denied": {"en": "Your role may not open this page.", "zh": "您的角色无权打开此页面。"},
     "signed_in_as": {"en": "Signed in as **{user}** ({role})", "zh": "当前用户 **{user}**（{role}）"},
     "demo_mode": {"en": "Demo mode: no users file, so this dashboard is open read-write for one local user. "
                         "Add users with `python -m recommender.auth add-user NAME --role ROLE` to require sign-in.",

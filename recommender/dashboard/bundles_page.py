@@ -15,6 +15,7 @@ from recommender.policy import DISCOUNT_TYPES, Policy, policy_from_flags
 from recommender.pricing import expected_profit, price_bundle
 
 T = c.T
+c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
 st.title(T("bundles_title"))
 c.demo_banner()
 flash = st.session_state.pop("flash", None)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from recommender import auth, data_dir, decisions  # data_dir: the pages call common.data_dir()
+from recommender import access, auth, data_dir, decisions  # data_dir: the pages call common.data_dir()
 from recommender.i18n import t
 from recommender.receipts import LoadOptions, load_receipts
 
@@ -65,31 +65,75 @@ def users() -> dict:
     return auth.load_users(auth.users_path(data_dir()))
 
 
+@st.cache_resource
+def throttle() -> access.Throttle:
+    """One sign-in throttle for the whole server process (every session shares it)."""
+    return access.Throttle()
+
+
+def audit_log() -> access.AuditLog:
+    return access.AuditLog(access.audit_path(data_dir()))
+
+
+def client_address() -> str | None:
+    """The client's address as Streamlit reports it (None for a loopback client).
+
+    Outside a served session (``streamlit.testing``, bare mode) there is no
+    network client: Streamlit then hands back a placeholder, read as local.
+    """
+    address = st.context.ip_address
+    return address if isinstance(address, str) else None
+
+
 def current_user() -> auth.User | None:
-    """The signed-in user; the local user in demo mode (no users file); None when sign-in is needed."""
+    """The signed-in user; the local user in demo mode (no users file); None when sign-in is needed.
+
+    Demo mode is refused to a client that is not on this machine; a signed-in
+    session idle for longer than :func:`recommender.access.idle_seconds` ends.
+    """
     try:
         known = users()
     except (ValueError, OSError) as exc:  # a broken users file must not open the dashboard to everyone
         st.error(f"{auth.users_path(data_dir())}: {exc}")
         st.stop()
     if not known:
+        if not access.demo_allowed(client_address()):
+            audit_log().write("demo_refused", client=client_address())
+            st.error(T("demo_remote_refused"))
+            st.stop()
         return auth.LOCAL_USER
     name = st.session_state.get("user_name")
-    return known.get(name) if name else None
+    if not name:
+        return None
+    now = time.time()
+    if access.session_expired(st.session_state.get("last_seen"), now):
+        audit_log().write("session_expired", user=name, client=client_address())
+        st.session_state.pop("user_name", None)
+        st.session_state.pop("last_seen", None)
+        st.session_state["expired"] = True
+        return None
+    st.session_state["last_seen"] = now
+    return known.get(name)
 
 
 def sign_in_form() -> None:
     """A sign-in form; on success the user name goes to the session and the app reruns."""
     st.title(T("app_title"))
+    if st.session_state.pop("expired", False):
+        st.info(T("session_expired", minutes=round(access.idle_seconds() / 60)))
     with st.form("sign_in"):
         name = st.text_input(T("user_name"), key="login_name")
         password = st.text_input(T("password"), type="password", key="login_password")
         if st.form_submit_button(T("sign_in"), type="primary"):
-            user = auth.authenticate(users(), name.strip(), password)
-            if user is None:
+            user, wait = access.sign_in(auth.users_path(data_dir()), name, password, client=client_address(),
+                                        throttle=throttle(), audit=audit_log())
+            if wait:
+                st.error(T("sign_in_throttled", seconds=int(wait) + 1))
+            elif user is None:
                 st.error(T("bad_login"))
             else:
                 st.session_state["user_name"] = user.name
+                st.session_state["last_seen"] = time.time()
                 st.rerun()
 
 
@@ -100,6 +144,21 @@ def user() -> auth.User:
 
 def can(permission: str) -> bool:
     return auth.can(user().role, permission)
+
+
+def require(permission: str) -> auth.User:
+    """Stop the page unless the session's role may ``permission``; a refusal goes to the audit log.
+
+    Every page calls this first, so a page reached by URL, by ``switch_page`` or
+    by a stale link is refused just as the menu hides it.
+    """
+    who = current_user()
+    if who is None or not auth.can(who.role, permission):
+        audit_log().write("role_denied", user=who.name if who else None, role=who.role if who else None,
+                          permission=permission, client=client_address())
+        st.error(T("role_denied"))
+        st.stop()
+    return who
 
 
 def role_label(role: str) -> str:

@@ -13,6 +13,7 @@ from recommender.errors import InputError
 from recommender.receipts import FIELDS, LoadOptions, load_receipts, resolve_columns
 
 T = c.T
+c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
 st.title(T("data_title"))
 c.demo_banner()
 

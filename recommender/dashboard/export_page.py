@@ -11,6 +11,7 @@ from recommender.dashboard import common as c
 from recommender.export import export_bundles, select_bundles, staff_table
 
 T = c.T
+c.require("export")  # every route into this page (menu, URL, switch_page) passes here
 st.title(T("export_title"))
 c.demo_banner()
 

@@ -14,11 +14,9 @@ from recommender.errors import InputError
 from recommender.pipeline import MiningParams
 
 T = c.T
+c.require("mine")  # every route into this page (menu, URL, switch_page) passes here
 st.title(T("mining_title"))
 c.demo_banner()
-if not c.can("mine"):
-    st.info(T("mine_forbidden"))
-    st.stop()
 flash = st.session_state.pop("mine_flash", None)
 if flash:
     st.success(flash)

@@ -13,6 +13,7 @@ from recommender.tickets import overlap_report, store_totals, ticket_metrics
 from recommender.uplift import NotEnoughData, expected_vs_actual, measure_uplift
 
 T = c.T
+c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
 st.title(T("uplift_title"))
 c.demo_banner()
 
