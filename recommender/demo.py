@@ -42,7 +42,8 @@ import pandas as pd
 
 #: Where the demo shop lives in the repository.
 DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
-FILES = {"catalog": "catalog.csv", "receipts": "receipts.csv", "ground_truth": "ground_truth.json"}
+FILES = {"catalog": "catalog.csv", "receipts": "receipts.csv", "ground_truth": "ground_truth.json",
+         "launch": "launch.json"}
 
 DEPARTMENTS = ("apparel", "pharmacy", "grocery")
 START = np.datetime64("2025-01-01")
@@ -280,18 +281,41 @@ KIT = {"name": "summer family medicine kit",
 # Two brands of one subcategory: a basket keeps only one of them, bar a small leak.
 SUBSTITUTE_SUBCATEGORIES = ("cold remedy", "milk")
 SUBSTITUTE_LEAK = 0.03
-# The bundles launched in the test stores: add the missing add-ons with extra probability
-# ``p_extra``; add-on lines of a complete bundle sell at (1 - discount) of the price.
+# The bundles launched in the test stores on LAUNCH_DATE, each with a percent off its add-on lines.
+# A gap ticket (anchor bought, an add-on missing) takes the offer with the probability that its
+# department's true take-rate curve gives at the bundle's saving, and then buys every missing add-on;
+# add-on lines of a complete bundle sell at (1 - discount) of the price.
 BUNDLES = (
-    {"name": "shirt + tie", "anchor": "business shirt", "addons": ["tie"], "p_extra": 0.75, "discount": 0.15},
-    {"name": "bone health kit", "anchor": "calcium", "addons": ["vitamin D", "cod-liver oil"], "p_extra": 0.65,
-     "discount": 0.10},
-    {"name": "cold relief kit", "anchor": "cold remedy", "addons": ["vitamin C"], "p_extra": 0.70,
-     "discount": 0.10},
-    {"name": "shirt + trousers", "anchor": "business shirt", "addons": ["business trousers"], "p_extra": 0.5,
-     "discount": 0.15},
-    {"name": "jeans + belt", "anchor": "jeans", "addons": ["belt"], "p_extra": 0.45, "discount": 0.15},
+    {"name": "shirt + tie", "anchor": "business shirt", "addons": ["tie"], "discount": 0.15},
+    {"name": "bone health kit", "anchor": "calcium", "addons": ["vitamin D", "cod-liver oil"], "discount": 0.10},
+    {"name": "cold relief kit", "anchor": "cold remedy", "addons": ["vitamin C"], "discount": 0.10},
+    {"name": "shirt + trousers", "anchor": "business shirt", "addons": ["business trousers"], "discount": 0.15},
+    {"name": "jeans + belt", "anchor": "jeans", "addons": ["belt"], "discount": 0.15},
 )
+#: How the demo's customers really respond, in the policy's family q(d) = q0 + (q_max - q0)(1 - e^(-k d)),
+#: d = saving / regular price of the bundle. Deliberately not a multiple of the default curves
+#: (recommender.policy.DEFAULT_CURVES): higher, flatter, and steeper near zero, so a calibration
+#: that only rescales the defaults is wrong somewhere and a test can tell.
+TRUE_TAKE_RATE_CURVES = {
+    "apparel": {"q0": 0.30, "q_max": 0.85, "k": 9.0},
+    "pharmacy": {"q0": 0.40, "q_max": 0.80, "k": 15.0},
+    "grocery": {"q0": 0.05, "q_max": 0.45, "k": 6.0},
+}
+#: The demo launch's own name and promotion id (launch.json).
+LAUNCH_NAME = "autumn bundles 2025"
+PROMOTION_ID = "PROMO-2025-08-BUNDLES"
+
+
+def true_take_rate(department: str, d_pct: float) -> float:
+    """The demo customers' take rate at saving share ``d_pct`` in ``department``.
+
+    >>> round(true_take_rate("apparel", 0.0), 2), round(true_take_rate("apparel", 1.0), 2)
+    (0.3, 0.85)
+    """
+    c = TRUE_TAKE_RATE_CURVES[department]
+    return float(c["q0"] + (c["q_max"] - c["q0"]) * (1.0 - np.exp(-c["k"] * max(float(d_pct), 0.0))))
+
+
 # Stores by size rank: traffic weight, apparel/pharmacy emphasis, basket-size level. A 2:1 range
 # of traffic, not 4:1: the smallest stores' ticket noise sets the width of a store-level interval.
 _STORE_WEIGHTS = (1.6, 1.5, 1.4, 1.3, 1.2, 1.1, 1.0, 0.95, 0.9, 0.85, 0.8, 0.75)
@@ -399,6 +423,30 @@ def _day_weights(days):
 def _progress(progress, done, total, message):
     if progress is not None:
         progress(done, total, message)
+
+
+def launch_offers(catalog: pd.DataFrame) -> list[dict]:
+    """The launched bundles priced at their dominant SKUs (the first SKU of each subcategory).
+
+    Each dict: name, department, anchor/addon subcategories and SKUs, regular_price,
+    bundle_price, saving, saving_pct (the d of the take-rate curve) and true_take_rate.
+
+    >>> [o["name"] for o in launch_offers(build_catalog())][:2]
+    ['shirt + tie', 'bone health kit']
+    """
+    first = catalog.drop_duplicates("subcategory").set_index("subcategory")
+    out = []
+    for b in BUNDLES:
+        anchor, addons = first.loc[b["anchor"]], first.loc[b["addons"]]
+        regular = float(anchor["price"] + addons["price"].sum())
+        saving = float(round(b["discount"] * addons["price"].sum(), 2))
+        d = saving / regular
+        out.append({"name": b["name"], "department": str(anchor["department"]), "anchor": b["anchor"],
+                    "addons": list(b["addons"]), "anchor_sku": str(anchor["sku"]),
+                    "addon_skus": [str(x) for x in addons["sku"]], "discount": b["discount"],
+                    "regular_price": round(regular, 2), "bundle_price": round(regular - saving, 2),
+                    "saving": saving, "saving_pct": d, "true_take_rate": true_take_rate(anchor["department"], d)})
+    return out
 
 
 def _simulate(catalog, seed, n_receipts, progress=None):
@@ -529,9 +577,10 @@ def _simulate(catalog, seed, n_receipts, progress=None):
     base_has = lines.present.copy()
     # ---- the promotion: same draws for every receipt, applied only after launch in test stores
     _progress(progress, 3, 6, "bundle launch")
-    for b in BUNDLES:
+    offers = launch_offers(catalog)
+    for b, offer in zip(BUNDLES, offers):
         u_extra, u_pick = rng_promo.random(R), rng_promo.random(R)
-        fire = test_post & lines.has(sub_id[b["anchor"]]) & (u_extra < b["p_extra"])
+        fire = test_post & lines.has(sub_id[b["anchor"]]) & (u_extra < offer["true_take_rate"])
         for addon in b["addons"]:
             add_missing(fire, sub_id[addon], u_pick, 3)
     r_all, sku_all, qty_all, tag_all = lines.arrays()
@@ -577,6 +626,8 @@ def _simulate(catalog, seed, n_receipts, progress=None):
                        "anchor_receipts": anchor_n, "attach_rate_without": both_without.sum() / max(anchor_n, 1),
                        "attach_rate_with": both_with.sum() / max(anchor_n, 1)})
         attach[-1]["attach_rate_effect"] = attach[-1]["attach_rate_with"] - attach[-1]["attach_rate_without"]
+        gap = tp & base_has[:, a] & ~base_has[:, [sub_id[x] for x in b["addons"]]].all(1)
+        attach[-1]["gap_receipts"] = int(gap.sum())
     effect["attach_rates"] = attach
     # what an analyst sees: the naive pre/post carries the common trend, a plain
     # difference-in-differences of the four cell means does not (its noise is did_simple_se)
@@ -704,8 +755,12 @@ def _simulate(catalog, seed, n_receipts, progress=None):
         "test_stores": [s["store_id"] for s in stores if s["group"] == "test"],
         "control_stores": [s["store_id"] for s in stores if s["group"] == "control"],
         "launch_date": LAUNCH_DATE,
-        "bundles": [{**b, "anchor_sku": dominant[b["anchor"]], "addon_skus": [dominant[a] for a in b["addons"]]}
-                    for b in BUNDLES],
+        "bundles": [{**b, "anchor_sku": dominant[b["anchor"]], "addon_skus": [dominant[a] for a in b["addons"]],
+                     "department": o["department"], "saving_pct": o["saving_pct"],
+                     "true_take_rate": o["true_take_rate"],
+                     "true_attach_uplift": rate["attach_rate_effect"]}
+                    for b, o, rate in zip(BUNDLES, offers, attach)],
+        "true_take_rate_curves": TRUE_TAKE_RATE_CURVES,
         "true_effect": effect,
         "associations": associations,
         "summer_kit": kit_truth,
@@ -743,11 +798,49 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def demo_launch(catalog: pd.DataFrame, truth: dict, receipts_path) -> dict:
+    """The demo's launch as a launch record (:mod:`recommender.launch`), projected with the default policy.
+
+    The till discounted any SKU of the add-on subcategories, so the bundles are
+    at ``level="subcategory"``; prices and margins are those of the dominant
+    SKUs. The projection is what the default (uncalibrated) curves expected.
+    """
+    from recommender.launch import make_launch
+    from recommender.policy import Policy
+    from recommender.receipts import load_receipts
+
+    cost = catalog.set_index("sku")["unit_cost"]
+    bundles = []
+    for i, o in enumerate(launch_offers(catalog)):
+        first = catalog.drop_duplicates("subcategory").set_index("subcategory")
+        comps = [{"sku": o["anchor_sku"], "role": "anchor", "quantity": 1,
+                  "unit_price": float(first.loc[o["anchor"], "price"]),
+                  "unit_cost": float(cost[o["anchor_sku"]]),
+                  "promotion_price": float(first.loc[o["anchor"], "price"])}]
+        for sub, sku in zip(o["addons"], o["addon_skus"]):
+            price = float(first.loc[sub, "price"])
+            comps.append({"sku": sku, "role": "addon", "quantity": 1, "unit_price": price,
+                          "unit_cost": float(cost[sku]), "promotion_price": round(price * (1 - o["discount"]), 2)})
+        added = sum(c["unit_price"] - c["unit_cost"] for c in comps[1:])
+        slug = o["name"].replace(" + ", "-").replace(" ", "-")
+        bundles.append({"bundle_id": f"demo-{i + 1}-{slug}", "name": o["name"], "department": o["department"],
+                        "level": "subcategory", "anchor": [o["anchor"]], "addons": list(o["addons"]),
+                        "components": comps, "discount_type": "addon_discount",
+                        "discount_label": f"{o['discount']:.0%} off the add-on",
+                        "regular_price": o["regular_price"], "bundle_price": o["bundle_price"],
+                        "saving": o["saving"], "saving_pct": o["saving_pct"], "discount_cost": o["saving"],
+                        "added_margin": round(added, 2)})
+    lines = load_receipts(receipts_path).lines
+    return make_launch(bundles, truth["test_stores"], truth["control_stores"], LAUNCH_DATE, str(END),
+                       name=LAUNCH_NAME, promotion_id=PROMOTION_ID, lines=lines, catalog=catalog, policy=Policy(),
+                       created_by="demo", created_at=f"{LAUNCH_DATE}T00:00:00+00:00")
+
+
 def demo_paths(out_dir=DEMO_DIR) -> dict:
     """Return the paths of the demo files in ``out_dir`` (existing or not).
 
     >>> sorted(demo_paths("x"))
-    ['catalog', 'ground_truth', 'receipts']
+    ['catalog', 'ground_truth', 'launch', 'receipts']
     """
     out_dir = Path(out_dir)
     return {key: out_dir / name for key, name in FILES.items()}
@@ -790,6 +883,10 @@ def generate_demo(out_dir=DEMO_DIR, seed: int = 20250101, n_receipts: int = 50_0
     _atomic_write(paths["receipts"], lambda p: receipts.to_csv(p, **csv))
     text = json.dumps(truth, ensure_ascii=False, indent=2) + "\n"
     _atomic_write(paths["ground_truth"], lambda p: Path(p).write_text(text, encoding="utf-8"))
+    _progress(progress, 5, 6, "launch record")
+    launch = demo_launch(catalog, truth, paths["receipts"])
+    text = json.dumps(launch, ensure_ascii=False, indent=2) + "\n"
+    _atomic_write(paths["launch"], lambda p: Path(p).write_text(text, encoding="utf-8"))
     _progress(progress, 6, 6, "done")
     return paths
 

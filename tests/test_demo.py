@@ -71,11 +71,12 @@ def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path):
     assert a["receipts"].read_bytes() != c["receipts"].read_bytes()
 
 
-def test_writes_only_the_three_files_and_reports_progress(tmp_path):
+def test_writes_only_its_four_files_and_reports_progress(tmp_path):
     calls = []
     paths = generate_demo(tmp_path, n_receipts=1_000, progress=lambda d, t, m: calls.append((d, t, m)))
     assert paths == demo_paths(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["catalog.csv", "ground_truth.json", "receipts.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["catalog.csv", "ground_truth.json", "launch.json",
+                                                          "receipts.csv"]
     done = [d for d, _, _ in calls]
     assert done == sorted(done) and calls[-1][0] == calls[-1][1]
 
@@ -343,3 +344,55 @@ def test_ensure_demo_generates_full_size_once(tmp_path):
     paths["ground_truth"].unlink()
     ensure_demo(tmp_path)
     assert json.loads(paths["ground_truth"].read_text(encoding="utf-8")) == truth
+
+
+# ---------------------------------------------------------------- the launch as a record, and its true take rates
+
+def test_take_rates_follow_true_curves_that_are_not_a_multiple_of_the_defaults(small):
+    from recommender.demo import true_take_rate
+    from recommender.policy import DEFAULT_CURVES
+
+    truth = small["truth"]
+    curves = truth["true_take_rate_curves"]
+    assert set(curves) >= {"apparel", "pharmacy"}
+    for dept, c in curves.items():
+        assert set(c) == {"q0", "q_max", "k"}
+        d = DEFAULT_CURVES[dept]
+        # q0 / q_max ratios differ from the default's, or k differs: no single factor maps one onto the other
+        assert not np.isclose(c["q0"] / c["q_max"], d.q0 / d.q_max) or c["k"] != d.k
+    for b, rate in zip(truth["bundles"], truth["true_effect"]["attach_rates"]):
+        assert b["true_take_rate"] == pytest.approx(true_take_rate(b["department"], b["saving_pct"]), abs=1e-5)
+        assert b["true_attach_uplift"] == pytest.approx(rate["attach_rate_effect"], abs=1e-6)
+        assert b["name"] == rate["bundle"]
+
+
+def test_a_gap_ticket_that_takes_buys_every_missing_addon(small):
+    # every post-launch test-store anchor ticket that is complete now but was not without the promotion
+    # took the offer; takers / gap tickets is a binomial draw around the true take rate
+    truth = small["truth"]
+    for b, rate in zip(truth["bundles"], truth["true_effect"]["attach_rates"]):
+        takers = rate["attach_rate_effect"] * rate["anchor_receipts"]
+        gap = rate["gap_receipts"]
+        assert gap > 0
+        share = takers / gap
+        se = np.sqrt(b["true_take_rate"] * (1 - b["true_take_rate"]) / gap)
+        assert abs(share - b["true_take_rate"]) < 4.5 * se + 1e-9, b["name"]
+
+
+def test_launch_json_is_a_launch_record(small):
+    from recommender.launch import read_launch
+
+    launch = read_launch(small["paths"]["launch"])
+    truth = small["truth"]
+    assert launch["stores"] == truth["test_stores"] and launch["control_stores"] == truth["control_stores"]
+    assert launch["from"] == truth["launch_date"] and launch["promotion_id"]
+    assert [b["name"] for b in launch["bundles"]] == [b["name"] for b in truth["bundles"]]
+    cat = small["catalog"].set_index("sku")
+    for b, t in zip(launch["bundles"], truth["bundles"]):
+        assert b["anchor"] == [t["anchor"]] and b["addons"] == t["addons"] and b["level"] == "subcategory"
+        comps = {c["sku"]: c for c in b["components"]}
+        assert sum(c["promotion_price"] for c in comps.values()) == pytest.approx(b["bundle_price"], abs=0.011)
+        assert b["regular_price"] == pytest.approx(sum(cat.loc[s, "price"] for s in comps), abs=1e-6)
+        p = b["projection"]
+        assert 0 < p["take_rate"] < 1
+        assert p["takers_per_store_week"] == pytest.approx(p["take_rate"] * p["gap_tickets_per_store_week"])
