@@ -208,6 +208,18 @@ LABELS: dict[str, dict[str, str]] = {
     "mine_forbidden": {"en": "Only analysts can re-run mining.", "zh": "只有分析师可以重新挖掘。"},
     "first_start": {"en": "Creating the demo shop and a first mining run (first start only)...",
                     "zh": "正在生成演示门店和首次挖掘结果（仅首次启动）..."},
+    # the working dataset (one per user, kept in the database)
+    "active_data": {"en": "Active data: **{name}**", "zh": "当前数据：**{name}**"},
+    "no_run_for_data": {"en": "No run of this data yet", "zh": "此数据还没有挖掘结果"},
+    "earlier_uploads": {"en": "Or choose an earlier upload", "zh": "或选择之前上传的文件"},
+    "upload_active": {"en": "Active data: **{name}** (uploaded {at}). Upload another file to replace it.",
+                      "zh": "当前数据：**{name}**（上传于 {at}）。上传其他文件可替换。"},
+    "upload_refused": {"en": "Upload refused: {msg}", "zh": "上传被拒绝：{msg}"},
+    "mine_on": {"en": "Mining **{name}**", "zh": "挖掘数据：**{name}**"},
+    "sort_by": {"en": "Sort rules by", "zh": "规则排序依据"},
+    "rules_shown": {"en": "Showing the top {n:,} of {total:,} rules.", "zh": "显示 {total:,} 条规则中的前 {n:,} 条。"},
+    "no_run_yet": {"en": "No mining run of **{name}** yet: mine it on the Mining page.",
+                   "zh": "**{name}** 还没有挖掘结果：请在“挖掘”页运行。"},
 }
 
 

@@ -41,8 +41,8 @@ import pandas as pd
 from recommender.atomic import atomic_write_bytes, atomic_write_text
 from recommender.errors import InputError
 
-__all__ = ["Run", "write_run", "read_run", "itemsets_with_labels", "atomic_write_bytes", "atomic_write_text",
-           "atomic_directory", "item_names"]
+__all__ = ["Run", "write_run", "read_run", "read_manifest", "itemsets_with_labels", "atomic_write_bytes",
+           "atomic_write_text", "atomic_directory", "item_names"]
 
 MANIFEST = "manifest.json"
 CSV_ENCODING = "utf-8-sig"
@@ -291,8 +291,8 @@ def _read_table(folder: Path, name: str, tuple_columns: list[str]) -> pd.DataFra
     return _decode(frame, tuple_columns)
 
 
-def read_run(path) -> Run:
-    """Read a run folder written by :func:`write_run` (tuples restored).
+def read_manifest(path) -> dict:
+    """The manifest of a run folder alone (cheap: no table is read).
 
     Raises
     ------
@@ -301,14 +301,31 @@ def read_run(path) -> Run:
     """
     folder = Path(path)
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError("not a run folder (no manifest.json)", path=folder,
                          hint="point to the folder written by `recommender mine`") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"the run manifest cannot be read: {exc}", path=folder / MANIFEST) from None
+
+
+def read_run(path, tables=None) -> Run:
+    """Read a run folder written by :func:`write_run` (tuples restored).
+
+    ``tables`` names the tables to read (all when None): the dashboard leaves out
+    ``rules`` and ``itemsets``, which may hold millions of rows, and queries them
+    with :mod:`recommender.rules_query` instead (the Run then holds empty ones).
+
+    Raises
+    ------
+    InputError
+        When the folder or its manifest is missing or unreadable.
+    """
+    folder = Path(path)
+    manifest = read_manifest(folder)
     described = manifest.get("tables", {})
-    frames = {name: _read_table(folder, name, spec.get("tuple_columns", [])) for name, spec in described.items()}
+    frames = {name: _read_table(folder, name, spec.get("tuple_columns", [])) for name, spec in described.items()
+              if tables is None or name in tables}
     itemsets = frames.pop("itemsets", _empty_itemsets())
     if "rules" in frames:
         rules = frames.pop("rules")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from recommender import auth, decisions
+from recommender import auth, decisions, workspace
 from recommender.dashboard import PAGES
 from recommender.i18n import LABELS, t
 from tests.conftest import ROOT
@@ -252,11 +253,27 @@ def test_upload_and_map_columns(data_dir, tmp_path):
     clean(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rows read"] == "4" and metrics["Rows used"] == "3" and metrics["Rows rejected"] == "1"
-    assert at.session_state["dataset"]["mapping"]["receipt_id"] == "Bon"
+    # the upload, its mapping and the active choice are kept per user in the database
+    act = workspace.get_active(decisions.default_db_path(data_dir), "local")
+    assert act.mapping["receipt_id"] == "Bon" and act.label == "shop.csv"
+    assert Path(act.receipts).read_bytes() == csv
+    # a reload (a new session) opens the Data page on the upload, not on the demo
+    at = open_page(start(), "data_page")
+    clean(at)
+    assert at.radio(key="data_source").value == "upload"
+    assert at.selectbox(key="map_receipt_id").value == "Bon"
+    assert {m.label: m.value for m in at.metric}["Rows used"] == "3"
+
+
+def use_demo(at: AppTest) -> AppTest:
+    """Make the demo shop the active data again (tests share one database)."""
+    at = open_page(at, "data_page")
+    at.radio(key="data_source").set_value("demo").run()
+    return at
 
 
 def test_mining_page_reruns_into_a_new_run(data_dir):
-    at = open_page(start(), "mining_page")
+    at = open_page(use_demo(start()), "mining_page")
     clean(at)
     at.selectbox(key="m_level").set_value("category")
     at.text_input(key="m_name").input("by-category")
@@ -290,7 +307,6 @@ def test_uploaded_data_without_catalog_flows_through_every_page(data_dir):
     at.button[0].click().run()
     clean(at)
     at = open_page(at, "mining_page")
-    at.radio(key="m_source").set_value("upload").run()
     assert at.selectbox(key="m_level").options == ["sku"]  # no catalog: SKU level only
     at.number_input(key="m_support").set_value(0.1)
     at.text_input(key="m_name").input("tea")

@@ -13,9 +13,12 @@ from recommender import decisions
 from recommender.dashboard import common as c
 from recommender.policy import DISCOUNT_TYPES, Policy, policy_from_flags
 from recommender.pricing import expected_profit, price_bundle
+from recommender.rules_query import SORTABLE, query_rules
 
 T = c.T
 c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
+RULES_SHOWN = 2000  # rows in the rules table and points in the chart: the top ones by the chosen measure
+POINTS_SHOWN = 2000
 st.title(T("bundles_title"))
 c.demo_banner()
 flash = st.session_state.pop("flash", None)
@@ -24,26 +27,35 @@ if flash:
 
 run_path = c.selected_run_path()
 if run_path is None:
-    st.info(T("no_runs"))
+    st.info(T("no_runs") if not c.list_runs() else T("no_run_yet", name=c.plain(c.active_label())))
     st.stop()
-run = c.load_run(run_path)
+run = c.load_run(run_path)  # manifest, bundles, substitutes: the rules stay on disk (see rules_query)
 lines, catalog = c.run_inputs(run)
 n_receipts = int(run.manifest.get("n_receipts") or 0) or 1
 table = c.bundles_with_decisions(run)
-rules = run.rules
+names_of = c.item_names(run)  # item -> its name from the lines or the catalog; ids stay the ids
 
 
 def joined(items) -> str:
     return " + ".join(str(i) for i in items)
 
 
+def named(items) -> str:
+    """Items by name (the id where no name is known)."""
+    return " + ".join(str(names_of.get(str(i), i)) for i in items)
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
 def label_tags(run_key: str, level: str, _catalog: pd.DataFrame | None) -> pd.DataFrame:
     """Department and seasons of each label at the run's level (from the catalog)."""
-    if _catalog is None:
-        return pd.DataFrame(columns=["label", "department", "season"])
+    # a catalog may hold any subset of the documented columns: a missing department or season means "all"
+    if _catalog is None or (level not in _catalog.columns and "sku" not in _catalog.columns):
+        return pd.DataFrame({"department": pd.Series(dtype=object), "season": pd.Series(dtype=object)},
+                            index=pd.Index([], name="label"))
     col = level if level in _catalog.columns else "sku"
-    tags = _catalog[[col, "department", "season"]].astype(str).rename(columns={col: "label"})
+    tags = pd.DataFrame({"label": _catalog[col].astype(str)})
+    for what in ("department", "season"):
+        tags[what] = _catalog[what].astype(str) if what in _catalog.columns else "all"
     return tags.groupby("label").agg(department=("department", lambda s: set(s)), season=("season", lambda s: set(s)))
 
 
@@ -64,7 +76,7 @@ with st.expander(T("filters"), expanded=True):
     f1, f2, f3, f4 = st.columns(4)
     levels = sorted(set(table["level"].astype(str))) if table is not None and len(table) else [level]
     pick_level = f1.selectbox(T("level"), levels, key="f_level")
-    departments = sorted(set().union(*tags["department"])) if len(tags) else []
+    departments = sorted(set().union(*tags["department"]) - {"all", "nan"}) if len(tags) else []
     dept = f2.selectbox(T("department"), [T("all")] + departments, key="f_dept")
     stores = sorted(table["store"].dropna().astype(str).unique()) if table is not None else []
     store = f3.selectbox(T("store"), [T("all")] + stores, key="f_store")
@@ -87,12 +99,35 @@ def keep_labels(items, names=()) -> bool:
     return not search or search in joined(items).lower() or search in joined(names).lower()
 
 
-r = rules
-mask = (r["support"] >= min_support) & (r["confidence"] >= min_conf) & (r["lift"] >= min_lift)
-if sig_only:
-    mask &= r["significant"].astype(bool)
-r = r[mask]
-r = r[[keep_labels(a + b) for a, b in zip(r["antecedents"], r["consequents"])]] if len(r) else r
+def allowed_labels():
+    """Labels that pass the department and season filters (None: no such filter)."""
+    if dept == T("all") and season == T("all"):
+        return None
+    keep = tags
+    if dept != T("all"):
+        keep = keep[keep["department"].map(lambda v: dept in v or "all" in v)]
+    if season != T("all"):
+        keep = keep[keep["season"].map(lambda v: season in v or "all" in v)]
+    return list(keep.index)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def rules_view(path: str, version: float, filters: str, sort_by: str, top: int, pairs_only: bool = False,
+               _search_labels=(), _any_labels=None):
+    """One query over the run's rules (DuckDB over Parquet): the top rows and the total count."""
+    f = json.loads(filters)
+    return query_rules(path, min_support=f["support"], min_confidence=f["conf"], min_lift=f["lift"],
+                       significant_only=f["sig"], search=f["search"], search_labels=_search_labels,
+                       any_labels=_any_labels, pairs_only=pairs_only, sort_by=sort_by, top=top)
+
+
+name_hits = tuple(sorted(i for i, n in names_of.items() if search and search in str(n).lower()))
+any_labels = allowed_labels()
+filters = json.dumps({"support": min_support, "conf": min_conf, "lift": min_lift, "sig": sig_only, "search": search,
+                      "names": name_hits, "labels": any_labels}, sort_keys=True, ensure_ascii=False)
+version = c.folder_version(run_path)
+sort_by = st.session_state.get("r_sort", "lift")
+r, n_rules = rules_view(str(run_path), version, filters, sort_by, RULES_SHOWN, False, name_hits, any_labels)
 
 b = table
 if b is not None and len(b):
@@ -105,7 +140,7 @@ if b is not None and len(b):
         bmask &= b["store"].astype(str) == store
     b = b[bmask]
     b = b[[keep_labels(li, n) for li, n in zip(b["level_items"], b["names"])]]
-st.caption(T("n_bundles", n=0 if b is None else len(b), r=len(r)))
+st.caption(T("n_bundles", n=0 if b is None else len(b), r=n_rules))
 
 tab_b, tab_r, tab_s, tab_n, tab_o = st.tabs([T("tab_bundles"), T("tab_rules"), T("tab_scatter"), T("tab_network"),
                                             T("tab_offer")])
@@ -133,12 +168,14 @@ with tab_b:
             "bundle_price": st.column_config.NumberColumn(format="%.2f")})
 
 with tab_r:
-    show = r.sort_values("lift", ascending=False).head(2000)
+    st.selectbox(T("sort_by"), list(SORTABLE), key="r_sort")
+    st.caption(T("rules_shown", n=min(len(r), RULES_SHOWN), total=n_rules))
     st.dataframe(pd.DataFrame({
-        "antecedents": show["antecedents"].map(joined), "consequents": show["consequents"].map(joined),
-        "count": show["count"], "support": show["support"], "confidence": show["confidence"], "lift": show["lift"],
-        "p_value": show["p_value"], "q_value": show["q_value"], "significant": show["significant"],
-        "redundant": show["redundant"]}), hide_index=True, width="stretch", height=360, column_config={
+        "antecedents": r["antecedents"].map(joined), "consequents": r["consequents"].map(joined),
+        "antecedent_names": r["antecedents"].map(named), "consequent_names": r["consequents"].map(named),
+        "count": r["count"], "support": r["support"], "confidence": r["confidence"], "lift": r["lift"],
+        "p_value": r["p_value"], "q_value": r["q_value"], "significant": r["significant"],
+        "redundant": r["redundant"]}), hide_index=True, width="stretch", height=360, column_config={
         "support": st.column_config.NumberColumn(format="%.4f"),
         "confidence": st.column_config.NumberColumn(format="%.3f"),
         "lift": st.column_config.NumberColumn(format="%.2f"),
@@ -146,8 +183,8 @@ with tab_r:
         "q_value": st.column_config.NumberColumn(format="%.2e")})
 
 with tab_s:
-    pts = r.sort_values("lift", ascending=False).head(3000)
-    pts = pd.DataFrame({"rule": pts["antecedents"].map(joined) + " → " + pts["consequents"].map(joined),
+    pts = r.head(POINTS_SHOWN)
+    pts = pd.DataFrame({"rule": pts["antecedents"].map(named) + " → " + pts["consequents"].map(named),
                         "support": pts["support"], "confidence": pts["confidence"], "lift": pts["lift"],
                         "count": pts["count"]})
     if len(pts):
@@ -160,8 +197,9 @@ with tab_s:
 
 with tab_n:
     # item-to-item rules draw a readable map of the items; longer rules only when there are none
-    pairs = r[(r["antecedents"].map(len) == 1) & (r["consequents"].map(len) == 1)]
-    top = (pairs if len(pairs) else r).sort_values("lift", ascending=False).head(40)
+    top, n_pairs = rules_view(str(run_path), version, filters, "lift", 40, True, name_hits, any_labels)
+    if not n_pairs:
+        top = r.sort_values("lift", ascending=False).head(40)
     st.caption(T("network_caption", n=len(top)))
     if len(top):
         cmax = float(top["count"].max())
@@ -169,7 +207,10 @@ with tab_n:
                'fontname="Helvetica", fontsize=10];', 'edge [color="#4a6fa5"];']
         for a, cq, n, lift in zip(top["antecedents"], top["consequents"], top["count"], top["lift"]):
             width = 0.6 + 3.0 * float(n) / cmax
+            # a node is an item set (its ids); its label is the names, as plain DOT text
             src, dst = json.dumps(joined(a), ensure_ascii=False), json.dumps(joined(cq), ensure_ascii=False)
+            for node, items in ((src, a), (dst, cq)):
+                dot.append(f"{node} [label={json.dumps(named(items), ensure_ascii=False)}];")
             dot.append(f'{src} -> {dst} [penwidth={width:.2f}, tooltip="lift {lift:.1f}, {int(n)} receipts"];')
         dot.append("}")
         st.graphviz_chart("\n".join(dot), width="stretch")
@@ -179,7 +220,9 @@ with tab_n:
 def recommender_for(path: str, version: float):
     from recommender.suggest import Recommender
 
-    run_ = c.load_run(path)
+    from recommender.runs import read_run
+
+    run_ = read_run(path)  # the suggestions need every rule: only loaded when a basket is asked for
     lines_, catalog_ = c.run_inputs(run_)
     return Recommender.from_run(run_, catalog_, lines_)
 
@@ -216,7 +259,7 @@ bid = st.selectbox(T("pick_bundle"), ids, format_func=label_of.get, key="pick_bu
 row = b.set_index("bundle_id").loc[bid]
 original = run.tables["bundles"].set_index("bundle_id").loc[bid]
 zh = c.lang() == "zh"
-st.subheader(" + ".join(row["names_zh"] if zh else row["names"]))
+st.subheader(c.plain(" + ".join(row["names_zh"] if zh else row["names"])))
 
 status = row["status"]
 if status == "approved":
@@ -238,7 +281,7 @@ with left:
     e3.metric(T("q_value"), f"{row['q_value']:.2e}")
     st.caption(f"{T('p_value')}: {row['p_value']:.2e} · " + str(row["evidence_zh"] if zh else row["evidence_en"]))
     if isinstance(row.get("substitute_warning"), str) and row["substitute_warning"]:
-        st.markdown(":material/warning: " + T("substitute_warning", text=row["substitute_warning"]))
+        st.markdown(":material/warning: " + T("substitute_warning", text=c.plain(row["substitute_warning"])))
 
     st.markdown(f"**{T('price_editor')}**")
     base = Policy()

@@ -7,17 +7,21 @@ so that every page stays a thin shell over the library.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 
 import streamlit as st
 
-from recommender import access, auth, data_dir, decisions  # data_dir: the pages call common.data_dir()
+from recommender import access, auth, data_dir, decisions, workspace  # data_dir: the pages call common.data_dir()
 from recommender.i18n import t
 from recommender.receipts import LoadOptions, load_receipts
 
 DEMO_RUN = "demo"
+#: The workspace label of the demo shop (shown translated).
+DEMO_LABEL = "demo"
 #: The first run on the demo shop: subcategory level, as in the README.
 DEMO_PARAMS = {"level": "subcategory", "min_support": 0.002}
 
@@ -185,12 +189,17 @@ def cached_catalog(path: str, mtime: float):
     return load_catalog(path)
 
 
+#: Tables the pages never hold whole: they ask :func:`recommender.rules_query.query_rules` instead.
+BIG_TABLES = ("rules", "itemsets")
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_run(path: str, version: float):
-    """A run folder read back (keyed by folder + latest file time)."""
-    from recommender.runs import read_run
+    """A run folder read back without its rules and itemsets (keyed by folder + latest file time)."""
+    from recommender.runs import read_manifest, read_run
 
-    return read_run(path)
+    small = [name for name in read_manifest(path).get("tables", {}) if name not in BIG_TABLES]
+    return read_run(path, tables=small)
 
 
 def receipts_of(path, mapping: dict | None = None):
@@ -273,12 +282,70 @@ def ensure_demo_run() -> Path:
     return out
 
 
+# ------------------------------------------------------------------ the user's working data
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=@&^%])")
+
+
+def plain(text) -> str:
+    """``text`` made safe to pass through markdown: every punctuation mark escaped, so a name such as
+    ``[Click](http://x)`` or ``:material/x:`` shows as typed (never a link, an icon or a colour).
+
+    (``[Click](http://x)`` -> ``\\[Click\\]\\(http\\:\\/\\/x\\)``)
+    """
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("/", "\\/").replace("\n", " ")
+
+
+def demo_active() -> workspace.Active:
+    demo = data_dir() / "demo"
+    return workspace.Active(label=DEMO_LABEL, receipts=str(demo / "receipts.csv"), catalog=str(demo / "catalog.csv"),
+                            mapping={}, run=DEMO_RUN)
+
+
+def active() -> workspace.Active:
+    """The signed-in user's active dataset, read from the database: the demo shop until they choose another."""
+    act = workspace.get_active(db_path(), user().name)
+    if act is None or not act.receipts or not Path(act.receipts).exists():
+        return demo_active() if act is None else dataclasses.replace(demo_active(), run=act.run or DEMO_RUN)
+    return act
+
+
+def set_active(**changes) -> workspace.Active:
+    return workspace.set_active(db_path(), user().name, **changes)
+
+
+def active_label(act: workspace.Active | None = None) -> str:
+    act = act or active()
+    return T("source_demo") if act.label == DEMO_LABEL else act.label
+
+
+def is_demo(act: workspace.Active | None = None) -> bool:
+    return (act or active()).label == DEMO_LABEL
+
+
+def runs_of(act: workspace.Active) -> list[str]:
+    """Run folders mined from the active data (newest first)."""
+    out = []
+    for name in list_runs():
+        try:
+            inp = json.loads((runs_dir() / name / "manifest.json").read_text(encoding="utf-8")).get("input", {})
+        except (OSError, ValueError):
+            continue
+        if inp.get("path") and act.receipts and Path(inp["path"]).resolve() == Path(act.receipts).resolve():
+            out.append(name)
+    return out
+
+
 def selected_run_path() -> Path | None:
+    """The active run: the sidebar's choice (kept in the database), else the newest run of the active data."""
     runs = list_runs()
     if not runs:
         return None
     name = st.session_state.get("run_name")
-    return runs_dir() / (name if name in runs else runs[0])
+    if name not in runs:
+        act = active()
+        name = act.run if act.run in runs else next(iter(runs_of(act)), None)
+    return runs_dir() / name if name in runs else None
 
 
 def load_run(path=None):
@@ -294,6 +361,33 @@ def run_inputs(run):
         return None, None
     receipts = receipts_of(path, inp.get("mapping") or {})
     return receipts.lines, catalog_of(inp.get("catalog"))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _item_names(key: str, _run, _lines, _catalog, lang: str) -> dict:
+    items = _run.tables.get("items")  # the run's own items table (item -> name), when it has one
+    if items is not None and len(items) and "name" in items.columns:
+        col = "name_zh" if lang == "zh" and "name_zh" in items.columns else "name"
+        ids = items["item"] if "item" in items.columns else items.iloc[:, 0]
+        return {str(k): str(v) for k, v in zip(ids, items[col]) if isinstance(v, str) and v}
+    level = _run.manifest.get("level", "sku")
+    if _catalog is not None and level == "sku" and "sku" in _catalog.columns:
+        col = "name_zh" if lang == "zh" and "name_zh" in _catalog.columns else "name"
+        if col in _catalog.columns:
+            return {str(k): str(v) for k, v in zip(_catalog["sku"], _catalog[col]) if isinstance(v, str) and v}
+    if _lines is not None and level == "sku" and "name" in _lines.columns:
+        named = _lines[["sku", "name"]].dropna()
+        # the name an item carries most often (exports repeat it on every line, sometimes spelled twice)
+        top = named.groupby(["sku", "name"], observed=True).size().reset_index(name="n")
+        top = top.sort_values("n", ascending=False).drop_duplicates("sku")
+        return {str(k): str(v) for k, v in zip(top["sku"], top["name"]) if str(v).strip()}
+    return {}
+
+
+def item_names(run) -> dict:
+    """item id -> display name for a run: its items table, else the catalog, else the lines' name column."""
+    lines, catalog = run_inputs(run)
+    return _item_names(f"{run.path}:{folder_version(run.path)}", run, lines, catalog, lang())
 
 
 def ground_truth() -> dict:

@@ -10,7 +10,8 @@ import streamlit as st
 
 from recommender.dashboard import common as c
 from recommender.errors import InputError
-from recommender.receipts import FIELDS, LoadOptions, load_receipts, resolve_columns
+from recommender import workspace
+from recommender.receipts import FIELDS, OPTIONAL_FIELDS, LoadOptions, load_receipts, resolve_columns
 
 T = c.T
 c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
@@ -49,73 +50,103 @@ def show_accounting(receipts) -> None:
         st.table(pd.DataFrame({"note": list(acc.warnings), "rows": list(acc.warnings.values())}))
 
 
-def save_upload(upload, folder: Path) -> Path:
-    """Write an uploaded file to the data folder once (8 MB chunks); later reruns reuse it, so caches keyed
-    by its modification time stay warm while the columns are mapped."""
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / Path(upload.name).name
+def save_upload(upload, kind: str) -> Path | None:
+    """Store an uploaded file for this user under its content hash (once per upload: later reruns reuse
+    the path, so caches keyed by its modification time stay warm while the columns are mapped)."""
     done = st.session_state.setdefault("saved_uploads", {})
-    if done.get(upload.file_id) == str(out) and out.exists():
-        return out
-    upload.seek(0)
-    with out.open("wb") as f:
-        for chunk in iter(lambda: upload.read(8 << 20), b""):
-            f.write(chunk)
+    if upload.file_id in done and Path(done[upload.file_id]).exists():
+        return Path(done[upload.file_id])
+    try:
+        out = workspace.store_upload(c.data_dir(), c.db_path(), c.user().name, upload.name, upload, kind=kind)
+    except InputError as exc:
+        st.error(T("upload_refused", msg=c.plain(exc)))
+        return None
     done[upload.file_id] = str(out)
     return out
 
 
-source = st.radio(T("source"), ["demo", "upload"], horizontal=True, key="data_source",
+act = c.active()
+options = ["demo", "upload"]
+if "data_source" not in st.session_state:  # the page opens on what is active, never back on the demo
+    st.session_state["data_source"] = "demo" if c.is_demo(act) else "upload"
+source = st.radio(T("source"), options, horizontal=True, key="data_source",
                   format_func={"demo": T("source_demo"), "upload": T("source_upload")}.get)
 
 if source == "demo":
     demo_dir = c.ensure_demo_data()
+    if not c.is_demo(act):  # choosing the demo is a choice of data like any other
+        demo = c.demo_active()
+        c.set_active(label=demo.label, receipts=demo.receipts, catalog=demo.catalog, mapping={},
+                     run=demo.run if demo.run in c.list_runs() else None)
+        st.session_state["reset_run"] = True  # app.py selects the run of the new data before drawing the sidebar
+        st.rerun()
     path = Path(demo_dir) / "receipts.csv"
     receipts = c.receipts_of(path)
     acc = receipts.accounting
-    st.caption(T("demo_caption", name=path.name, fmt=acc.format, enc=acc.encoding, sep=repr(acc.sep)))
+    st.caption(T("demo_caption", name=c.plain(path.name), fmt=acc.format, enc=acc.encoding, sep=repr(acc.sep)))
     show_accounting(receipts)
 else:
     types = ["csv", "tsv", "txt", "gz", "xlsx", "parquet"]
     up = st.file_uploader(T("upload_receipts"), type=types, key="upload_receipts")
     cat = st.file_uploader(T("upload_catalog"), type=["csv", "xlsx", "parquet"], key="upload_catalog")
-    if up is None:
+    earlier = [u for u in workspace.list_uploads(c.db_path(), c.user().name, kind="receipts")]
+    path = cat_path = None
+    if up is not None:
+        path = save_upload(up, "receipts")
+        cat_path = save_upload(cat, "catalog") if cat is not None else None
+    elif not c.is_demo(act):
+        path = Path(act.receipts)
+        cat_path = Path(act.catalog) if act.catalog else None
+        st.markdown(T("upload_active", name=c.plain(act.label),
+                      at=next((u["created_at"][:16].replace("T", " ") for u in earlier if u["path"] == act.receipts),
+                              "")))
+    if len(earlier) > 1 or (earlier and path is None):
+        by_path = {u["path"]: u for u in earlier}
+        pick = st.selectbox(T("earlier_uploads"), list(by_path), key="earlier_upload", index=None,
+                            format_func=lambda q: f"{by_path[q]['name']} · {by_path[q]['created_at'][:16]} · "
+                                                  f"{by_path[q]['bytes'] / 1e6:,.1f} MB")
+        if pick and up is None:
+            path, cat_path = Path(pick), None
+    if path is None:
         st.info(T("upload_first"))
         st.stop()
-    uploads = c.data_dir() / "uploads"
-    path = save_upload(up, uploads)
-    cat_path = save_upload(cat, uploads) if cat is not None else None
     try:
         cols = columns_of(str(path), path.stat().st_mtime)
     except InputError as exc:
-        st.error(T("input_problem", msg=exc))
+        st.error(T("input_problem", msg=c.plain(exc)))
         st.stop()
     guess = resolve_columns(cols)
+    if str(path) == act.receipts:  # the mapping chosen before, kept in the database
+        guess = {k: [v] for k, v in act.mapping.items()} or guess
     st.subheader(T("map_columns"))
     st.caption(T("map_help"))
     none = T("not_mapped")
     mapping = {}
     grid = st.columns(4)
-    for i, fld in enumerate(FIELDS):
+    for i, fld in enumerate(FIELDS + OPTIONAL_FIELDS):
         default = "+".join(guess[fld]) if fld in guess else none
         options = [none] + cols + ([default] if default not in cols and default != none else [])
         pick = grid[i % 4].selectbox(fld, options, index=options.index(default), key=f"map_{fld}")
         if pick != none:
             mapping[fld] = pick
+    label = Path(path).name
     if st.button(T("load"), type="primary"):
         progress, bar = c.progress_bar(T("loading"))
         try:
             receipts = load_receipts(path, LoadOptions(mapping=mapping), progress=progress)
         except (InputError, ValueError) as exc:
             bar.empty()
-            st.error(T("input_problem", msg=exc))
+            st.error(T("input_problem", msg=c.plain(exc)))
             st.stop()
         bar.empty()
-        st.session_state["dataset"] = {"receipts": str(path), "catalog": str(cat_path) if cat_path else None,
-                                       "mapping": mapping}
-        st.success(T("dataset_ready"))
-        show_accounting(receipts)
-    elif st.session_state.get("dataset", {}).get("receipts") == str(path):
-        ds = st.session_state["dataset"]
-        show_accounting(c.receipts_of(path, ds["mapping"]))
-    st.caption(f"`{json.dumps(mapping, ensure_ascii=False)}`")
+        c.set_active(label=label, receipts=str(path), catalog=str(cat_path) if cat_path else None,
+                     mapping=mapping, run=None)
+        st.session_state["reset_run"] = True
+        st.session_state["data_flash"] = T("dataset_ready")
+        st.rerun()
+    elif act.receipts == str(path):
+        flash = st.session_state.pop("data_flash", None)
+        if flash:
+            st.success(flash)
+        show_accounting(c.receipts_of(path, act.mapping))
+    st.caption(c.plain(json.dumps(mapping, ensure_ascii=False)))
