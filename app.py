@@ -25,7 +25,7 @@ if user is None:
 
 c.ensure_demo_run()
 with st.sidebar:
-    st.markdown(c.T("signed_in_as", user=user.label, role=c.role_label(user.role)))
+    st.markdown(c.T("signed_in_as", user=c.plain(user.label), role=c.role_label(user.role)))
     if user.role != "local" and st.button(c.T("sign_out")):
         st.session_state.pop("user_name", None)
         st.rerun()

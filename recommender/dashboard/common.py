@@ -365,12 +365,12 @@ def run_inputs(run):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _item_names(key: str, _run, _lines, _catalog, lang: str) -> dict:
-    items = _run.tables.get("items")  # the run's own items table (item -> name), when it has one
-    if items is not None and len(items) and "name" in items.columns:
-        col = "name_zh" if lang == "zh" and "name_zh" in items.columns else "name"
-        ids = items["item"] if "item" in items.columns else items.iloc[:, 0]
-        return {str(k): str(v) for k, v in zip(ids, items[col]) if isinstance(v, str) and v}
+    from recommender.runs import item_names
+
     level = _run.manifest.get("level", "sku")
+    found = item_names(_run) if level == "sku" else {}  # the run's own items table (names found on the lines)
+    if found and not (lang == "zh" and _catalog is not None and "name_zh" in _catalog.columns):
+        return found
     if _catalog is not None and level == "sku" and "sku" in _catalog.columns:
         col = "name_zh" if lang == "zh" and "name_zh" in _catalog.columns else "name"
         if col in _catalog.columns:
