@@ -256,8 +256,9 @@ def cmd_compare(args) -> int:
         table = table[table["status"].isin(_csv_list([args.status]))]
     if args.out:
         from recommender.atomic import atomic_write_bytes
+        from recommender.spreadsheet import csv_bytes
 
-        atomic_write_bytes(args.out, table.to_csv(index=False).encode("utf-8-sig"))
+        atomic_write_bytes(args.out, csv_bytes(table))  # a report for Excel: no live formulas
     if args.json:
         out = table.copy()
         for col in ("antecedents", "consequents"):
@@ -289,8 +290,9 @@ def cmd_tickets(args) -> int:
     overlap = overlap_report(lines, catalog, args.level, by=args.by) if args.level not in ("store",) else None
     if args.out:
         from recommender.atomic import atomic_write_bytes
+        from recommender.spreadsheet import csv_bytes
 
-        atomic_write_bytes(args.out, table.to_csv(index=False).encode("utf-8-sig"))
+        atomic_write_bytes(args.out, csv_bytes(table))  # a report for Excel: no live formulas
     if args.json:
         print(json.dumps({"metrics": table.to_dict("records"), "store_totals": totals.to_dict("records"),
                           "overlap": None if overlap is None else overlap.to_dict("records")},

@@ -56,6 +56,7 @@ import pandas as pd
 
 from recommender.errors import InputError
 from recommender.reasons import saving_text
+from recommender.spreadsheet import LINE_END, neutralise, safe_frame
 
 FORMATS = ("csv", "xlsx", "html", "pos")
 SELECTIONS = ("recommended", "all", "approved")
@@ -67,19 +68,7 @@ MONEY_COLUMNS = ("regular_price", "bundle_price", "saving", "promotion_price")
 HEADERS_ZH = {"bundle_id": "套餐编号", "store": "门店", "skus": "商品编码", "names": "商品名称",
               "regular_price": "原价", "bundle_price": "套餐价", "saving": "立省", "reason": "推荐理由",
               "valid_from": "开始日期", "valid_to": "结束日期"}
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _REQUIRED = ("bundle_id", "items", "regular_price", "bundle_price", "saving")
-
-
-def neutralise(value):
-    """Make a text cell safe to open in a spreadsheet (numbers pass unchanged).
-
-    >>> neutralise('=HYPERLINK("http://x","y")'), neutralise("-5"), neutralise(-5.0), neutralise("tea")
-    ('\\'=HYPERLINK("http://x","y")', "'-5", -5.0, 'tea')
-    """
-    if isinstance(value, str) and value.startswith(_DANGEROUS):
-        return "'" + value
-    return value
 
 
 # --------------------------------------------------------------------------- parsing
@@ -281,11 +270,7 @@ def _atomic_write(out: Path, write) -> Path:
 
 
 def _safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(neutralise)
-    return out
+    return safe_frame(frame)  # the one neutralisation every spreadsheet writer uses
 
 
 def _headers(columns, lang):
@@ -293,7 +278,8 @@ def _headers(columns, lang):
 
 
 def _write_csv(frame, path, bom=True):
-    frame.to_csv(path, index=False, encoding="utf-8-sig" if bom else "utf-8", float_format="%.2f")
+    frame.to_csv(path, index=False, encoding="utf-8-sig" if bom else "utf-8", float_format="%.2f",
+                 lineterminator=LINE_END)  # CRLF: a CR inside a cell is quoted, not a row break
 
 
 def _display_width(value) -> int:

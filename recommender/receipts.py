@@ -826,9 +826,11 @@ def _account(path, table, lines, rejects, warnings, fmt, decimal, cols) -> Accou
 def write_rejects(receipts: Receipts, out) -> Path:
     """Write the rejected rows (line number, reason, column, original fields) as CSV, atomically.
 
-    UTF-8 with a BOM so that Excel shows Chinese text correctly.
+    Meant for Excel: UTF-8 with a BOM so that Chinese text shows, and every
+    cell neutralised (:func:`recommender.spreadsheet.csv_bytes`) so that an input
+    cell such as ``=HYPERLINK(...)`` is shown as text, never run as a formula.
     """
     from recommender.atomic import atomic_write_bytes
+    from recommender.spreadsheet import csv_bytes
 
-    data = receipts.rejects.to_csv(index=False).encode("utf-8-sig")
-    return atomic_write_bytes(Path(out), data)
+    return atomic_write_bytes(Path(out), csv_bytes(receipts.rejects))

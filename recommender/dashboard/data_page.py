@@ -12,6 +12,7 @@ from recommender.dashboard import common as c
 from recommender.errors import InputError
 from recommender import workspace
 from recommender.receipts import FIELDS, OPTIONAL_FIELDS, LoadOptions, load_receipts, resolve_columns
+from recommender.spreadsheet import csv_bytes
 
 T = c.T
 c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
@@ -43,7 +44,7 @@ def show_accounting(receipts) -> None:
         reasons = pd.DataFrame({"reason": list(acc.rows_rejected), "rows": list(acc.rows_rejected.values())})
         st.bar_chart(reasons, x="reason", y="rows", horizontal=True)
         st.dataframe(receipts.rejects, hide_index=True, width="stretch", height=260)
-        st.download_button(T("download_rejects"), receipts.rejects.to_csv(index=False).encode("utf-8-sig"),
+        st.download_button(T("download_rejects"), csv_bytes(receipts.rejects),
                            file_name="rejects.csv", mime="text/csv")
     if acc.warnings:
         st.subheader(T("kept_notes"))
