@@ -216,6 +216,19 @@ LABELS: dict[str, dict[str, str]] = {
                       "zh": "当前数据：**{name}**（上传于 {at}）。上传其他文件可替换。"},
     "upload_refused": {"en": "Upload refused: {msg}", "zh": "上传被拒绝：{msg}"},
     "mine_on": {"en": "Mining **{name}**", "zh": "挖掘数据：**{name}**"},
+    "choosing_support": {"en": "Choosing a minimum support for this data...", "zh": "正在根据数据选择最小支持度..."},
+    "auto_support": {"en": "Min support {s:.4f} is chosen from this data ({level} level): the smallest that keeps the "
+                           "estimated rules under {budget:,} ({rules:,} estimated from {items:,} frequent items "
+                           "and their pairs).",
+                     "zh": "最小支持度 {s:.4f} 根据此数据选择（{level} 层级）：使估计规则数不超过 {budget:,} 的最小值"
+                           "（由 {items:,} 个频繁商品及其组合估计为 {rules:,} 条）。"},
+    "support_too_low": {"en": "Min support {s:.4f} would give about {rules:,} rules, more than the limit of "
+                              "{limit:,}. Raise Min support to {suggested:.4f} or lower Longest itemset.",
+                        "zh": "最小支持度 {s:.4f} 约产生 {rules:,} 条规则，超过上限 {limit:,}。请将最小支持度提高到 "
+                              "{suggested:.4f}，或降低最大项集长度。"},
+    "support_too_low_exact": {"en": "Too many rules at this Min support: raise Min support to {suggested:.4f} or "
+                                    "lower Longest itemset.",
+                              "zh": "此最小支持度下规则过多：请将最小支持度提高到 {suggested:.4f}，或降低最大项集长度。"},
     "sort_by": {"en": "Sort rules by", "zh": "规则排序依据"},
     "rules_shown": {"en": "Showing the top {n:,} of {total:,} rules.", "zh": "显示 {total:,} 条规则中的前 {n:,} 条。"},
     "no_run_yet": {"en": "No mining run of **{name}** yet: mine it on the Mining page.",
