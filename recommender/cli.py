@@ -100,6 +100,9 @@ def add_loader_flags(p: argparse.ArgumentParser, slices: bool = False) -> None:
     g.add_argument("--non-product-pattern", metavar="REGEX", help="SKUs matching this in full are non-products")
     g.add_argument("--max-basket-items", type=int, metavar="N", help="reject receipts with more distinct SKUs")
     g.add_argument("--rejects", metavar="PATH", help="write rejected rows with line numbers and reasons (CSV)")
+    g.add_argument("--max-rejected-share", type=float, metavar="SHARE",
+                   help="stop (exit 2) when more than this share of rows is rejected as unreadable (a number, a "
+                        "date or a malformed line); default 0.05, 1 accepts any loss")
     if slices:
         g.add_argument("--since", metavar="DATE", help="first day to keep (inclusive)")
         g.add_argument("--until", metavar="DATE", help="last day to keep (inclusive)")
@@ -120,13 +123,17 @@ def load_options(args):
             since=getattr(args, "since", None), until=getattr(args, "until", None),
             months=_months(args.months) if getattr(args, "months", None) else None,
             stores=_csv_list([args.stores]) if getattr(args, "stores", None) else None,
+            **({} if args.max_rejected_share is None else {"max_rejected_share": args.max_rejected_share}),
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
 
 
-def read_receipts(args, progress=None):
-    """Load receipts (and the catalog) as the shared loader flags say; write rejects if asked."""
+def read_receipts(args, progress=None, loud=True):
+    """Load receipts (and the catalog) as the shared loader flags say; write rejects if asked.
+
+    ``loud``: print the row accounting on stderr (every command but ``validate``, whose output it is).
+    """
     from recommender.receipts import load_receipts, write_rejects
 
     try:
@@ -144,12 +151,27 @@ def read_receipts(args, progress=None):
             print(f"warning: {note}", file=sys.stderr)
     if args.rejects:
         write_rejects(receipts, args.rejects)
+    if loud:
+        print_accounting_summary(receipts.accounting, rejects_path=args.rejects)
     catalog = None
     if args.catalog:
         from recommender.catalog import load_catalog
 
         catalog = load_catalog(args.catalog, encoding=None)
     return receipts, catalog
+
+
+def print_accounting_summary(acc, rejects_path=None, file=None) -> None:
+    """Read, used, rejected by reason and warnings, in a few lines on stderr: no row goes missing unsaid."""
+    file = file or sys.stderr
+    rejected = sum(acc.rows_rejected.values())
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in acc.rows_rejected.items())
+    print(f"{acc.path}: read {acc.rows_read:,} rows, used {acc.rows_used:,}, rejected {rejected:,}"
+          + (f" ({reasons})" if reasons else ""), file=file)
+    for note, n in acc.warnings.items():
+        print(f"warning: {note}: {n:,}", file=file)
+    if rejected and not rejects_path:
+        print("(--rejects FILE writes every rejected row with its line number and reason)", file=file)
 
 
 def print_accounting(acc) -> None:
@@ -177,7 +199,7 @@ def print_accounting(acc) -> None:
 def cmd_validate(args) -> int:
     from recommender.nonproducts import detect_non_products, non_products_flag
 
-    receipts, _ = read_receipts(args, Progress())
+    receipts, _ = read_receipts(args, Progress(), loud=False)
     acc = receipts.accounting
     suspects = detect_non_products(receipts.lines)
     flag = non_products_flag(suspects)
@@ -224,7 +246,7 @@ def cmd_mine(args) -> int:
     receipts, catalog = read_receipts(args, progress)
     if receipts.accounting.rows_used == 0:
         raise InputError("no rows left to mine after cleaning", path=args.path,
-                         hint="run `recommender validate` to see why rows were rejected")
+                         hint="run `recommender validate` with the same reading flags to see why rows were rejected")
     from dataclasses import asdict
     from pathlib import Path
 
@@ -369,6 +391,21 @@ def cmd_uplift(args) -> int:
     return 0
 
 
+def _run_lines(run_dir, receipts):
+    """Clean lines of the receipts a run was mined from (its recorded reading options), accounting on stderr."""
+    from recommender.bundles import _load_options
+    from recommender.receipts import load_receipts
+    from recommender.runs import read_run
+
+    run = read_run(run_dir)
+    path = receipts or run.manifest.get("input", {}).get("path")
+    if not path:
+        return None  # bundles_for_run says what is missing
+    loaded = load_receipts(path, _load_options(run.manifest))
+    print_accounting_summary(loaded.accounting)
+    return loaded.lines
+
+
 def cmd_bundles(args) -> int:
     from recommender.bundles import bundles_for_run
     from recommender.policy import Policy, load_policy, policy_from_flags
@@ -377,7 +414,8 @@ def cmd_bundles(args) -> int:
     policy = policy_from_flags(policy, min_margin=args.min_margin, max_discount=args.max_discount,
                                min_saving=args.min_saving, price_ending=args.price_ending,
                                discount_types=list(_csv_list([args.discount_types])) if args.discount_types else None)
-    bundles, path = bundles_for_run(args.run_dir, args.receipts, args.catalog, policy=policy, top=args.top,
+    receipts = _run_lines(args.run_dir, args.receipts)
+    bundles, path = bundles_for_run(args.run_dir, receipts, args.catalog, policy=policy, top=args.top,
                                     max_per_anchor=args.max_per_anchor, season=args.season, gift_sku=args.gift_sku,
                                     progress=Progress())
     if args.json:
@@ -437,7 +475,11 @@ def _run_inputs(run_dir, receipts, catalog):
     source = run.manifest.get("input", {})
     catalog = catalog or source.get("catalog")
     receipts = receipts or source.get("path")
-    lines = load_receipts(receipts, _load_options(run.manifest)).lines if receipts else None
+    lines = None
+    if receipts:
+        loaded = load_receipts(receipts, _load_options(run.manifest))
+        print_accounting_summary(loaded.accounting)
+        lines = loaded.lines
     return run, lines, load_catalog(catalog) if catalog else None
 
 
@@ -464,9 +506,16 @@ def cmd_evaluate(args) -> int:
     from recommender.evaluate import evaluate
 
     receipts, catalog = read_receipts(args, Progress())
+    if receipts.lines["timestamp"].isna().all():
+        raise InputError("evaluate splits receipts by time (train on the past, test on the last days), and no "
+                         "receipt has a timestamp", path=args.path,
+                         hint="map the date column with --map timestamp=COLUMN")
     test_days = int(args.test_days) if str(args.test_days).isdigit() else args.test_days
-    table = evaluate(receipts.lines, catalog, test_days=test_days, k=args.k, min_support=args.min_support,
-                     min_count=args.min_count, level=args.level, seed=args.seed, progress=Progress())
+    try:
+        table = evaluate(receipts.lines, catalog, test_days=test_days, k=args.k, min_support=args.min_support,
+                         min_count=args.min_count, level=args.level, seed=args.seed, progress=Progress())
+    except ValueError as exc:
+        raise InputError(str(exc), path=args.path) from None
     if args.json:
         print(table.to_json(orient="records"))
     else:
@@ -496,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="read receipts and print the row accounting")
     p.add_argument("path", help="receipts file (CSV/TSV/TXT, .gz, XLSX, Parquet)")
-    add_loader_flags(p)
+    add_loader_flags(p, slices=True)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_validate)
 

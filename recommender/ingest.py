@@ -39,6 +39,7 @@ import pandas as pd
 from recommender.errors import InputError, as_path
 from recommender.readers import _check_extension, _empty_malformed, file_sha256, sniff_kind, sniff_separator
 from recommender.receipts import (LoadOptions, Receipts, _account, _clean, _column, _guess_format, _SLASHED, _text,
+                                  check_rejected_share,
                                   detect_decimal, load_receipts, parse_numbers, parse_timestamps, resolve_columns)
 
 __all__ = ["load_receipts_chunked"]
@@ -373,6 +374,8 @@ def _columns(names: list, opts: LoadOptions, p: Path) -> dict:
     cols = resolve_columns(names, opts.mapping, path=p)
     if "receipt_id" not in cols or "sku" not in cols:
         raise _Fallback("no receipt or sku column")  # load_receipts raises the helpful error
+    if "timestamp" not in cols and len(cols["receipt_id"]) > 1:
+        raise _Fallback("timestamp maybe in the key")  # load_receipts looks at the values (timestamp_from_key)
     return cols
 
 
@@ -484,7 +487,9 @@ def _load(source: _Source, opts: LoadOptions, chunk_rows: int, say) -> Receipts:
                                 sep=source.sep, sha256=file_sha256(source.path), frame=None)
     acc = _account(source.path, acc_table, lines, rejects, warnings, "lines", decimal, source.cols)
     say(4, 4, "done")
-    return Receipts(lines=lines, rejects=rejects, accounting=acc)
+    receipts = Receipts(lines=lines, rejects=rejects, accounting=acc)
+    check_rejected_share(receipts, opts)
+    return receipts
 
 
 def _relabel_cancellations(rej: pd.DataFrame, cols: dict, opts: LoadOptions) -> pd.DataFrame:

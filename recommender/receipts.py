@@ -16,6 +16,7 @@ of :data:`REASONS`.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,6 +50,16 @@ REASONS = (
     "duplicate line",
     "oversized basket",
 )
+
+#: Reasons that say the file was read the wrong way (a wrong date format, decimal mark or
+#: separator) rather than that a row is dirty.
+PARSE_REASONS = ("malformed line", "unparsable quantity", "unparsable unit_price", "unparsable line_amount",
+                 "unparsable timestamp")
+
+#: A load stops (InputError, exit 2) when more than this share of the rows read is rejected
+#: for one of :data:`PARSE_REASONS`; ``LoadOptions(max_rejected_share=...)`` /
+#: ``--max-rejected-share`` accepts a larger loss.
+MAX_REJECTED_SHARE = 0.05
 
 _ALIASES = {
     "receipt_id": ("receipt_id", "receipt", "receiptno", "receipt_no", "invoiceno", "invoice_no", "invoice", "invoiceid",
@@ -124,6 +135,10 @@ class LoadOptions:
         for a summer slice; others are rejected as "outside date range".
     stores : tuple of str, optional
         Keep only these stores; others are rejected as "outside stores".
+    max_rejected_share : float or None
+        Stop with an :class:`InputError` when more than this share of the rows
+        is rejected for a parse reason (:data:`PARSE_REASONS`); default
+        :data:`MAX_REJECTED_SHARE`. ``1`` (or None) accepts any loss.
     """
 
     format: str = "auto"
@@ -144,6 +159,7 @@ class LoadOptions:
     until: str | None = None
     months: tuple | None = None
     stores: tuple | None = None
+    max_rejected_share: float | None = MAX_REJECTED_SHARE
 
     def __post_init__(self):
         for name, allowed in (("format", ("auto", "lines", "baskets")), ("decimal", ("auto", ".", ",")),
@@ -156,6 +172,25 @@ class LoadOptions:
         bad = sorted(set(self.mapping) - set(FIELDS) - set(OPTIONAL_FIELDS))
         if bad:
             raise ValueError(f"--map field {bad[0]!r} is not one of {', '.join(FIELDS)}")
+        if self.format == "baskets" and self.mapping:
+            raise ValueError("--format baskets reads one receipt per line, with no columns to --map: "
+                             "use --format lines with --map, or leave out --map")
+        if self.max_rejected_share is not None and not 0 <= float(self.max_rejected_share) <= 1:
+            raise ValueError(f"max_rejected_share must be between 0 and 1, not {self.max_rejected_share}")
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value:
+                try:
+                    pd.Timestamp(value)
+                except (ValueError, TypeError):
+                    raise ValueError(f"--{name} {value!r} is not a date; use YYYY-MM-DD") from None
+        if self.since and self.until and pd.Timestamp(self.since) > pd.Timestamp(self.until):
+            raise ValueError(f"--since {self.since} is after --until {self.until}: the slice would be empty")
+
+    @property
+    def sliced(self) -> bool:
+        """True when receipts are kept by date (``since``, ``until`` or ``months``)."""
+        return bool(self.since or self.until or self.months)
 
 
 @dataclass
@@ -437,13 +472,125 @@ def load_receipts(path, options: LoadOptions | None = None, progress=None, **kwa
                 found = ", ".join(str(c) for c in frame.columns if c != "_line")
                 raise InputError(f"no {required} column found", path=p, line=1,
                                  hint=f"map it with --map {required}=COLUMN; the columns are: {found}")
+        cols = timestamp_from_key(frame, cols, opts)
     say(1, 4, "parsing fields")
     lines, rejects, warnings, decimal = _clean(frame, table, cols, opts, p)
     say(3, 4, "accounting")
     acc = _account(p, table, lines, rejects, warnings, fmt, decimal, cols)
     acc.warnings.update(implausible_read(acc, table))
     say(4, 4, "done")
-    return Receipts(lines=lines, rejects=rejects, accounting=acc)
+    receipts = Receipts(lines=lines, rejects=rejects, accounting=acc)
+    check_rejected_share(receipts, opts)
+    return receipts
+
+
+def timestamp_from_key(frame: pd.DataFrame, cols: dict, opts: LoadOptions) -> dict:
+    """Use the date column of a composite receipt key as the timestamp when none is mapped.
+
+    A grocery export keyed by member and day (``--map receipt_id=Member_number+Date``)
+    has its date inside the key; the slices and the time split need it as the
+    timestamp too. A part qualifies when nine in ten of its first values parse
+    as dates and they are not plain numbers (member numbers would read as years).
+
+    >>> f = pd.DataFrame({"Member_number": ["1808", "2552"], "Date": ["21-07-2015", "05-01-2015"], "item": ["a", "b"]})
+    >>> timestamp_from_key(f, {"receipt_id": ["Member_number", "Date"], "sku": ["item"]}, LoadOptions())["timestamp"]
+    ['Date']
+    """
+    parts = cols.get("receipt_id", [])
+    if "timestamp" in cols or len(parts) < 2:
+        return cols
+    for part in parts:
+        sample = frame[part].dropna().head(500)
+        if sample.empty:
+            continue
+        if not pd.api.types.is_datetime64_any_dtype(sample.dtype):
+            text = sample.astype("str").str.strip()
+            if text.str.fullmatch(r"[\d.,]+").mean() > 0.5:
+                continue
+        # Recognised without --date-format, so that a wrong one is reported (check_rejected_share), not ignored.
+        _, bad, _ = parse_timestamps(sample)
+        if 1 - bad.mean() >= 0.9:
+            return {**cols, "timestamp": [part]}
+    return cols
+
+
+_DATE_FORMATS = ("%d-%m-%Y", "%m-%d-%Y", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y-%m-%d", "%Y/%m/%d", "%d-%m-%y",
+                 "%m-%d-%y", "%d/%m/%y", "%m/%d/%y", "%Y%m%d")
+
+
+def _date_format_for(values) -> str | None:
+    """The first common date format that reads every example (time of day ignored), if any."""
+    days = [str(v).strip().split(" ")[0].split("T")[0] for v in values if str(v).strip()]
+    for fmt in _DATE_FORMATS:
+        if days and pd.to_datetime(pd.Series(days), format=fmt, errors="coerce").notna().all():
+            return fmt
+    return None
+
+
+def check_rejected_share(receipts: Receipts, options: LoadOptions | None = None) -> None:
+    """Stop when too many rows were rejected because the file was read the wrong way.
+
+    Rows rejected for a reason in :data:`PARSE_REASONS` usually mean a wrong
+    ``--date-format``, decimal mark or separator, not dirty data; mining the
+    rest would silently lose them. Raises :class:`InputError` naming the
+    column, an example value and what to try when their share of the rows
+    read exceeds ``options.max_rejected_share``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "r.csv")
+    >>> _ = open(p, "w").write("receipt,sku,date\\n1,A,13-02-2025\\n2,B,14-02-2025\\n")
+    >>> load_receipts(p, LoadOptions(date_format="%m-%d-%Y"))
+    Traceback (most recent call last):
+    ...
+    recommender.errors.InputError: ...: column 'date': 100% of the rows read (2 of 2) were rejected as unparsable timestamp, e.g. '13-02-2025' (try --date-format %d-%m-%Y; or pass --max-rejected-share 1 to accept the loss)
+    >>> load_receipts(p, LoadOptions(date_format="%m-%d-%Y", max_rejected_share=1)).accounting.rows_used
+    0
+    """
+    opts = options or LoadOptions()
+    acc = receipts.accounting
+    limit = opts.max_rejected_share
+    if limit is None or not acc.rows_read:
+        return
+    parse = {r: n for r, n in acc.rows_rejected.items() if r in PARSE_REASONS}
+    share = sum(parse.values()) / acc.rows_read
+    if share <= limit:
+        return
+    reason = max(parse, key=parse.get)
+    rej = receipts.rejects[receipts.rejects["reason"] == reason]
+    column = None if rej.empty or pd.isna(rej["column"].iloc[0]) else str(rej["column"].iloc[0])
+    examples = []
+    if column is not None:
+        names = [c for c in column.split("+") if c in rej.columns]
+        if names:
+            examples = rej[names].astype("str").agg(" ".join, axis=1).head(50).tolist()
+    elif "text" in rej.columns:
+        examples = rej["text"].astype("str").head(50).tolist()
+    example = f", e.g. {examples[0][:80]!r}" if examples else ""
+    if reason == "unparsable timestamp":
+        fmt = _date_format_for(examples)
+        if fmt and fmt != opts.date_format:
+            fix = f"try --date-format {fmt}"
+        elif opts.date_format:
+            fix = f"--date-format {opts.date_format} does not read these dates; change it or leave it out"
+        else:
+            fix = "give the format with --date-format (e.g. %d-%m-%Y) or pass --dayfirst"
+    elif reason.startswith("unparsable"):
+        first = examples[0] if examples else ""
+        if "," in first and acc.decimal == ".":
+            fix = "try --decimal ,"
+        elif "." in first and acc.decimal == ",":
+            fix = "try --decimal ."
+        else:
+            field_name = reason.split(" ", 1)[1]
+            fix = f"check that this is the {field_name} column, or map another with --map {field_name}=COLUMN"
+    else:
+        fix = f"the file was split with {acc.sep!r}: try --sep (e.g. --sep tab), --encoding, or --format baskets"
+    accept = min(1.0, math.ceil(share * 100) / 100)
+    raise InputError(f"{share:.0%} of the rows read ({sum(parse.values()):,} of {acc.rows_read:,}) were rejected as "
+                     f"{reason}{example}", path=acc.path, column=column,
+                     hint=f"{fix}; or pass --max-rejected-share {accept:g} to accept the loss")
 
 
 def _guess_format(path: Path, opts: LoadOptions) -> str:
@@ -707,7 +854,18 @@ def _clean(frame: pd.DataFrame, table: Table, cols: dict, opts: LoadOptions, pat
             nonprod |= sku.str.fullmatch(opts.non_product_pattern).fillna(False)
         reject(nonprod, "non-product code", _label(cols, "sku"))
 
-    if opts.since or opts.until or opts.months:
+    if opts.sliced:
+        slice_flags = " / ".join(f"--{f}" for f in ("since", "until", "months") if getattr(opts, f))
+        if "timestamp" not in cols:
+            raise InputError(f"{slice_flags} keeps receipts by date, but no timestamp column was found", path=path,
+                             hint=f"a basket-per-line file has no dates: leave out {slice_flags}"
+                             if table.kind == "baskets" else "map the date column with --map timestamp=COLUMN")
+        if n and ts.isna().all() and not (reason == "unparsable timestamp").any():
+            # (unreadable dates are parse rejects: check_rejected_share names them with an example)
+            raise InputError(f"{slice_flags} keeps receipts by date, but column "
+                             f"{_label(cols, 'timestamp')!r} holds no date", path=path,
+                             hint="give the format with --date-format, or map another column with "
+                                  "--map timestamp=COLUMN")
         day = ts.dt.normalize()
         outside = pd.Series(False, index=frame.index)
         if opts.months:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "datasets"
+SHARED = Path(os.environ.get("RECOMMENDER_SHARED_DATASETS") or ROOT.parent / "shared" / "datasets")
 ONLINE_RETAIL = SHARED / "online_retail.csv.gz"
 
 

@@ -154,7 +154,7 @@ def test_dirty_rows_rejected_with_reasons(tmp_path):
               "5,POST,1,18,2025-01-02 10:00\n"      # 10 non-product code
               "6,A,1,2.0\n"                         # 11 malformed (too few fields)
               "7,A,1,-5,2025-01-02 10:00\n")        # 12 negative price
-    r = load_receipts(p, non_products=("post",))
+    r = load_receipts(p, non_products=("post",), max_rejected_share=1)
     acc = r.accounting
     assert acc.rows_read == 11 and acc.rows_used == 2
     assert acc.rows_rejected == {"malformed line": 1, "missing receipt id": 1, "missing sku": 1,
@@ -167,7 +167,8 @@ def test_dirty_rows_rejected_with_reasons(tmp_path):
         12: "negative price"}
     assert r.rejects.set_index("line_no").loc[6, "column"] == "Quantity"
 
-    strict = load_receipts(p, non_products=("POST",), duplicates="reject", max_basket_items=None)
+    strict = load_receipts(p, non_products=("POST",), duplicates="reject", max_basket_items=None,
+                           max_rejected_share=1)
     assert strict.accounting.rows_rejected["duplicate line"] == 1 and strict.accounting.rows_used == 1
 
 
@@ -233,7 +234,7 @@ def test_options_validated():
 def test_no_row_with_a_readable_date(tmp_path):
     """A timestamp column whose every row is malformed or empty must not crash the date parser."""
     p = write(tmp_path / "t.csv", "receipt,sku,date,d,e,f,g,h\nx,x,x,x,x,x,x,x,x\n")
-    r = load_receipts(p)
+    r = load_receipts(p, max_rejected_share=1)
     assert r.accounting.rows_rejected == {"malformed line": 1} and r.lines.empty
     p2 = write(tmp_path / "t2.csv", "receipt,sku,date\n1,a,\n")
     assert load_receipts(p2).lines["timestamp"].isna().all()
