@@ -147,7 +147,8 @@ def read_receipts(args, progress=None, loud=True):
     else:
         receipts = load_receipts(args.path, load_options(args), progress=progress)
     for note in receipts.accounting.warnings:
-        if note.startswith("implausible read"):  # a misread must not pass silently, whatever the command prints
+        # a misread must not pass silently, whatever the command prints (loud runs print every warning below)
+        if note.startswith("implausible read") and not loud:
             print(f"warning: {note}", file=sys.stderr)
     if args.rejects:
         write_rejects(receipts, args.rejects)
