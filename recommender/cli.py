@@ -524,6 +524,136 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _db(args):
+    from pathlib import Path
+
+    from recommender import data_dir
+    from recommender.decisions import default_db_path
+
+    return Path(args.db) if getattr(args, "db", None) else default_db_path(data_dir())
+
+
+def cmd_launch(args) -> int:
+    from recommender.launch import bundles_from_run, list_launches, make_launch, store_launch, write_launch_json
+    from recommender.policy import Policy, load_policy
+    from recommender.uplift import match_control_stores
+
+    run, lines, catalog = _run_inputs(args.run_dir, args.receipts, args.catalog)
+    db = _db(args)
+    state = None
+    if args.approved:
+        from recommender.decisions import current
+
+        state = current(db) if db.exists() else None
+        if state is None or state.empty:
+            raise InputError("no approved bundles: nothing has been approved yet", path=db,
+                             hint="approve bundles on the dashboard, or pass --bundles IDS")
+    bundles = bundles_from_run(run, list(_csv_list([args.bundles])) if args.bundles else None,
+                               approved_state=state, catalog=catalog)
+    if lines is None:
+        raise InputError("a launch's projection needs the receipts", hint="pass --receipts PATH")
+    stores = list(_csv_list([args.stores]))
+    control = list(_csv_list([args.control_stores])) if args.control_stores else None
+    proposed = None
+    if control is None:
+        proposed = match_control_stores(lines, stores, args.start)
+        control = sorted(set(proposed["control_store"]))
+    policy = load_policy(args.policy) if args.policy else Policy()
+    known = list_launches(db)
+    record = make_launch(bundles, stores, control, args.start, args.end, name=args.name,
+                         promotion_id=args.promotion_id, lines=lines, catalog=catalog, policy=policy,
+                         policy_source=args.policy, run=str(run.path), known_launches=known,
+                         created_by=os.environ.get("USER"))
+    if proposed is not None:
+        record["control_matching"] = proposed.to_dict("records")
+    store_launch(db, record)
+    if args.out:
+        write_launch_json(record, args.out)
+    if args.json:
+        print(json.dumps(record, ensure_ascii=False, default=str))
+        return 0
+    print(f"launch        {record['launch_id']}  {record['name']}  (promotion {record['promotion_id']})")
+    print(f"dates         {record['from']} .. {record['to'] or 'open'}")
+    print(f"test stores   {', '.join(record['stores'])}")
+    print(f"control       {', '.join(record['control_stores'])}" + ("  (proposed by matching)" if proposed is not None
+                                                                     else ""))
+    for b in record["bundles"]:
+        p = b.get("projection", {})
+        print(f"  {b['name'][:50]:<50} take rate {p.get('take_rate', 0):.3f}  takers/store-week "
+              f"{p.get('takers_per_store_week', 0):.2f}  margin/store-week {p.get('incremental_margin_per_store_week', 0):+.2f}")
+    mde = record.get("minimum_detectable_effect")
+    if mde:
+        print(f"ATV MDE       {mde['mde']:,.2f} ({mde['mde_pct']:.1f}%) -- {mde.get('note', '')}")
+    print(f"stored in     {db}" + (f"; written to {args.out}" if args.out else ""))
+    return 0
+
+
+def _launches(args):
+    from recommender.launch import read_launch
+
+    return [read_launch(ref, _db(args)) for ref in args.launch]
+
+
+def cmd_measure(args) -> int:
+    from recommender.measure import measure_launch
+
+    launches = _launches(args)
+    receipts, catalog = read_receipts(args, Progress())
+    results = [measure_launch(receipts.lines, launch, catalog=catalog) for launch in launches]
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, ensure_ascii=False, default=str))
+        return 0
+    fmt = (lambda v, f="{:+.3f}": "-" if v is None else f.format(v))
+    for res in results:
+        head = res["launch"]
+        print(f"launch {head['launch_id']}  {head.get('name') or ''}  {head['from']} .. {head.get('to') or 'open'}")
+        print(f"  {'bundle':<28}{'attach uplift':>14}{'95% interval':>22}{'expected':>10}"
+              f"{'takers':>9}{'expected':>10}{'margin/sw':>11}{'expected':>10}")
+        for b in res["bundles"]:
+            ci = "-" if b.get("ci_low") is None else f"[{b['ci_low']:+.3f}, {b['ci_high']:+.3f}]"
+            print(f"  {str(b['name'])[:27]:<28}{fmt(b.get('attach_uplift')):>14}{ci:>22}"
+                  f"{fmt(b.get('expected_attach_uplift')):>10}{fmt(b.get('takers'), '{:,.0f}'):>9}"
+                  f"{fmt(b.get('expected_takers'), '{:,.0f}'):>10}{fmt(b.get('incremental_margin'), '{:+,.1f}'):>11}"
+                  f"{fmt(b.get('expected_incremental_margin'), '{:+,.1f}'):>10}")
+            for w in b.get("warnings", []):
+                print(f"    warning: {w}")
+        port = res["portfolio"]
+        for metric in ("atv", "upt"):
+            m = port.get(metric) or {}
+            if m.get("estimate") is not None:
+                print(f"  {metric.upper():<5} {m['estimate']:+,.3f} ({m['estimate_pct']:+.2f}%)  95% interval "
+                      f"[{m['ci_low']:+,.3f}, {m['ci_high']:+,.3f}]")
+        mde = port.get("minimum_detectable_effect")
+        if mde:
+            print(f"  MDE stated at launch: ATV {mde['mde']:,.2f} ({mde['mde_pct']:.1f}%)")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from recommender.calibrate import PRIOR_SD, calibrate, write_policy
+    from recommender.measure import measure_launch
+    from recommender.policy import Policy, load_policy
+
+    launches = _launches(args)
+    receipts, catalog = read_receipts(args, Progress())
+    prior = load_policy(args.policy) if args.policy else Policy()
+    measured = [measure_launch(receipts.lines, launch, catalog=catalog) for launch in launches]
+    policy = calibrate(measured, prior, prior_sd=args.prior_sd or PRIOR_SD)
+    path = write_policy(policy, args.out)
+    if args.json:
+        print(json.dumps(policy.sources[-1], ensure_ascii=False, default=str))
+        return 0
+    for dept, fit in policy.sources[-1]["departments"].items():
+        c = fit["curve"]
+        print(f"{dept:<12} factor {fit['factor']:6.2f}  curve q0={c['q0']:.3f} q_max={c['q_max']:.3f} k={c['k']:g}  "
+              f"(shrinkage to prior {fit['shrinkage_to_prior']:.1%})")
+        for b in fit["bundles"]:
+            print(f"   {str(b['name'])[:40]:<40} saving {b['saving_pct']:.1%}: measured {b['measured_take_rate']:.3f}, "
+                  f"prior {b['prior_take_rate']:.3f}, calibrated {b['calibrated_take_rate']:.3f}")
+    print(f"written to {path}  (use: recommender bundles RUN_DIR --policy {path})")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from recommender.demo import generate_demo
 
@@ -675,6 +805,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("launch", help="record a launch: bundles, test and control stores, dates, the projection")
+    p.add_argument("run_dir")
+    sel = p.add_mutually_exclusive_group(required=True)
+    sel.add_argument("--bundles", metavar="IDS", help="bundle_id values from the run's bundles, comma-separated")
+    sel.add_argument("--approved", action="store_true", help="every bundle approved in the decisions database")
+    p.add_argument("--stores", required=True, metavar="A,B", help="test stores")
+    p.add_argument("--control-stores", metavar="C,D", help="default: proposed by matching on pre-launch ATV")
+    p.add_argument("--from", dest="start", required=True, metavar="DATE", help="first day of the launch")
+    p.add_argument("--to", dest="end", metavar="DATE", help="last day (default: open)")
+    p.add_argument("--name", help="a name people recognise (default: 'launch DATE')")
+    p.add_argument("--promotion-id", metavar="ID", help="id the tills carry (default: derived from the launch id)")
+    p.add_argument("--policy", metavar="PATH", help="policy whose curves make the projection (default: built-in)")
+    p.add_argument("--receipts", metavar="PATH", help="receipts for the projection (default: the run's input)")
+    p.add_argument("--catalog", metavar="PATH", help="catalog (default: the run's)")
+    p.add_argument("--out", metavar="FILE.json", help="also write the launch record as JSON")
+    p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_launch)
+
+    p = sub.add_parser("measure", help="per-bundle attach uplift, takers and margin of a launch vs its projection")
+    p.add_argument("path", help="receipts file covering the launch")
+    p.add_argument("--launch", required=True, action="append", metavar="ID|FILE",
+                   help="launch id in the decisions database or a launch JSON file (repeatable)")
+    add_loader_flags(p)
+    p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_measure)
+
+    p = sub.add_parser("calibrate", help="fit take-rate curves per department from measured launches; write a policy")
+    p.add_argument("path", help="receipts file covering the launch(es)")
+    p.add_argument("--launch", required=True, action="append", metavar="ID|FILE",
+                   help="launch id or launch JSON file (repeatable: several launches are pooled)")
+    add_loader_flags(p)
+    p.add_argument("--out", required=True, metavar="POLICY.toml", help="the calibrated policy to write")
+    p.add_argument("--policy", metavar="PATH", help="prior policy (default: built-in curves)")
+    p.add_argument("--prior-sd", type=float, help="prior sd of a department's log take-rate factor (default log 3)")
+    p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("demo", help="write the seeded demo shop into data/demo")
     from pathlib import Path

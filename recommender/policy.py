@@ -181,6 +181,11 @@ class Policy:
         ``calibration``).
     aliases : mapping
         Catalog department name -> policy department name.
+    source : str, optional
+        The file the policy was read from (None: built in code).
+    sources : tuple of dict
+        Where calibrated curves came from (``[[sources]]`` tables written by
+        :mod:`recommender.calibrate`: launch ids, dates, the fit per department).
 
     Examples
     --------
@@ -202,6 +207,8 @@ class Policy:
     calibration: float = 1.0
     departments: Mapping = field(default_factory=dict)
     aliases: Mapping = field(default_factory=lambda: dict(DEFAULT_ALIASES))
+    source: str | None = None
+    sources: tuple = ()
 
     def __post_init__(self):
         _check_scalars(self.__dict__, "policy")
@@ -278,7 +285,7 @@ def policy_from_mapping(data: Mapping, path=None) -> Policy:
     >>> p.min_margin, p.curves["grocery"].q_max, p.curves["grocery"].q0
     (0.3, 0.1, 0.01)
     """
-    top_keys = set(_OVERRIDABLE) | {"departments", "aliases"}
+    top_keys = set(_OVERRIDABLE) | {"departments", "aliases", "sources"}
     unknown = set(data) - top_keys
     if unknown:
         raise InputError(f"unknown policy keys {sorted(unknown)}", path=path,
@@ -312,8 +319,12 @@ def policy_from_mapping(data: Mapping, path=None) -> Policy:
             overrides[dept] = over
     aliases = dict(DEFAULT_ALIASES)
     aliases.update({department_key(k): department_key(v) for k, v in dict(data.get("aliases", {})).items()})
+    sources = data.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(x, Mapping) for x in sources):
+        raise InputError("sources must be a list of tables ([[sources]])", path=path)
     try:
-        return Policy(curves=curves, departments=overrides, aliases=aliases, **kwargs)
+        return Policy(curves=curves, departments=overrides, aliases=aliases, sources=tuple(dict(x) for x in sources),
+                      source=None if path is None else str(path), **kwargs)
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc), path=path, hint="see data/policy.example.toml") from None
 
@@ -396,3 +407,39 @@ def calibration_factor(launches) -> float:
     if predicted <= 0:
         raise ValueError("no predicted takers to calibrate against")
     return takers / predicted
+
+
+def policy_to_mapping(policy: Policy) -> dict:
+    """The TOML mapping that :func:`policy_from_mapping` reads back into an equal policy.
+
+    >>> p = policy_from_mapping({"min_margin": 0.3, "departments": {"grocery": {"q_max": 0.1, "min_margin": 0.4}}})
+    >>> q = policy_from_mapping(policy_to_mapping(p))
+    >>> q.curves == p.curves and q.departments == p.departments and q.min_margin == 0.3
+    True
+    """
+    defaults = Policy()
+    out: dict = {}
+    for key in _OVERRIDABLE:
+        value = getattr(policy, key)
+        if key == "price_ending":
+            value = "none" if value is None else value
+        elif key == "discount_types":
+            value = list(value)
+        out[key] = value
+    depts: dict = {}
+    for name, curve in policy.curves.items():
+        if name != "default" or curve != DEFAULT_CURVES["default"]:
+            if DEFAULT_CURVES.get(name) != curve:
+                depts.setdefault(name, {}).update(q0=curve.q0, q_max=curve.q_max, k=curve.k)
+    for name, over in policy.departments.items():
+        table = depts.setdefault(name, {})
+        for k, v in over.items():
+            table[k] = list(v) if k == "discount_types" else ("none" if k == "price_ending" and v is None else v)
+    if depts:
+        out["departments"] = depts
+    extra = {k: v for k, v in policy.aliases.items() if defaults.aliases.get(k) != v}
+    if extra:
+        out["aliases"] = extra
+    if policy.sources:
+        out["sources"] = [dict(x) for x in policy.sources]
+    return out
