@@ -229,6 +229,37 @@ LABELS: dict[str, dict[str, str]] = {
     "support_too_low_exact": {"en": "Too many rules at this Min support: raise Min support to {suggested:.4f} or "
                                     "lower Longest itemset.",
                               "zh": "此最小支持度下规则过多：请将最小支持度提高到 {suggested:.4f}，或降低最大项集长度。"},
+    "no_dates": {"en": "No dated tickets: the uplift needs a date on the lines (map the timestamp column on the "
+                       "Data page).", "zh": "没有带日期的小票：提升测量需要日期（请在“数据”页映射时间列）。"},
+    "no_test_control": {"en": "A test-vs-control comparison needs at least two stores; this data has {n}. The "
+                              "before/after comparison below is the design left (a weaker one).",
+                        "zh": "测试与对照比较至少需要两家门店；此数据只有 {n} 家。下方为前后对比（较弱的设计）。"},
+    "design": {"en": "Design", "zh": "设计"},
+    "design_did": {"en": "Test vs control stores", "zh": "测试门店对比对照门店"},
+    "design_before_after": {"en": "Before vs after (weaker design)", "zh": "前后对比（较弱的设计）"},
+    "weaker_design": {"en": "Before/after: {pre} weeks before and {post} after the launch, {n:,} tickets; each "
+                            "week one value, Welch interval. Weaker than test vs control: it credits the launch "
+                            "with anything else that changed (season, prices, traffic).",
+                      "zh": "前后对比：上线前 {pre} 周、上线后 {post} 周，共 {n:,} 张小票；每周一个值，Welch 区间。"
+                            "比测试/对照设计弱：会把同期其他变化（季节、价格、客流）计入上线效果。"},
+    "pick_test_control": {"en": "Choose at least one test store and one control store to compare them, or "
+                                "choose the before/after design above.",
+                          "zh": "请至少选择一家测试门店和一家对照门店，或在上方选择前后对比。"},
+    "step_receipts": {"en": "Bring receipts", "zh": "导入小票"},
+    "step_receipts_help": {"en": "Upload your till export below (or use the demo shop).",
+                           "zh": "在下方上传收银导出文件（或使用演示门店）。"},
+    "step_mine": {"en": "Mine", "zh": "挖掘"},
+    "step_mine_help": {"en": "Next: the Mining page finds what sells together (its defaults fit your data).",
+                       "zh": "下一步：在“挖掘”页找出一起售出的商品（默认参数按数据选择）。"},
+    "step_bundles": {"en": "Bundles", "zh": "套餐"},
+    "step_bundles_help": {"en": "Next: the Bundles page prices offers from the rules.",
+                          "zh": "下一步：在“套餐”页根据规则为套餐定价。"},
+    "step_approve": {"en": "Approve, export", "zh": "批准、导出"},
+    "step_approve_help": {"en": "Next: approve offers on the Bundles page, then download them on the Export page.",
+                          "zh": "下一步：在“套餐”页批准，再在“导出”页下载。"},
+    "step_measure": {"en": "Measure", "zh": "测量"},
+    "step_measure_help": {"en": "After the launch: the Uplift page measures the change in ticket size.",
+                          "zh": "上线后：在“提升”页测量客单变化。"},
     "sort_by": {"en": "Sort rules by", "zh": "规则排序依据"},
     "rules_shown": {"en": "Showing the top {n:,} of {total:,} rules.", "zh": "显示 {total:,} 条规则中的前 {n:,} 条。"},
     "no_run_yet": {"en": "No mining run of **{name}** yet: mine it on the Mining page.",

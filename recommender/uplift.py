@@ -819,3 +819,69 @@ def expected_vs_actual(expected: dict, measured: dict) -> dict:
     if expected.get("take_rate") and "take_rate" in flat:
         recal = float(flat["take_rate"]) / float(expected["take_rate"])
     return {"table": table, "recalibration": recal}
+
+
+# ---------------------------------------------------------------- shops without stores
+
+def before_after(lines: pd.DataFrame, launch, metric: str = "atv", *, confidence: float = 0.95,
+                 min_weeks: int = 2) -> dict:
+    """Weekly ``metric`` after a launch against before it, all tickets together: the design left to a shop
+    with one store (or no store column), where no store can serve as a control.
+
+    Each calendar week is one value (tickets of a week are not independent draws,
+    weeks are closer to it); the interval is Welch's on the weekly means. It is
+    the weaker design: it credits the launch with anything else that changed
+    (season, prices, traffic), and the result says so in ``warnings``.
+
+    Returns
+    -------
+    dict
+        metric, design ("before_after"), estimate, estimate_pct, ci_low, ci_high, ci_low_pct, ci_high_pct,
+        p_value, confidence, n_weeks_pre, n_weeks_post, n_tickets, pre_mean, warnings.
+
+    Raises
+    ------
+    NotEnoughData
+        Fewer than ``min_weeks`` weeks with tickets on either side of the launch.
+
+    Examples
+    --------
+    >>> days = pd.date_range("2025-01-06", periods=56, freq="D")
+    >>> lines = pd.DataFrame({"receipt_id": [str(i) for i in range(56)], "sku": "a", "quantity": 1.0,
+    ...                       "line_amount": [10.0 if d < pd.Timestamp("2025-02-03") else 12.0 for d in days],
+    ...                       "timestamp": days})
+    >>> r = before_after(lines, "2025-02-03")
+    >>> r["design"], r["estimate"], r["n_weeks_pre"], r["n_weeks_post"]
+    ('before_after', 2.0, 4, 4)
+    """
+    from recommender.tickets import store_totals
+
+    if metric not in ("atv", "upt"):
+        raise InputError(f"metric must be atv or upt for a before/after comparison, not {metric!r}")
+    launch = pd.Timestamp(launch)
+    dated = lines[lines["timestamp"].notna()]
+    pre = store_totals(dated[dated["timestamp"] < launch], by="week") if len(dated) else None
+    post = store_totals(dated[dated["timestamp"] >= launch], by="week") if len(dated) else None
+    n_pre, n_post = (0 if f is None else len(f) for f in (pre, post))
+    if min(n_pre, n_post) < min_weeks:
+        raise NotEnoughData(f"{n_pre} week(s) with tickets before the launch and {n_post} after; at least "
+                            f"{min_weeks} are needed on each side", hint="move the launch date")
+    a, b = pre[metric].to_numpy(float), post[metric].to_numpy(float)
+    diff = float(b.mean() - a.mean())
+    var = a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)
+    if var > 0:
+        se = np.sqrt(var)
+        df = var ** 2 / ((a.var(ddof=1) / len(a)) ** 2 / (len(a) - 1) + (b.var(ddof=1) / len(b)) ** 2 / (len(b) - 1))
+        half = float(stats.t.ppf(0.5 + confidence / 2, df) * se)
+        p = float(2 * stats.t.sf(abs(diff) / se, df))
+    else:
+        half, p = 0.0, (1.0 if diff == 0 else 0.0)
+    pre_mean = float(a.mean())
+    pct = (lambda v: 100.0 * v / pre_mean if pre_mean else float("nan"))
+    return {"metric": metric, "design": "before_after", "estimate": diff, "estimate_pct": pct(diff),
+            "ci_low": diff - half, "ci_high": diff + half, "ci_low_pct": pct(diff - half),
+            "ci_high_pct": pct(diff + half), "p_value": p, "confidence": confidence, "n_weeks_pre": int(n_pre),
+            "n_weeks_post": int(n_post), "n_tickets": int(pre["tickets"].sum() + post["tickets"].sum()),
+            "pre_mean": pre_mean,
+            "warnings": ["before/after without control stores is the weaker design: it credits the launch with "
+                         "anything else that changed at the same time (season, prices, traffic)"]}

@@ -330,3 +330,78 @@ def test_broken_users_file_keeps_the_dashboard_closed(data_dir, monkeypatch, tmp
     at = start()
     assert len(at.error) == 1 and "admin" in at.error[0].value
     assert not at.title  # no page was shown
+
+
+PAGES_ALL = ("data_page", "mining_page", "bundles_page", "uplift_page", "export_page")
+
+
+def small_shop(with_names: bool = True) -> bytes:
+    """Receipts of a one-store shop with no store column: tea goes with cups, cake with jam; one item is named
+    like a markdown link (names are text, never markup)."""
+    names = {"TEA": "Green tea", "CUP": "[Click](http://example.invalid)", "CAKE": "Lemon cake", "JAM": "Jam"}
+    rows = ["InvoiceNo,StockCode,Description,Quantity,UnitPrice,InvoiceDate"]
+    for i in range(240):
+        day = f"2025-{1 + (i % 6):02d}-{1 + i % 28:02d}"
+        pair = ("TEA", "CUP") if i % 2 else ("CAKE", "JAM")
+        rows.append(f"{i},{pair[0]},{names[pair[0]] if with_names else ''},1,3.5,{day}")
+        if i % 5:
+            rows.append(f"{i},{pair[1]},\"{names[pair[1]]}\",1,2.0,{day}")
+    return "\n".join(rows).encode()
+
+
+CATALOGS = {
+    "none": None,
+    "sku,name,price": "sku,name,price\nTEA,Green tea,3.5\nCUP,Cup,2.0\nCAKE,Lemon cake,3.5\nJAM,Jam,2.0\n",
+    "full": "sku,name,name_zh,department,category,subcategory,brand,season,price,unit_cost\n"
+            "TEA,Green tea,绿茶,grocery,drinks,tea,Leaf,all,3.5,1.5\nCUP,Cup,杯子,home,kitchen,cups,Potter,all,2.0,0.8\n"
+            "CAKE,Lemon cake,柠檬蛋糕,grocery,bakery,cakes,Oven,summer,3.5,1.4\n"
+            "JAM,Jam,果酱,grocery,spreads,jam,Berry,all,2.0,0.7\n",
+}
+
+
+def markdown_texts(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown] + [m.value for m in at.caption] + [s.value for s in at.subheader] + \
+        [i.value for i in at.info] + [s.value for s in at.success]
+
+
+@pytest.mark.parametrize("catalog", list(CATALOGS))
+def test_every_page_with_any_catalog_subset_and_one_store(data_dir, catalog):
+    at = open_page(start(), "data_page")
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_receipts").upload("tea shop.csv", small_shop(), "text/csv").run()
+    if CATALOGS[catalog]:
+        at.file_uploader(key="upload_catalog").upload("catalog.csv", CATALOGS[catalog].encode(), "text/csv").run()
+    at.button[0].click().run()
+    clean(at)
+    at = open_page(at, "mining_page")
+    clean(at)
+    levels = at.selectbox(key="m_level").options
+    assert levels == (["sku"] if catalog != "full" else ["sku", "subcategory", "category", "department", "brand"])
+    at.button[0].click().run()  # the page's defaults, no field touched
+    clean(at)
+    assert at.session_state["run_name"] == ("tea-shop-subcategory" if catalog == "full" else "tea-shop-sku")
+    for page in PAGES_ALL:
+        at = open_page(at, page)
+        clean(at)
+        # a name is text: the link in the CUP name never reaches markdown unescaped
+        assert not any("](http" in text for text in markdown_texts(at)), page
+    at = open_page(at, "uplift_page")
+    assert any("at least two stores" in i.value for i in at.info)  # says why, then offers before/after
+    assert at.radio(key="u_design").value == "before_after"
+    assert any("Weaker than test vs control" in cap.value for cap in at.caption)
+
+
+def test_rules_show_names_and_a_total(data_dir):
+    at = open_page(start(), "data_page")
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_receipts").upload("named.csv", small_shop(), "text/csv").run()
+    at.button[0].click().run()
+    at = open_page(at, "mining_page")
+    at.button[0].click().run()
+    at = open_page(at, "bundles_page")
+    at.toggle(key="f_sig").set_value(False).run()
+    clean(at)
+    rules = next(d.value for d in at.dataframe if "antecedent_names" in d.value.columns)
+    assert "Green tea" in set(rules["antecedent_names"]) | set(rules["consequent_names"])
+    assert "TEA" in set(rules["antecedents"]) | set(rules["consequents"])  # codes stay the ids
+    assert any("Showing the top" in cap.value for cap in at.caption)

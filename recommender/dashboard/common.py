@@ -401,3 +401,38 @@ def bundles_with_decisions(run):
     if table is None:
         return None
     return decisions.apply_decisions(table, decisions.current(db_path()))
+
+
+# ------------------------------------------------------------------ where the user stands
+
+#: The way through the product, in order: (label key, page url path).
+STEPS = (("step_receipts", "data"), ("step_mine", "mining"), ("step_bundles", "bundles"),
+         ("step_approve", "export"), ("step_measure", "uplift"))
+
+
+def journey() -> list[bool]:
+    """Which steps are done for the active data: receipts chosen, a run mined, bundles priced, one approved,
+    measured (the last is never "done": it is where an approved offer goes next)."""
+    act = active()
+    run = selected_run_path()
+    has_run = run is not None and (is_demo(act) or run.name in runs_of(act))
+    has_bundles = has_run and any((run / f"bundles.{ext}").exists() for ext in ("parquet", "csv"))
+    approved = False
+    if has_bundles:
+        state = decisions.current(db_path())
+        table = load_run(run).tables.get("bundles")
+        approved = bool(len(state) and table is not None and
+                        state[state["status"] == "approved"]["bundle_id"].isin(table["bundle_id"]).any())
+    return [bool(act.receipts), has_run, has_bundles, approved, False]
+
+
+def show_steps() -> None:
+    """The steps (bring receipts -> mine -> bundles -> approve, export -> measure) and where the user stands."""
+    done = journey()
+    current = next((i for i, d in enumerate(done) if not d), len(done) - 1)
+    cols = st.columns(len(STEPS))
+    for i, ((key, url), col) in enumerate(zip(STEPS, cols)):
+        mark = "✅" if done[i] else ("👉" if i == current else "⬜")
+        col.markdown(f"{mark} **{i + 1}. {T(key)}**")
+        if i == current:
+            col.caption(T(key + "_help"))

@@ -18,6 +18,7 @@ T = c.T
 c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
 st.title(T("data_title"))
 c.demo_banner()
+c.show_steps()  # the first page shows the way: receipts -> mine -> bundles -> approve, export -> measure
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

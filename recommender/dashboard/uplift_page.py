@@ -10,7 +10,7 @@ import streamlit as st
 
 from recommender.dashboard import common as c
 from recommender.tickets import overlap_report, store_totals, ticket_metrics
-from recommender.uplift import NotEnoughData, expected_vs_actual, measure_uplift
+from recommender.uplift import NotEnoughData, before_after, expected_vs_actual, measure_uplift
 
 T = c.T
 c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
@@ -20,9 +20,9 @@ c.demo_banner()
 run_path = c.selected_run_path()
 run = c.load_run(run_path) if run_path else None
 lines, catalog = c.run_inputs(run) if run is not None else (None, None)
-if lines is None:  # a run whose input file is gone: fall back on the demo shop
-    demo = c.ensure_demo_data()
-    lines, catalog = c.receipts_of(demo / "receipts.csv").lines, c.catalog_of(demo / "catalog.csv")
+if lines is None:  # no run of the active data yet (or its input is gone): measure the active data itself
+    act = c.active()
+    lines, catalog = c.receipts_of(act.receipts, act.mapping).lines, c.catalog_of(act.catalog)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -44,7 +44,9 @@ def measured(key: str, launch: str, test: tuple, control: tuple, metric: str, _l
 data_key = str(run_path) + str(c.folder_version(run_path)) if run_path else "demo"
 
 # ------------------------------------------------------------------ ticket metrics
-levels = ["store", "department", "category", "subcategory", "brand", "sku"] if catalog is not None else ["store", "sku"]
+# only the levels the catalog has (any subset of its documented columns)
+levels = ["store"] + [lv for lv in ("department", "category", "subcategory", "brand")
+                      if catalog is not None and lv in catalog.columns] + ["sku"]
 level = st.selectbox(T("level"), levels, index=1 if len(levels) > 2 else 0, key="u_level")
 st.subheader(T("ticket_metrics", level=level))
 st.info(T("ticket_definition"), icon=":material/receipt_long:")
@@ -61,22 +63,58 @@ if level != "store":
 
 # ------------------------------------------------------------------ test vs control
 st.divider()
-truth = c.ground_truth()
+truth = c.ground_truth() if c.is_demo() else {}
 all_stores = sorted(lines["store_id"].dropna().astype(str).unique())
+ts = lines["timestamp"].dropna()
+if ts.empty:
+    st.info(T("no_dates"))
+    st.stop()
+lo, hi = ts.min().date(), ts.max().date()
+default_launch = dt.date.fromisoformat(truth["launch_date"]) if truth.get("launch_date") else lo + (hi - lo) * 3 // 4
+designs = ["did", "before_after"] if len(all_stores) >= 2 else ["before_after"]
+if len(all_stores) < 2:  # say why, instead of empty store pickers
+    st.info(T("no_test_control", n=len(all_stores)))
+design = st.radio(T("design"), designs, key="u_design", horizontal=True, format_func=lambda d: T(f"design_{d}"))
+
+if design == "before_after":
+    st.subheader(T("design_before_after"))
+    b1, b2 = st.columns([1.4, 1])
+    launch = b1.date_input(T("launch_date"), value=min(max(default_launch, lo), hi), min_value=lo, max_value=hi,
+                           key="u_launch")
+    metric = b2.radio(T("metric"), ["atv", "upt"], key="u_metric", format_func=str.upper)
+    w = store_totals(lines, by="week")
+    series = pd.DataFrame({"week": pd.to_datetime(w["period"]), metric: w[metric]})
+    chart = alt.Chart(series).mark_line(point=True).encode(
+        x=alt.X("week:T", title=None), y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False), title=metric.upper()),
+        tooltip=["week:T", alt.Tooltip(f"{metric}:Q", format=".2f")])
+    rule = alt.Chart(pd.DataFrame({"launch": [pd.Timestamp(launch)]})).mark_rule(
+        color="black", strokeDash=[6, 4]).encode(x="launch:T")
+    st.altair_chart(chart + rule, width="stretch")
+    try:
+        res = before_after(lines, launch, metric)
+    except NotEnoughData as exc:
+        st.info(T("not_enough", msg=c.plain(exc)))
+        st.stop()
+    m1, m2 = st.columns([1, 3])
+    m1.metric(T("estimate"), f"{res['estimate']:+.2f}", delta=f"{res['estimate_pct']:+.1f}%")
+    m2.markdown(T("interval", conf=res["confidence"], lo=res["ci_low"], hi=res["ci_high"], lop=res["ci_low_pct"],
+                  hip=res["ci_high_pct"], p=res["p_value"]))
+    m2.caption(T("weaker_design", pre=res["n_weeks_pre"], post=res["n_weeks_post"], n=res["n_tickets"]))
+    st.stop()
+
+s1, s2, s3, s4 = st.columns([3, 3, 1.4, 1])
 default_test = [s for s in truth.get("test_stores", []) if s in all_stores] or all_stores[: len(all_stores) // 2]
 default_control = [s for s in truth.get("control_stores", []) if s in all_stores] or [
     s for s in all_stores if s not in default_test]
-s1, s2, s3, s4 = st.columns([3, 3, 1.4, 1])
 test = s1.multiselect(T("test_stores"), all_stores, default=default_test, key="u_test")
 control = s2.multiselect(T("control_stores"), [s for s in all_stores if s not in test],
                          default=[s for s in default_control if s not in test], key="u_control")
-ts = lines["timestamp"].dropna()
-lo, hi = ts.min().date(), ts.max().date()
-default_launch = dt.date.fromisoformat(truth["launch_date"]) if truth.get("launch_date") else lo + (hi - lo) * 3 // 4
 launch = s3.date_input(T("launch_date"), value=min(max(default_launch, lo), hi), min_value=lo, max_value=hi,
                        key="u_launch")
 metric = s4.radio(T("metric"), ["atv", "upt"], key="u_metric", format_func=str.upper)
 
+if not (test and control):  # nothing vanishes without a word
+    st.info(T("pick_test_control"))
 if test and control:
     frames = []
     for group, stores in (("test", tuple(test)), ("control", tuple(control))):
