@@ -60,6 +60,7 @@ NON_PRODUCT_COLUMNS = ("sku", "name", "reasons", "lines", "receipts", "median_pr
 
 _AMOUNT = re.compile(r"[£$€¥￥]?\s*\d[\d.,]*\s*(%|元|[a-z]{0,3})?", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]+")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def fee_word(name) -> str | None:
@@ -70,8 +71,8 @@ def fee_word(name) -> str | None:
     >>> fee_word("快递包装费"), fee_word("运费(顺丰)"), fee_word("coffee")
     ('包装费', '运费', None)
     """
-    if name is None or (isinstance(name, float) and name != name):
-        return None
+    if name is None or (isinstance(name, float) and name != name) or not _LETTER.search(str(name)):
+        return None  # every fee word is made of letters: codes such as "85123" are never fees
     text = re.sub(r"[(\[（【].*?[)\]）】]", " ", str(name)).strip()
     text = _AMOUNT.sub(" ", text).strip(" -_.,:;/·")
     for word in FEE_WORDS_ZH:
@@ -129,10 +130,10 @@ def detect_non_products(lines: pd.DataFrame) -> pd.DataFrame:
         return empty
     skus = lines["sku"].astype(str)
     names = _names(lines)
-    codes = pd.Index(names.index.astype(str))
+    codes = [str(s) for s in names.index.tolist()]  # a list: iterating an Arrow-backed Index is slow
     reasons: dict = {s: [] for s in codes}
 
-    for sku, name in names.items():
+    for sku, name in zip(codes, names.tolist()):
         word = fee_word(name) if name is not None else None
         if word is None and "name" in lines.columns:
             word = fee_word(sku) if not any(ch.isdigit() for ch in str(sku)) else None
@@ -170,9 +171,10 @@ def detect_non_products(lines: pd.DataFrame) -> pd.DataFrame:
     flagged = [s for s in codes if reasons[s]]
     if not flagged:
         return empty
-    n_lines = skus.value_counts()
-    n_receipts = (lines.assign(_s=skus).groupby("_s")["receipt_id"].nunique() if "receipt_id" in lines.columns
-                  else n_lines)
+    mine = skus.isin(flagged).to_numpy()  # count the suspects' lines only
+    n_lines = skus[mine].value_counts()
+    n_receipts = (lines[mine].assign(_s=skus[mine]).groupby("_s")["receipt_id"].nunique()
+                  if "receipt_id" in lines.columns else n_lines)
     out = pd.DataFrame({"sku": flagged, "name": [names.get(s) for s in flagged],
                         "reasons": ["; ".join(reasons[s]) for s in flagged],
                         "lines": [int(n_lines.get(s, 0)) for s in flagged],
