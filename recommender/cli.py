@@ -270,32 +270,46 @@ def cmd_mine(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from recommender.pipeline import run_baskets
     from recommender.rules import compare_rules
     from recommender.runs import read_run
 
     a, b = read_run(args.run_a), read_run(args.run_b)
-    table = compare_rules(a.rules, b.rules, fdr=args.fdr)
+    baskets = {}
+    for name, run in (("a", a), ("b", b)):
+        baskets[name] = run_baskets(run, report=print_accounting_summary)
+        if baskets[name] is None:
+            print(f"note: the receipts of {run.path} cannot be read again, so rules it did not report are "
+                  "'untested'", file=sys.stderr)
+    table = compare_rules(a.rules, b.rules, fdr=args.fdr, baskets_a=baskets["a"], baskets_b=baskets["b"])
+    counts = table["status"].value_counts()
     if args.status:
-        table = table[table["status"].isin(_csv_list([args.status]))]
+        wanted = set(_csv_list([args.status]))
+        if "changed" in wanted:  # the earlier name of strengthened + weakened
+            wanted |= {"strengthened", "weakened"}
+        table = table[table["status"].isin(wanted)]
+    listed = table.copy()
+    for col in ("antecedents", "consequents"):  # JSON arrays, as in rules.csv
+        listed[col] = listed[col].map(lambda items: json.dumps(list(items), ensure_ascii=False))
     if args.out:
         from recommender.atomic import atomic_write_bytes
-        from recommender.spreadsheet import csv_bytes
 
-        atomic_write_bytes(args.out, csv_bytes(table))  # a report for Excel: no live formulas
+        atomic_write_bytes(args.out, listed.to_csv(index=False).encode("utf-8-sig"))
     if args.json:
         out = table.copy()
         for col in ("antecedents", "consequents"):
             out[col] = out[col].map(list)
         print(out.to_json(orient="records", force_ascii=False))
         return 0
-    counts = table["status"].value_counts()
-    print("  ".join(f"{s}: {int(counts.get(s, 0)):,}" for s in ("appeared", "vanished", "changed", "stable")))
-    shown = table[table["status"] != "stable"].head(args.limit)
+    print(f"rules tested for a change at FDR {args.fdr:g} (Fisher exact test per rule, Benjamini-Hochberg)")
+    print("  ".join(f"{s}: {int(counts.get(s, 0)):,}" for s in
+                    ("appeared", "vanished", "strengthened", "weakened", "stable", "below chance", "untested")))
+    shown = table[table["status"].isin(["appeared", "vanished", "strengthened", "weakened"])].head(args.limit)
     for row in shown.itertuples(index=False):
-        lift_a = "-" if pd_isna(row.lift_a) else f"{row.lift_a:.2f}"
-        lift_b = "-" if pd_isna(row.lift_b) else f"{row.lift_b:.2f}"
-        print(f"{row.status:<9} {' + '.join(row.antecedents)} -> {' + '.join(row.consequents)}"
-              f"   lift {lift_a} -> {lift_b}")
+        print(f"{row.status:<12} {' + '.join(row.antecedents)} -> {' + '.join(row.consequents)}"
+              f"   confidence {row.confidence_a:.2f} -> {row.confidence_b:.2f} "
+              f"({row.delta_confidence:+.2f}, 95% {row.delta_confidence_low:+.2f}..{row.delta_confidence_high:+.2f})"
+              f"   lift {row.lift_a:.2f} -> {row.lift_b:.2f}   q {row.q_value:.2g}")
     return 0
 
 
@@ -708,7 +722,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_a")
     p.add_argument("run_b")
     p.add_argument("--fdr", type=float, default=0.05)
-    p.add_argument("--status", help="only these statuses (appeared,vanished,changed,stable)")
+    p.add_argument("--status", help="only these statuses (appeared,vanished,strengthened,weakened,stable,"
+                                    "below chance,untested; changed = strengthened,weakened)")
     p.add_argument("--limit", type=int, default=30, help="rows to print (default 30)")
     p.add_argument("--out", metavar="FILE", help="write the whole comparison as CSV")
     p.add_argument("--json", action="store_true")

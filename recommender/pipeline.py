@@ -248,3 +248,33 @@ def mine_to_folder(receipts, out_dir, catalog=None, params: MiningParams | None 
     path = write_run(out_dir, itemsets_df=result.itemsets, rules_df=result.rules, substitutes_df=result.substitutes,
                      manifest=result.manifest, extra_tables={"items": items})
     return result, path
+
+
+def run_baskets(run, receipts=None, catalog=None, report=None):
+    """The baskets a run was mined from: its receipts read again as it recorded, at its level.
+
+    In: a :class:`recommender.runs.Run`; optionally other receipts/catalog paths.
+    Out: :class:`Baskets`, or None when the run names no receipts file or the
+    file is gone (the caller says what that costs). ``report(accounting)`` is
+    called with the row accounting of the read.
+    """
+    from pathlib import Path
+
+    from recommender.bundles import _load_options
+    from recommender.catalog import load_catalog
+    from recommender.receipts import load_receipts
+
+    source = run.manifest.get("input", {})
+    path = receipts or source.get("path")
+    catalog = catalog if catalog is not None else source.get("catalog")
+    level = run.manifest.get("level", "sku")
+    if not path or not Path(path).is_file() or (level != "sku" and not catalog):
+        return None
+    if isinstance(catalog, (str, Path)):
+        if not Path(catalog).is_file():
+            return None
+        catalog = load_catalog(catalog)
+    loaded = load_receipts(path, _load_options(run.manifest))
+    if report is not None:
+        report(loaded.accounting)
+    return build_baskets(loaded.lines, catalog, level)

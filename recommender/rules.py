@@ -482,48 +482,159 @@ def substitutes(baskets, catalog: pd.DataFrame, *, min_count: int, fdr: float = 
 
 # ---------------------------------------------------------------------------------------------- slices
 
-def compare_rules(rules_a: pd.DataFrame, rules_b: pd.DataFrame, *, fdr: float = 0.05) -> pd.DataFrame:
-    """Compare the rules of two slices (e.g. winter vs summer receipts).
+def itemset_counts(baskets, itemsets) -> np.ndarray:
+    """Number of receipts of ``baskets`` that hold every item of each itemset (labels at its level).
 
-    A rule found in ``b`` only has ``status`` "appeared", in ``a`` only
-    "vanished" (it may still exist in the other slice below that run's
-    thresholds). For rules in both, the confidence P(Y | X) of the two slices
-    is compared with a two-sided Fisher exact test on
-    [[count_a, antecedent_count_a - count_a], [count_b, antecedent_count_b -
-    count_b]] (twice the smaller one-sided p-value, capped at 1),
-    Benjamini-Hochberg over those rules: "changed" when ``q_value <= fdr``,
-    otherwise "stable".
+    An item the baskets never saw gives 0; the empty itemset counts every receipt.
+
+    >>> from recommender.baskets import build_baskets
+    >>> b = build_baskets(pd.DataFrame({"receipt_id": ["1", "1", "2", "3"], "sku": ["x", "y", "x", "y"]}))
+    >>> itemset_counts(b, [("x",), ("x", "y"), ("z",), ()]).tolist()
+    [2, 1, 0, 3]
+    """
+    csc = sp.csc_array(baskets.matrix)
+    position = {str(label): j for j, label in enumerate(baskets.items)}
+    cache: dict = {}
+    out = np.zeros(len(itemsets), dtype=np.int64)
+    for i, items in enumerate(itemsets):
+        key = frozenset(str(x) for x in items)
+        if key not in cache:
+            cols = [position.get(x) for x in key]
+            if not cols:
+                cache[key] = baskets.n_receipts
+            elif any(c is None for c in cols):
+                cache[key] = 0
+            else:
+                rows = None
+                for c in sorted(cols, key=lambda c: csc.indptr[c + 1] - csc.indptr[c]):  # rarest first
+                    here = csc.indices[csc.indptr[c]:csc.indptr[c + 1]]
+                    rows = here if rows is None else np.intersect1d(rows, here, assume_unique=True)
+                    if not len(rows):
+                        break
+                cache[key] = len(rows)
+        out[i] = cache[key]
+    return out
+
+
+def _wilson(k, n, z):
+    """Wilson score interval of k/n (vectorised; n > 0)."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+#: Statuses of :func:`compare_rules`, in the order the table lists them.
+COMPARE_STATUSES = ("appeared", "vanished", "strengthened", "weakened", "stable", "below chance", "untested")
+
+
+def compare_rules(rules_a: pd.DataFrame, rules_b: pd.DataFrame, *, fdr: float = 0.05, baskets_a=None,
+                  baskets_b=None, level: float = 0.95) -> pd.DataFrame:
+    """Compare the rules of two periods (slices), with a test behind every change.
+
+    For each rule X -> Y found in either run, its counts in both periods are
+    the 2x2 table of antecedent tickets with and without the consequent:
+    [[n_xy_a, n_x_a - n_xy_a], [n_xy_b, n_x_b - n_xy_b]]. A rule that one run
+    did not report (below that run's thresholds) is counted again in that
+    run's ``baskets``; without them its counts are unknown and it is
+    "untested". The change in confidence P(Y | X) is tested with a two-sided
+    Fisher exact test (twice the smaller one-sided p-value, capped at 1), with
+    Benjamini-Hochberg control of the false discovery rate ``fdr`` across the
+    rules tested. Only a significant change (``q_value <= fdr``) gets a name:
+
+    * ``appeared``: reported by run b only, and its confidence rose;
+    * ``vanished``: reported by run a only, and its confidence fell;
+    * ``strengthened`` / ``weakened``: any other significant rise / fall;
+    * ``stable``: no significant change (whichever run reported it);
+    * ``below chance``: lift below 1 in both periods (not tested: not a bundle
+      in either period);
+    * ``untested``: counts unknown in one period, or X never bought there.
+
+    ``delta_confidence`` (b - a) has a Newcombe hybrid-score interval,
+    ``delta_lift`` (b - a) a delta-method interval on the log of each lift,
+    both at ``level``. ``count_a``/``count_b`` are the receipts with X and Y.
 
     Examples
     --------
     >>> a = pd.DataFrame({"antecedents": [("x",)], "consequents": [("y",)], "count": [10],
-    ...                   "antecedent_count": [100], "lift": [1.5], "confidence": [0.1]})
-    >>> b = a.assign(count=[60], confidence=[0.6], lift=[4.0])
-    >>> compare_rules(a, b)["status"].tolist()
-    ['changed']
+    ...                   "antecedent_count": [100], "consequent_count": [50], "n_receipts": [1000],
+    ...                   "lift": [2.0], "confidence": [0.1]})
+    >>> b = a.assign(count=[60], confidence=[0.6], lift=[12.0])
+    >>> out = compare_rules(a, b)
+    >>> out["status"].tolist(), out["delta_confidence"].round(2).tolist()
+    (['strengthened'], [0.5])
+    >>> bool(out.loc[0, "delta_confidence_low"] > 0.35)
+    True
     """
+    from scipy.stats import norm
+
     key = ["antecedents", "consequents"]
-    keep = key + ["count", "antecedent_count", "lift", "confidence"]
-    merged = rules_a[keep].merge(rules_b[keep], on=key, how="outer", suffixes=("_a", "_b"), indicator=True)
-    both = (merged["_merge"] == "both").to_numpy()
+    counts = ["count", "antecedent_count", "consequent_count", "n_receipts"]
+    keep = key + [c for c in counts + ["lift", "confidence"] if c in rules_a.columns or c in rules_b.columns]
+    left = rules_a.reindex(columns=keep).assign(_in=True)
+    right = rules_b.reindex(columns=keep).assign(_in=True)
+    merged = left.merge(right, on=key, how="outer", suffixes=("_a", "_b"))
+    for side, baskets in (("a", baskets_a), ("b", baskets_b)):
+        present = merged[f"_in_{side}"].eq(True).to_numpy()
+        merged[f"_in_{side}"] = present
+        if baskets is None or present.all():
+            continue
+        todo = ~present
+        ant = merged.loc[todo, "antecedents"].tolist()
+        con = merged.loc[todo, "consequents"].tolist()
+        merged.loc[todo, f"count_{side}"] = itemset_counts(baskets, [tuple(x) + tuple(y) for x, y in zip(ant, con)])
+        merged.loc[todo, f"antecedent_count_{side}"] = itemset_counts(baskets, ant)
+        merged.loc[todo, f"consequent_count_{side}"] = itemset_counts(baskets, con)
+        merged.loc[todo, f"n_receipts_{side}"] = baskets.n_receipts
+    num = {c: merged[c].astype("float64").to_numpy() for c in merged.columns
+           if c.rsplit("_", 1)[0] in counts + ["lift", "confidence"]}
+    k_a, n_a, y_a, t_a = (num.get(f"{c}_a", np.full(len(merged), np.nan)) for c in counts)
+    k_b, n_b, y_b, t_b = (num.get(f"{c}_b", np.full(len(merged), np.nan)) for c in counts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conf_a, conf_b = k_a / n_a, k_b / n_b
+        lift_a = np.where(np.isnan(y_a) | np.isnan(t_a), num.get("lift_a", np.nan), conf_a / (y_a / t_a))
+        lift_b = np.where(np.isnan(y_b) | np.isnan(t_b), num.get("lift_b", np.nan), conf_b / (y_b / t_b))
+    known = ~(np.isnan(k_a) | np.isnan(n_a) | np.isnan(k_b) | np.isnan(n_b)) & (n_a > 0) & (n_b > 0)
+    below = known & (np.nan_to_num(lift_a, nan=0.0) < 1) & (np.nan_to_num(lift_b, nan=0.0) < 1)
+    tested = known & ~below
     p = np.full(len(merged), np.nan)
-    if both.any():
-        m = merged[both]
-        k_a, n_a = m["count_a"].to_numpy(np.int64), m["antecedent_count_a"].to_numpy(np.int64)
-        k_b, n_b = m["count_b"].to_numpy(np.int64), m["antecedent_count_b"].to_numpy(np.int64)
-        # Table [[k_a, n_a - k_a], [k_b, n_b - k_b]]: k_a is hypergeometric given the margins.
-        total, successes = n_a + n_b, k_a + k_b
-        lower = fisher_less(k_a, n_a, successes, total)
-        upper = fisher_greater(k_a, n_a, successes, total)
-        p[both] = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+    if tested.any():
+        ka, na, kb, nb = (x[tested].astype(np.int64) for x in (k_a, n_a, k_b, n_b))
+        # k_a is hypergeometric given the margins of [[k_a, n_a - k_a], [k_b, n_b - k_b]].
+        lower = fisher_less(ka, na, ka + kb, na + nb)
+        upper = fisher_greater(ka, na, ka + kb, na + nb)
+        p[tested] = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
     q = bh_qvalues(p)
-    status = np.select([merged["_merge"].to_numpy() == "right_only", merged["_merge"].to_numpy() == "left_only",
-                        q <= fdr], ["appeared", "vanished", "changed"], "stable")
-    out = pd.DataFrame({"antecedents": merged["antecedents"], "consequents": merged["consequents"],
-                        "status": status, "lift_a": merged["lift_a"], "lift_b": merged["lift_b"],
-                        "confidence_a": merged["confidence_a"], "confidence_b": merged["confidence_b"],
-                        "count_a": merged["count_a"].astype("Int64"), "count_b": merged["count_b"].astype("Int64"),
-                        "p_value": p, "q_value": q})
-    order = pd.Categorical(out["status"], ["changed", "appeared", "vanished", "stable"], ordered=True)
+    significant = q <= fdr
+    up = np.nan_to_num(conf_b - conf_a) > 0
+    in_a, in_b = merged["_in_a"].to_numpy(), merged["_in_b"].to_numpy()
+    status = np.select(
+        [~known, below, ~significant, up & in_b & ~in_a, ~up & in_a & ~in_b, up],
+        ["untested", "below chance", "stable", "appeared", "vanished", "strengthened"], "weakened")
+    z = float(norm.ppf(0.5 + level / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        la, ua = _wilson(k_a, n_a, z)
+        lb, ub = _wilson(k_b, n_b, z)
+        delta = conf_b - conf_a
+        d_low = delta - np.sqrt((conf_b - lb) ** 2 + (ua - conf_a) ** 2)
+        d_high = delta + np.sqrt((ub - conf_b) ** 2 + (conf_a - la) ** 2)
+        # Var(log lift) ~ 1/n_xy - 1/n_x + 1/n_y - 1/n (delta method, counts treated as independent).
+        var_a = 1 / k_a - 1 / n_a + 1 / y_a - 1 / t_a
+        var_b = 1 / k_b - 1 / n_b + 1 / y_b - 1 / t_b
+        se = np.sqrt(lift_a ** 2 * var_a + lift_b ** 2 * var_b)
+    delta_lift = lift_b - lift_a
+    out = pd.DataFrame({
+        "antecedents": merged["antecedents"], "consequents": merged["consequents"], "status": status,
+        "lift_a": lift_a, "lift_b": lift_b, "confidence_a": conf_a, "confidence_b": conf_b,
+        "count_a": pd.array(np.where(np.isnan(k_a), None, k_a), dtype="Int64"),
+        "count_b": pd.array(np.where(np.isnan(k_b), None, k_b), dtype="Int64"),
+        "p_value": p, "q_value": q,
+        "antecedent_count_a": pd.array(np.where(np.isnan(n_a), None, n_a), dtype="Int64"),
+        "antecedent_count_b": pd.array(np.where(np.isnan(n_b), None, n_b), dtype="Int64"),
+        "in_a": in_a, "in_b": in_b,
+        "delta_confidence": delta, "delta_confidence_low": d_low, "delta_confidence_high": d_high,
+        "delta_lift": delta_lift, "delta_lift_low": delta_lift - z * se, "delta_lift_high": delta_lift + z * se,
+    })
+    order = pd.Categorical(out["status"], list(COMPARE_STATUSES), ordered=True)
     return (out.assign(_o=order).sort_values(["_o", "p_value"], kind="stable").drop(columns="_o")
             .reset_index(drop=True))

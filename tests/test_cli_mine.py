@@ -96,11 +96,11 @@ def test_summer_kit_found_by_season_comparison(demo_data, tmp_path, cli):
     res = cli("compare", tmp_path / "rest", tmp_path / "summer", "--json")
     assert res.returncode == 0, res.stderr
     table = pd.DataFrame(json.loads(res.stdout))
-    grown = table[table["status"].isin(["appeared", "changed"])]
+    grown = table[table["status"].isin(["appeared", "strengthened"])]
     kit_rules = grown[[set(a) | set(c) <= set(kit) and len(set(a) | set(c)) >= 3
                        for a, c in zip(grown["antecedents"], grown["consequents"])]]
     assert len(kit_rules) > 0
-    changed = kit_rules[kit_rules["status"] == "changed"]
+    changed = kit_rules[kit_rules["status"] == "strengthened"]
     assert (changed["lift_b"] > changed["lift_a"]).all()
 
 

@@ -455,16 +455,17 @@ def _season(rng, n, rate: float):
     return baskets_from_dense(dense)
 
 
-@pytest.mark.parametrize("winter_rate, status", [(0.0, "appeared"), (0.35, "changed")])
+@pytest.mark.parametrize("winter_rate, status", [(0.0, "appeared"), (0.35, "strengthened")])
 def test_compare_rules_between_seasons(winter_rate, status):
     rng = np.random.default_rng(8)
     winter, summer = _season(rng, 3000, winter_rate), _season(rng, 3000, 0.9)
     rules = {name: association_rules(mine(b.matrix, 120, max_len=2), b, min_confidence=0.0)
              for name, b in [("winter", winter), ("summer", summer)]}
-    cmp = compare_rules(rules["winter"], rules["summer"]).set_index(["antecedents", "consequents"])
+    cmp = compare_rules(rules["winter"], rules["summer"], baskets_a=winter,
+                        baskets_b=summer).set_index(["antecedents", "consequents"])
     assert cmp.loc[(("i004",), ("i005",)), "status"] == status
     assert cmp.loc[(("i000",), ("i001",)), "status"] == "stable"
-    assert set(cmp["status"]) <= {"appeared", "vanished", "changed", "stable"}
+    assert set(cmp["status"]) <= {"appeared", "vanished", "strengthened", "weakened", "stable", "below chance"}
     stable = cmp[cmp["status"] == "stable"]
     assert stable["q_value"].gt(0.05).all() and stable["count_a"].notna().all() and stable["count_b"].notna().all()
 
