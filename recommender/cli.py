@@ -1,6 +1,6 @@
 """Command line: one command per stage, each a thin shell over library functions.
 
-``recommender validate|mine|compare|bundles|export|tickets|uplift|suggest|demo``.
+``recommender validate|mine|compare|bundles|export|tickets|uplift|suggest|blend|evaluate|serve|demo``.
 Bad input ends with one message on stderr naming the file (and line/column
 where known) and exit status 2; never a traceback (set RECOMMENDER_DEBUG=1 to
 see one for an internal error). Heavy modules are imported inside the command
@@ -503,7 +503,7 @@ def cmd_suggest(args) -> int:
 
     run, lines, catalog = _run_inputs(args.run_dir, args.receipts, args.catalog)
     result = suggest(run, list(_csv_list([args.basket])) if args.basket else [], k=args.k, customer=args.customer,
-                     store=args.store, catalog=catalog, lines=lines)
+                     store=args.store, catalog=catalog, lines=lines, rank_by=args.rank_by)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, default=str))
         return 0
@@ -535,6 +535,50 @@ def cmd_evaluate(args) -> int:
         print(table.to_json(orient="records"))
     else:
         print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+        a = table.attrs
+        weights = ", ".join(f"{s} {w:g}" for s, w in a["weights"].items() if w > 0)
+        print(f"blend learned on {a['validation'].get('n_cases', 0):,} validation baskets before {a['cutoff']}: "
+              f"{weights}; EASE^R lambda {a['ease_lambda']}; margin = {a['margin_basis']}")
+    return 0
+
+
+def cmd_blend(args) -> int:
+    from recommender.blend import attach, learn_blend, save_blend
+    from recommender.pipeline import MiningParams
+    from recommender.suggest import Recommender
+
+    run, lines, catalog = _run_inputs(args.run_dir, args.receipts, args.catalog)
+    if lines is None:
+        raise InputError("learning the blend needs the receipts the run was mined from", path=args.run_dir,
+                         hint="pass --receipts PATH")
+    known = {f for f in MiningParams.__dataclass_fields__}
+    params = {k: v for k, v in run.manifest.get("parameters", {}).items() if k in known}
+    params.pop("min_count", None)  # the run's support as a share, so it scales to the fitting part
+    val_days = int(args.val_days) if str(args.val_days).isdigit() else args.val_days
+    blend = learn_blend(lines, catalog, MiningParams(**params) if params else None, val_days=val_days, k=args.k,
+                        progress=Progress())
+    rec = attach(Recommender.from_run(run, catalog=catalog, lines=lines), lines, blend)
+    save_blend(args.run_dir, rec, blend)
+    hit = blend.validation.get("hit_rate", {})
+    print("validation hit rate@{}: {}".format(args.k, ", ".join(f"{s} {v:.3f}" for s, v in hit.items())))
+    print("blend weights: " + ", ".join(f"{s} {w:g}" for s, w in blend.weights.items() if w > 0)
+          + f"; EASE^R lambda {blend.ease_lambda}")
+    print(f"written to {args.run_dir}/blend.json and similarity.npz")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from recommender.serve import serve
+
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, not {args.workers}")
+    print(f"serving {args.run_dir} on http://{args.host}:{args.port} (GET/POST /suggest, GET /health, "
+          f"GET /bundles?store=S); Ctrl+C stops", file=sys.stderr)
+    from recommender.runs import read_run
+
+    read_run(args.run_dir)  # a clear error before the server starts
+    serve(args.run_dir, host=args.host, port=args.port, workers=args.workers, receipts=args.receipts,
+          catalog=args.catalog, db=args.db)
     return 0
 
 
@@ -806,10 +850,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--receipts", metavar="PATH", help="receipts for best sellers and history (default: the run's)")
     p.add_argument("--catalog", metavar="PATH", help="catalog (default: the run's)")
+    p.add_argument("--rank-by", default="score", choices=["score", "margin"],
+                   help="score (chance of being added, default) or margin (chance x unit margin)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_suggest)
 
-    p = sub.add_parser("evaluate", help="hit rate@k of suggestions vs best sellers on a time split")
+    p = sub.add_parser("blend", help="learn the suggestion blend (weights, EASE^R, item-kNN) into a run folder")
+    p.add_argument("run_dir")
+    p.add_argument("--receipts", metavar="PATH", help="receipts the run was mined from (default: the run's)")
+    p.add_argument("--catalog", metavar="PATH", help="catalog (default: the run's)")
+    p.add_argument("--val-days", default="30", help="validation period at the end of the receipts (default 30)")
+    p.add_argument("--k", type=int, default=5, help="hit rate@k is what the weights maximise (default 5)")
+    p.set_defaults(func=cmd_blend)
+
+    p = sub.add_parser("evaluate", help="hit rate@k of the blend vs EASE^R, item-kNN, rules, best sellers on a time split")
     p.add_argument("path", help="receipts file")
     add_loader_flags(p)
     p.add_argument("--test-days", default="30", help="test on the last N days (default 30) or 'last month'")
@@ -860,6 +914,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("serve", help="answer suggestion requests over HTTP (GET/POST /suggest, /health, /bundles)")
+    p.add_argument("run_dir")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="worker processes (each loads the run once)")
+    p.add_argument("--receipts", metavar="PATH", help="receipts for best sellers and history (default: the run's)")
+    p.add_argument("--catalog", metavar="PATH", help="catalog (default: the run's)")
+    p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="write the seeded demo shop into data/demo")
     from pathlib import Path

@@ -2,8 +2,12 @@
 
 In: clean receipt lines with timestamps (and optionally the catalog). Out: a
 DataFrame with one row per method -- ``blend`` (the :mod:`recommender.suggest`
-blend), ``rules`` (rules alone) and ``bestsellers`` (the store's best sellers)
--- and hit rate@k, precision@k and two coverages.
+blend, its weights learned by :mod:`recommender.blend` on a validation period
+inside the training data), ``rules`` (rules alone), ``bestsellers`` (the
+store's best sellers), ``ease`` (EASE^R, λ chosen on that validation period),
+``itemknn`` (cosine item-kNN) and ``blend_margin`` (the blend ranked by
+expected margin) -- and hit rate@k, precision@k, two coverages and the margin
+of the hits per test receipt.
 
 Protocol
 --------
@@ -17,11 +21,16 @@ Protocol
 3. In each test receipt with two or more distinct SKUs, hide one SKU chosen at
    random (``seed``); the rest is the basket, with the receipt's store and
    customer.
-4. ``hit_rate`` = share of test receipts whose hidden SKU is among the ``k``
+4. Every row follows the same product rules (never basket items, substitutes
+   of basket items, durables the customer already bought or suspected
+   non-products), so rows differ only in how they rank.
+5. ``hit_rate`` = share of test receipts whose hidden SKU is among the ``k``
    suggestions; ``precision`` = hits / (k x receipts) (one hidden item, so at
    most 1/k); ``coverage`` = distinct SKUs ever suggested / distinct SKUs sold
    in training; ``full_lists`` = share of test receipts that got ``k``
-   suggestions.
+   suggestions; ``margin_at_k`` = unit margin of the hidden item when it was
+   suggested, averaged over test receipts (the margin the list earns per
+   basket if a suggested item that the shopper wanted is bought).
 
 Support: unless given, ``min_count`` = max(10, 0.1% of training receipts),
 pair rules (``max_len=2``) and ``min_confidence`` 0.01 -- low enough that
@@ -41,8 +50,9 @@ import pandas as pd
 
 __all__ = ["evaluate", "split_by_time", "METHODS"]
 
-METHODS = {"blend": ("rule", "history", "attribute", "bestseller"), "rules": ("rule",),
-           "bestsellers": ("bestseller",)}
+#: Rows of the evaluation and the sources each uses (None: the learned blend).
+METHODS = {"blend": None, "rules": ("rule",), "bestsellers": ("bestseller",), "ease": ("ease",),
+           "itemknn": ("itemknn",)}
 
 
 def split_by_time(lines: pd.DataFrame, test_days=30) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
@@ -95,7 +105,7 @@ def _test_cases(test: pd.DataFrame, seed: int):
 def evaluate(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, *, test_days=30, k: int = 5,
              min_support: float | None = None, min_count: int | None = None, level: str = "sku", seed: int = 0,
              max_len: int | None = 2, min_confidence: float = 0.01, progress=None) -> pd.DataFrame:
-    """Hit rate@k of the blend, rules alone and store best sellers on a time split.
+    """Hit rate@k of the blend and of each baseline on a time split (see the module docstring).
 
     Parameters
     ----------
@@ -122,8 +132,8 @@ def evaluate(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, *, test_d
     -------
     DataFrame
         One row per method: ``method``, ``hit_rate``, ``precision``, ``coverage``,
-        ``full_lists``, ``hits``, ``n_test``, ``k``; ``.attrs`` records the split,
-        the threshold used and the training size.
+        ``full_lists``, ``hits``, ``n_test``, ``k``, ``margin_at_k``; ``.attrs`` records the
+        split, the threshold used, the training size, the learned weights and λ.
 
     Examples
     --------
@@ -132,8 +142,9 @@ def evaluate(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, *, test_d
     >>> lines = pd.DataFrame(rows, columns=["receipt_id", "sku", "timestamp"])
     >>> lines["timestamp"] = pd.to_datetime(lines["timestamp"])
     >>> evaluate(lines, test_days="last month", k=1, min_count=2)[["method", "hit_rate"]].values.tolist()
-    [['blend', 1.0], ['rules', 1.0], ['bestsellers', 1.0]]
+    [['blend', 1.0], ['rules', 1.0], ['bestsellers', 1.0], ['ease', 1.0], ['itemknn', 1.0], ['blend_margin', 1.0]]
     """
+    from recommender.blend import attach, learn_blend
     from recommender.mining import min_count_for
     from recommender.pipeline import MiningParams, mine
     from recommender.suggest import Recommender
@@ -146,30 +157,50 @@ def evaluate(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, *, test_d
     if min_count is None:
         min_count = (min_count_for(min_support, n_train) if min_support is not None
                      else max(10, math.ceil(0.001 * n_train)))
-    say(0, 3, f"mining {n_train:,} training receipts (min count {min_count})")
+    # The validation period is the last test_days of the training lines; its own mining threshold
+    # follows the same rule on the fitting part's size.
+    fit_n = int(split_by_time(train, test_days)[0]["receipt_id"].nunique()) if n_train > 1 else 0
+    val_params = MiningParams(level=level, min_count=(min_count_for(min_support, max(fit_n, 1)) if min_support
+                                                      is not None else max(10, math.ceil(0.001 * fit_n))),
+                              min_confidence=min_confidence, max_len=max_len)
+    say(0, 4, "learning the blend on a validation period inside the training data")
+    blend = learn_blend(train, catalog, val_params, val_days=test_days, k=k, seed=seed)
+    say(1, 4, f"mining {n_train:,} training receipts (min count {min_count})")
     result = mine(train, catalog, MiningParams(level=level, min_count=int(min_count), min_confidence=min_confidence,
                                                max_len=max_len))
     rec = Recommender.from_run(result, catalog=catalog, lines=train)
+    attach(rec, train, blend)
     cases = _test_cases(test, seed)
     n_sold = int(train["sku"].nunique())
+    runs = [(name, sources, "score") for name, sources in METHODS.items()
+            if sources is None or all(s not in ("ease", "itemknn") or s in rec.similarity for s in sources)]
+    runs.append(("blend_margin", None, "margin"))
     rows = []
-    for m, (name, sources) in enumerate(METHODS.items()):
-        say(1 + m / len(METHODS), 3, f"{name}: suggesting for {len(cases):,} test baskets")
+    for m, (name, sources, rank_by) in enumerate(runs):
+        say(2 + 2 * m / len(runs), 4, f"{name}: suggesting for {len(cases):,} test baskets")
         hits = full = 0
+        margin = 0.0
         seen: set = set()
         for basket, hidden, store, customer in cases:
-            got = [s["item"] for s in rec.suggest(basket, k=k, customer=customer, store=store, sources=sources)]
-            hits += hidden in got
+            got = [s["item"] for s in rec.suggest(basket, k=k, customer=customer, store=store, sources=sources,
+                                                  rank_by=rank_by)]
+            if hidden in got:
+                hits += 1
+                code = rec.code.get(hidden)
+                margin += float(rec.unit_margin[code]) if code is not None else 0.0
             full += len(got) == k
             seen.update(got)
         n = len(cases)
         rows.append({"method": name, "hit_rate": hits / n if n else float("nan"),
                      "precision": hits / (k * n) if n else float("nan"),
                      "coverage": len(seen) / n_sold if n_sold else float("nan"),
-                     "full_lists": full / n if n else float("nan"), "hits": hits, "n_test": n, "k": k})
-    say(3, 3, "done")
+                     "full_lists": full / n if n else float("nan"), "hits": hits, "n_test": n, "k": k,
+                     "margin_at_k": margin / n if n else float("nan")})
+    say(4, 4, "done")
     out = pd.DataFrame(rows)
     out.attrs.update({"cutoff": str(cutoff), "n_train_receipts": n_train, "n_test_receipts": len(cases),
                       "min_count": int(min_count), "level": level, "n_rules": int(len(result.rules)),
-                      "test_days": test_days, "seed": seed, "max_len": max_len, "min_confidence": min_confidence})
+                      "test_days": test_days, "seed": seed, "max_len": max_len, "min_confidence": min_confidence,
+                      "ease_lambda": blend.ease_lambda, "weights": blend.weights or {}, "joined": blend.joined,
+                      "validation": blend.validation, "margin_basis": rec.margin_basis})
     return out

@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["Recommender", "suggest", "WEIGHTS", "PRIOR_RECEIPTS", "CONSUMABLE", "DURABLE", "is_consumable",
+__all__ = ["Recommender", "suggest", "normalise", "SOURCES", "WEIGHTS", "PRIOR_RECEIPTS", "CONSUMABLE", "DURABLE", "is_consumable",
            "value_tiers", "PRIOR_VISITS"]
 
 #: Weights of the blend (see the module docstring), chosen on a validation month inside the training data.
@@ -73,7 +73,13 @@ CONSUMABLE = frozenset({"pharmacy", "grocery", "food", "fresh", "beverages", "dr
 DURABLE = frozenset({"apparel", "clothing", "fashion", "shoes", "footwear", "outerwear", "shirts", "trousers",
                      "accessories", "electronics", "appliances", "furniture", "home", "jewellery", "jewelry",
                      "toys", "books", "sports"})
-SOURCES = ("rule", "history", "attribute", "bestseller")
+SOURCES = ("rule", "history", "attribute", "bestseller", "ease", "itemknn")
+#: The sources of the fixed blend (used when no blend was learned for the run).
+FIXED_SOURCES = ("rule", "history", "attribute", "bestseller")
+#: Files a learned blend adds to a run folder (see :mod:`recommender.blend`).
+BLEND_FILE, SIMILARITY_FILE = "blend.json", "similarity.npz"
+#: Unit margin as a share of the price when the catalog has no cost (only for ``rank_by="margin"``).
+DEFAULT_MARGIN_RATE = 0.3
 TIERS = ("high", "middle", "low")
 
 
@@ -143,6 +149,20 @@ def _as_tuple(value) -> tuple:
     return ()
 
 
+def normalise(terms: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Each source's positive scores divided by its largest among the allowed SKUs.
+
+    Scales differ (a confidence, a share of receipts, a regression weight), so
+    the learned blend weighs scores relative to the best candidate of each source.
+
+    >>> normalise(np.array([[2.0, 1.0, -1.0], [0.0, 0.0, 0.0]]), np.array([True, True, True])).tolist()
+    [[1.0, 0.5, 0.0], [0.0, 0.0, 0.0]]
+    """
+    t = np.clip(terms, 0.0, None)
+    top = np.where(allowed, t, 0.0).max(axis=1) if t.shape[1] else np.zeros(len(t))
+    return t / np.where(top > 0, top, 1.0)[:, None]
+
+
 def _floor_percent(count: int, of: int) -> str:
     pct = 100 * int(count) // int(of) if of else 0
     return "under 1%" if pct < 1 else f"{pct}%"
@@ -180,6 +200,14 @@ class Recommender:
         self._index_substitutes(substitutes)
         self._index_sales(lines, itemsets, catalog)
         self._index_bundles(bundles)
+        self._index_margins(catalog, lines)
+        #: Suspected non-products (fees, postage...): never suggested.
+        self.excluded = np.zeros(len(self.skus), bool)
+        #: Item-to-item weights by source ("ease", "itemknn"), SKU codes x SKU codes (see :mod:`recommender.similarity`).
+        self.similarity: dict = {}
+        #: Learned blend weights by source (None: the fixed :data:`WEIGHTS`), and the score -> probability map.
+        self.weights: dict | None = None
+        self.calibration: tuple | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -208,8 +236,44 @@ class Recommender:
 
             lines = load_receipts(lines).lines
         tables = getattr(run, "tables", None) or {}
-        return cls(run.rules, run.substitutes, dict(run.manifest), catalog=catalog, lines=lines,
-                   bundles=tables.get("bundles"), itemsets=getattr(run, "itemsets", None))
+        rec = cls(run.rules, run.substitutes, dict(run.manifest), catalog=catalog, lines=lines,
+                  bundles=tables.get("bundles"), itemsets=getattr(run, "itemsets", None))
+        folder = getattr(run, "path", None)
+        if folder is not None and (Path(folder) / BLEND_FILE).exists():
+            from recommender.blend import load_blend
+
+            load_blend(rec, folder)
+        return rec
+
+    def use_blend(self, weights: dict | None, similarity: dict, calibration=None) -> "Recommender":
+        """Use learned ``weights`` (by source; None keeps the fixed ones) and ``similarity`` matrices (by source)."""
+        self.weights = None if weights is None else {s: float(weights.get(s, 0.0)) for s in SOURCES}
+        self.similarity = dict(similarity)
+        self.calibration = None if calibration is None else (np.asarray(calibration[0], float),
+                                                              np.asarray(calibration[1], float))
+        return self
+
+    def _index_margins(self, catalog, lines):
+        """Unit margin per SKU: catalog price - unit cost, else :data:`DEFAULT_MARGIN_RATE` x the price."""
+        n = len(self.skus)
+        price = np.full(n, np.nan)
+        cost = np.full(n, np.nan)
+        if lines is not None and len(lines) and "unit_price" in lines.columns:
+            med = lines.groupby(lines["sku"].astype(str))["unit_price"].median().dropna()
+            codes = med.index.map(self.code)
+            ok = ~pd.isna(codes)
+            price[np.asarray(codes[ok], np.int64)] = med.to_numpy(float)[ok]
+        if catalog is not None:
+            cat = catalog.assign(sku=catalog["sku"].astype(str))
+            codes = cat["sku"].map(self.code).to_numpy(np.int64)
+            for col, target in (("price", price), ("unit_cost", cost)):
+                if col in cat.columns:
+                    v = pd.to_numeric(cat[col], errors="coerce").to_numpy(float)
+                    ok = ~np.isnan(v)
+                    target[codes[ok]] = v[ok]
+        margin = np.where(np.isnan(cost), DEFAULT_MARGIN_RATE * price, price - cost)
+        self.unit_margin = np.nan_to_num(margin, nan=0.0)
+        self.margin_basis = "price - unit_cost" if not np.isnan(cost).all() else f"{DEFAULT_MARGIN_RATE} x price"
 
     def _expand_rules(self, rules: pd.DataFrame):
         """One row per (rule, consequent item); per (antecedent, item) the single-item rule, else the most confident."""
@@ -459,49 +523,44 @@ class Recommender:
             return np.zeros(0, np.int64)
         return np.concatenate([np.arange(s, e) for s, e in spans])
 
-    def suggest(self, basket, k: int = 5, customer=None, store=None, sources=SOURCES) -> list[dict]:
-        """Ranked add-ons for ``basket`` (SKUs).
-
-        Parameters
-        ----------
-        basket : iterable of str
-            SKUs in the basket (unknown SKUs are kept out of the suggestions, nothing else).
-        k : int
-            How many suggestions.
-        customer : str, optional
-            Customer id: history and value tier (used, never returned).
-        store : str, optional
-            Store id: its best sellers.
-        sources : tuple of str
-            Sources to use, for evaluation (e.g. ``("rule",)`` for rules alone).
+    def components(self, basket, customer=None, store=None, sources=SOURCES):
+        """Each source's raw score for every SKU, and which SKUs may be suggested.
 
         Returns
         -------
-        list of dict
-            ``rank``, ``item``, ``name``, ``score``, ``source``, ``reason``, ``rules``, ``bundle``.
+        terms : ndarray, shape (len(SOURCES), n_skus)
+            ``r``, ``h``, ``a x p``, ``p``, EASE and item-kNN scores (zero for a
+            source not in ``sources`` or not fitted).
+        allowed : ndarray of bool
+            False for basket items, their substitutes, durables the customer
+            already bought and suspected non-products.
+        context : dict
+            What reasons and bundles need (basket codes, matched rules, store, history).
         """
-        if k < 0:
-            raise ValueError(f"k must be >= 0, not {k}")
         basket = list(dict.fromkeys(str(s).strip() for s in basket if str(s).strip()))
-        in_basket = set(basket)
         bcodes = [self.code[s] for s in basket if s in self.code]
         labels = {int(x) for x in self.label_of_sku[bcodes] if x >= 0} if bcodes else set()
         store_key = ("store", str(store)) if store is not None and ("store", str(store)) in self.pop else None
         share = self.pop[store_key][1]
-        known = self.customers.get(str(customer)) if customer is not None and "history" in sources else None
+        # The product rules (what may be suggested) are the same for every source, so baselines
+        # and the blend compete on ranking alone; history and value tier only feed the blend.
+        customer_row = self.customers.get(str(customer)) if customer is not None else None
+        known = customer_row if "history" in sources else None
         tier_share = self.pop.get(("tier", known[3]), (None, None))[1] if known else None
         p = 0.5 * (share + tier_share) if tier_share is not None else share
         n = len(self.skus)
 
-        allowed = np.ones(n, bool)
+        allowed = ~self.excluded
         allowed[bcodes] = False
         banned = [self.sub_codes[x] for x in labels if x in self.sub_codes]
         if banned:
             allowed &= ~np.isin(self.label_of_sku, np.concatenate(banned))
+        if customer_row:
+            codes = customer_row[0]
+            allowed[codes[self.durable[codes]]] = False
         h = np.zeros(n)
         if known:
             codes, counts, visits, _tier = known
-            allowed[codes[self.durable[codes]]] = False
             h[codes] = counts / (visits + PRIOR_VISITS)
 
         r = np.zeros(n)
@@ -540,29 +599,102 @@ class Recommender:
                     a[m] = True
             a[bcodes] = False
 
-        terms = np.vstack([WEIGHTS["rule"] * r, WEIGHTS["history"] * h, WEIGHTS["attribute"] * a * p,
-                           WEIGHTS["bestseller"] * p if "bestseller" in sources else np.zeros(n)])
-        score = terms.sum(axis=0)
-        valid = allowed if "bestseller" in sources else allowed & (score > 0)
+        sims = []
+        for name in ("ease", "itemknn"):
+            w = self.similarity.get(name)
+            if name in sources and w is not None and bcodes:
+                sims.append(np.asarray(w[bcodes].sum(axis=0)).ravel())
+            else:
+                sims.append(np.zeros(n))
+        terms = np.vstack([r, h, a * p, p if "bestseller" in sources else np.zeros(n), *sims])
+        context = {"basket": basket, "bcodes": bcodes, "store_key": store_key, "known": known, "picked": picked,
+                   "p": p}
+        return terms, allowed, context
+
+    def _combine(self, terms, allowed, sources):
+        """(score, valid, weighted terms): the blend's score and the SKUs it may rank."""
+        if sources is None and self.weights is not None:
+            w = np.array([self.weights.get(s, 0.0) for s in SOURCES])
+            weighted = w[:, None] * normalise(terms, allowed)
+            return weighted.sum(axis=0), allowed, weighted
+        used = FIXED_SOURCES if sources is None else sources
+        w = np.array([WEIGHTS.get(s, 1.0) if s in used else 0.0 for s in SOURCES])
+        weighted = w[:, None] * terms
+        score = weighted.sum(axis=0)
+        # Best sellers fill the list; a similarity model ranks every item (negative EASE scores included).
+        fills = "bestseller" in used or any(s in used for s in ("ease", "itemknn"))
+        return score, allowed if fills else allowed & (score > 0), weighted
+
+    def suggest(self, basket, k: int = 5, customer=None, store=None, sources=None, rank_by: str = "score"
+                ) -> list[dict]:
+        """Ranked add-ons for ``basket`` (SKUs).
+
+        Parameters
+        ----------
+        basket : iterable of str
+            SKUs in the basket (unknown SKUs are kept out of the suggestions, nothing else).
+        k : int
+            How many suggestions.
+        customer : str, optional
+            Customer id: history and value tier (used, never returned).
+        store : str, optional
+            Store id: its best sellers.
+        sources : tuple of str, optional
+            None for the blend (learned weights when the run has them); a tuple of
+            :data:`SOURCES` for one baseline, e.g. ``("rule",)`` for rules alone.
+        rank_by : {"score", "margin"}
+            ``"margin"`` orders by expected margin: probability x unit margin.
+
+        Returns
+        -------
+        list of dict
+            ``rank``, ``item``, ``name``, ``score``, ``source``, ``reason``, ``rules``, ``bundle``;
+            with ``rank_by="margin"`` also ``probability``, ``unit_margin`` and ``expected_margin``.
+        """
+        if k < 0:
+            raise ValueError(f"k must be >= 0, not {k}")
+        if rank_by not in ("score", "margin"):
+            raise ValueError(f"rank_by must be 'score' or 'margin', not {rank_by!r}")
+        terms, allowed, ctx = self.components(basket, customer, store, SOURCES if sources is None else sources)
+        score, valid, weighted = self._combine(terms, allowed, sources)
+        key = score
+        if rank_by == "margin":
+            prob = self.probability(score)
+            key = prob * self.unit_margin
         cand = np.flatnonzero(valid)
         if len(cand) > k:
-            cut = np.partition(score[cand], len(cand) - k)[len(cand) - k] if k else np.inf
-            cand = cand[score[cand] >= cut]
-        ranked = cand[np.lexsort((cand, -score[cand]))][:k]
+            cut = np.partition(key[cand], len(cand) - k)[len(cand) - k] if k else np.inf
+            cand = cand[key[cand] >= cut]
+        # Equal expected margins (e.g. no prices at all) fall back to the score's order.
+        ranked = cand[np.lexsort((cand, -score[cand], -key[cand]))][:k]
+        in_basket = set(ctx["basket"])
         out = []
         for rank, code in enumerate(ranked.tolist(), start=1):
-            t = terms[:, code]
+            t = weighted[:, code]
             source = SOURCES[int(np.argmax(t))] if t.max() > 0 else "bestseller"
-            rules = self._rules_for(code, picked)
+            rules = self._rules_for(code, ctx["picked"])
             if source == "rule" and not rules:
                 source = "bestseller"
             sku = self.skus[code]
-            out.append({"rank": rank, "item": sku, "name": self.names.get(sku, sku),
-                        "score": round(float(score[code]), 6), "source": source,
-                        "reason": self._reason(source, code, rules, bcodes, store_key is not None, known),
-                        "rules": [self._rule_dict(i) for i in rules[:3]],
-                        "bundle": self._bundle(sku, in_basket, store)})
+            item = {"rank": rank, "item": sku, "name": self.names.get(sku, sku),
+                    "score": round(float(score[code]), 6), "source": source,
+                    "reason": self._reason(source, code, rules, ctx["bcodes"], ctx["store_key"] is not None,
+                                           ctx["known"]),
+                    "rules": [self._rule_dict(i) for i in rules[:3]],
+                    "bundle": self._bundle(sku, in_basket, store)}
+            if rank_by == "margin":
+                item.update(probability=round(float(prob[code]), 6),
+                            unit_margin=round(float(self.unit_margin[code]), 4),
+                            expected_margin=round(float(key[code]), 6))
+            out.append(item)
         return out
+
+    def probability(self, score: np.ndarray) -> np.ndarray:
+        """Chance that a suggestion is taken, from its score (calibrated on validation when the blend was learned)."""
+        if self.weights is not None and self.calibration is not None:
+            x, y = self.calibration
+            return np.interp(score, x, y)
+        return np.clip(score, 0.0, 1.0)
 
     def _rules_for(self, code, picked) -> list[int]:
         if not len(picked):
@@ -596,6 +728,12 @@ class Recommender:
             if shared:
                 kind, value = min(shared, key=lambda g: g[0] != "need")
                 return f"same {kind}: {value}"
+        if source in ("ease", "itemknn"):
+            w = self.similarity[source]
+            contrib = np.asarray(w[bcodes][:, code].todense()).ravel()
+            if len(contrib) and contrib.max() > 0:
+                x = self.skus[bcodes[int(np.argmax(contrib))]]
+                return f"often bought with {self.names.get(x, x)}"
         return "best seller in this store" if in_store else "best seller"
 
     def _rule_dict(self, i: int) -> dict:
@@ -624,7 +762,8 @@ class Recommender:
                                       "reason_zh")}
 
 
-def suggest(run_dir, basket, k: int = 5, customer=None, store=None, catalog=None, lines=None) -> dict:
+def suggest(run_dir, basket, k: int = 5, customer=None, store=None, catalog=None, lines=None,
+            rank_by: str = "score", recommender: Recommender | None = None) -> dict:
     """Suggestions for one basket, as the JSON-ready dict of ``recommender suggest``.
 
     Parameters
@@ -633,8 +772,10 @@ def suggest(run_dir, basket, k: int = 5, customer=None, store=None, catalog=None
         The run folder.
     basket : str or iterable of str
         SKUs; a string is split on commas.
-    k, customer, store, catalog, lines
+    k, customer, store, catalog, lines, rank_by
         See :meth:`Recommender.suggest` and :meth:`Recommender.from_run`.
+    recommender : Recommender, optional
+        Already built (the service builds it once); ``run_dir``, ``catalog`` and ``lines`` are then ignored.
 
     Returns
     -------
@@ -656,5 +797,6 @@ def suggest(run_dir, basket, k: int = 5, customer=None, store=None, catalog=None
     if isinstance(basket, str):
         basket = [s for s in basket.split(",")]
     items = list(dict.fromkeys(str(s).strip() for s in basket if str(s).strip()))
-    rec = Recommender.from_run(run_dir, catalog=catalog, lines=lines)
-    return {"basket": items, "suggestions": rec.suggest(items, k=k, customer=customer, store=store)}
+    rec = recommender or Recommender.from_run(run_dir, catalog=catalog, lines=lines)
+    return {"basket": items, "suggestions": rec.suggest(items, k=k, customer=customer, store=store,
+                                                        rank_by=rank_by)}
