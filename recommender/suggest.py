@@ -32,18 +32,30 @@ is the weighted sum ::
        among receipts of the customer's value tier (recency, frequency, spend).
 
 :data:`WEIGHTS` holds ``W_*``: rule 1, history 0.5, attribute 1, best seller
-0.05. Popularity alone is a tie-breaker and a filler: adding the full base rate
-to a rule's confidence counts it twice and lost hits. The weights were chosen
-on a validation split *inside* the training data (train on all but the last
-30 days before the test month, score the 30 days before it) of the demo and of
-Online Retail, never on the test month (see ``bench/bench_suggest.py``). The
-source shown is the largest term. Best sellers fill the list, so any basket
-(also an empty one) gets ``k`` suggestions while the catalog has that many
-items left.
+0.05 -- the *fixed* blend, used when no blend was learned for the run.
+Popularity alone is a tie-breaker and a filler there. The source shown is the
+largest term. Best sellers fill the list, so any basket (also an empty one)
+gets ``k`` suggestions while the catalog has that many items left.
+
+Learned blend
+-------------
+``recommender blend RUN_DIR`` (and every ``recommender evaluate``) learns one
+weight per source on a validation period inside the training data (see
+:mod:`recommender.blend`), including two item-to-item sources:
+
+``e``  EASE^R scores (:func:`recommender.similarity.ease`), reason "often bought with X";
+``s``  cosine item-kNN scores, same reason.
+
+Each source is divided by its best allowed item for the basket
+(:func:`normalise`) and the weighted sum ranks; a source whose weight is zero
+does not join. ``rank_by="margin"`` orders by probability (the score
+calibrated on validation) x unit margin (catalog price - unit cost, else
+:data:`DEFAULT_MARGIN_RATE` x the median price paid).
 
 Never suggested: items in the basket, substitutes of basket items
-(``run.substitutes``), and non-consumables the customer already bought (see
-:func:`is_consumable`). Customer ids never appear in any output.
+(``run.substitutes``), suspected non-products (the run's items table, else
+:func:`recommender.nonproducts.detect_non_products` on the lines) and
+non-consumables the customer already bought (see :func:`is_consumable`). Customer ids never appear in any output.
 """
 
 from __future__ import annotations
@@ -238,12 +250,26 @@ class Recommender:
         tables = getattr(run, "tables", None) or {}
         rec = cls(run.rules, run.substitutes, dict(run.manifest), catalog=catalog, lines=lines,
                   bundles=tables.get("bundles"), itemsets=getattr(run, "itemsets", None))
+        items = tables.get("items")
+        if items is not None and "suspected_non_product" in items.columns:
+            flagged = items["suspected_non_product"].fillna(False).astype(bool)
+            rec.exclude(items.loc[flagged, "sku"])
+        elif lines is not None and len(lines):
+            from recommender.nonproducts import detect_non_products
+
+            rec.exclude(detect_non_products(lines)["sku"])
         folder = getattr(run, "path", None)
         if folder is not None and (Path(folder) / BLEND_FILE).exists():
             from recommender.blend import load_blend
 
             load_blend(rec, folder)
         return rec
+
+    def exclude(self, skus) -> "Recommender":
+        """Never suggest these SKUs (suspected non-products: fees, postage, adjustments); returns ``self``."""
+        codes = [self.code[s] for s in map(str, skus) if s in self.code]
+        self.excluded[codes] = True
+        return self
 
     def use_blend(self, weights: dict | None, similarity: dict, calibration=None) -> "Recommender":
         """Use learned ``weights`` (by source; None keeps the fixed ones) and ``similarity`` matrices (by source)."""

@@ -180,3 +180,25 @@ def test_a_learned_blend_round_trips_through_the_run_folder(tmp_path):
     got = rec.suggest(["I03"], k=5)
     sim = [g for g in got if g["source"] in ("ease", "itemknn")]
     assert all(g["reason"].startswith("often bought with ") for g in sim)
+
+
+def test_suspected_non_products_are_never_suggested(tmp_path):
+    from recommender.items import item_table
+    from recommender.nonproducts import detect_non_products
+    from recommender.pipeline import MiningParams, mine
+    from recommender.runs import write_run
+
+    lines = _small_shop()
+    lines["name"] = "ITEM " + lines["sku"]
+    lines["unit_price"] = 2.0
+    fee = lines.drop_duplicates("receipt_id").assign(sku="POST", name="POSTAGE", unit_price=18.0)
+    lines = pd.concat([lines, fee], ignore_index=True)  # on every receipt: the top best seller
+    assert "POST" in set(detect_non_products(lines)["sku"])
+    direct = Recommender.from_run(mine(lines, params=MiningParams(min_count=2)), lines=lines)
+    result = mine(lines, params=MiningParams(min_count=2))
+    run = write_run(tmp_path / "run", itemsets_df=result.itemsets, rules_df=result.rules, manifest=result.manifest,
+                    extra_tables={"items": item_table(lines, detect_non_products(lines))})
+    from_items = Recommender.from_run(run)
+    for rec in (direct, from_items):
+        for basket in ([], ["I03"], ["I01", "I02"]):
+            assert "POST" not in [s["item"] for s in rec.suggest(basket, k=10)]
