@@ -41,7 +41,8 @@ STATUS_AFTER = {"approve": "approved", "reject": "rejected", "reset": "pending"}
 #: Fields of a bundle a decision may change (the rest come from the mining run).
 EDITABLE = ("bundle_price", "saving", "discount_type", "discount_pct", "discount_label", "reason_en", "reason_zh",
             "components", "expected_profit", "expected_take_rate", "break_even_take_rate", "binding_constraint",
-            "guardrails", "valid_from", "valid_to")
+            "guardrails", "valid_from", "valid_to", "recommended", "reason_not_recommended", "reason_type",
+            "copy_edited")
 #: Roles allowed to write decisions: derived from the one role table, :data:`recommender.auth.PERMISSIONS`.
 WRITE_ROLES = auth.roles_with("approve")
 BUSY_TIMEOUT_MS = 10_000

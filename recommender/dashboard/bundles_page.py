@@ -13,6 +13,7 @@ from recommender import decisions
 from recommender.dashboard import common as c
 from recommender.policy import DISCOUNT_TYPES, Policy, policy_from_flags
 from recommender.pricing import expected_profit, price_bundle
+from recommender.offer import offer_edits
 from recommender.rules_query import SORTABLE, query_rules
 
 T = c.T
@@ -349,21 +350,36 @@ with right:
                f"UPT +{row['expected_upt_uplift_low']:.3f} … +{row['expected_upt_uplift_high']:.3f} "
                f"({row['period_start'][:10]} – {row['period_end'][:10]})")
 
-    reason_en = st.text_area(T("reason_en"), str(row["reason_en"]), key=f"reason_en_{bid}", height=80)
-    reason_zh = st.text_area(T("reason_zh"), str(row["reason_zh"]), key=f"reason_zh_{bid}", height=80)
+    # one offer, one story: a new type, cap or margin writes the copy again from the new offer, unless the
+    # merchandiser wrote their own (kept, and marked as edited)
+    own_before = str(row.get("copy_edited")).lower() in ("true", "1")
+    gift_row = None
+    if shown is not None and shown.discount_type == "gift" and gift is not None:
+        gift_row = {"name": names_of.get(gift["sku"], gift["sku"])}
+        if catalog is not None and "sku" in catalog.columns:
+            match = catalog[catalog["sku"].astype(str) == gift["sku"]]
+            if len(match):
+                gift_row = {k: v for k, v in match.iloc[0].to_dict().items() if v == v and v is not None}
+    fresh = offer_edits(row.to_dict(), shown, catalog=catalog, gift=gift_row) if shown is not None else None
+    keep_own = own_before and fresh is not None
+    base_en = str(row["reason_en"]) if fresh is None or keep_own else fresh["reason_en"]
+    base_zh = str(row["reason_zh"]) if fresh is None or keep_own else fresh["reason_zh"]
+    sig = "" if shown is None else f"_{shown.discount_type}_{shown.bundle_price:.2f}"  # new offer, new text box
+    reason_en = st.text_area(T("reason_en"), base_en, key=f"reason_en_{bid}{sig}", height=80)
+    reason_zh = st.text_area(T("reason_zh"), base_zh, key=f"reason_zh_{bid}{sig}", height=80)
+    typed = reason_en != base_en or reason_zh != base_zh
+    if own_before or typed:
+        st.caption(T("copy_edited"))
+    elif fresh is not None:
+        st.caption(T("copy_regenerated"))
 
     edits = {}
-    if shown is not None:
-        edits.update({"bundle_price": shown.bundle_price, "saving": shown.saving,
-                      "discount_type": shown.discount_type, "discount_pct": shown.discount_pct,
-                      "discount_label": shown.label, "components": list(shown.components),
-                      "expected_profit": shown.expected_profit, "expected_take_rate": shown.expected_take_rate,
-                      "break_even_take_rate": shown.break_even_take_rate,
-                      "binding_constraint": shown.binding_constraint, "guardrails": shown.guardrails})
-    if reason_en != row["reason_en"]:
-        edits["reason_en"] = reason_en
-    if reason_zh != row["reason_zh"]:
-        edits["reason_zh"] = reason_zh
+    if fresh is not None:
+        edits.update(fresh)
+        if keep_own:
+            edits.update(reason_en=base_en, reason_zh=base_zh, copy_edited=True)
+    if typed:
+        edits.update(reason_en=reason_en, reason_zh=reason_zh, copy_edited=True)
 
     who = c.user()
     if not c.can("approve"):
