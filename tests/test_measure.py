@@ -91,3 +91,18 @@ def test_too_few_stores_is_not_an_interval(measured):
     one = dict(launch, stores=launch["stores"][:1], control_stores=launch["control_stores"][:1])
     res = measure_launch(lines, one, catalog=catalog)
     assert all(b["ci_low"] is None and b["warnings"] for b in res["bundles"])
+
+
+def test_attach_did_is_welch_when_nobody_takes_and_narrower_when_takers_add_noise():
+    from recommender.measure import attach_did
+    from recommender.uplift import did_estimate
+
+    pre_t, pre_c, post_c = [.20, .25, .22, .3], [.21, .24, .20, .26], [.22, .23, .21, .27]
+    flat = [.21, .24, .23, .29]
+    a, b = attach_did(pre_t, flat, [100, 120, 90, 80], pre_c, post_c), did_estimate(pre_t, flat, pre_c, post_c)
+    if a["estimate"] <= 0:  # no takers estimated: nothing to take off, the plain Welch interval
+        assert (a["ci_low"], a["ci_high"]) == pytest.approx((b["ci_low"], b["ci_high"]))
+    up = [.5, .6, .55, .62]
+    a, b = attach_did(pre_t, up, [100, 120, 90, 80], pre_c, post_c), did_estimate(pre_t, up, pre_c, post_c)
+    assert a["estimate"] == pytest.approx(b["estimate"])
+    assert a["se"] <= b["se"]
