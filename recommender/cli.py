@@ -293,8 +293,9 @@ def cmd_compare(args) -> int:
         listed[col] = listed[col].map(lambda items: json.dumps(list(items), ensure_ascii=False))
     if args.out:
         from recommender.atomic import atomic_write_bytes
+        from recommender.spreadsheet import csv_bytes
 
-        atomic_write_bytes(args.out, listed.to_csv(index=False).encode("utf-8-sig"))
+        atomic_write_bytes(args.out, csv_bytes(listed))  # a report for Excel: no live formulas
     if args.json:
         out = table.copy()
         for col in ("antecedents", "consequents"):
