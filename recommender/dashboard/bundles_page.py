@@ -11,6 +11,7 @@ import streamlit as st
 
 from recommender import decisions
 from recommender.dashboard import common as c
+from recommender.errors import InputError
 from recommender.policy import DISCOUNT_TYPES, Policy, policy_from_flags
 from recommender.pricing import expected_profit, price_bundle
 from recommender.offer import offer_edits
@@ -35,6 +36,7 @@ lines, catalog = c.run_inputs(run)
 n_receipts = int(run.manifest.get("n_receipts") or 0) or 1
 table = c.bundles_with_decisions(run)
 names_of = c.item_names(run)  # item -> its name from the lines or the catalog; ids stay the ids
+offer_catalog = c.offer_catalog(run, catalog)  # the catalog completed from the receipts (prices, assumed costs)
 
 
 def joined(items) -> str:
@@ -71,6 +73,44 @@ def label_set(items, what: str) -> set:
             out |= tags.at[it, what]
     return out
 
+
+# ------------------------------------------------------------------ what the offers assume (no product master)
+CURRENCIES = ("", "GBP", "EUR", "USD", "CNY", "HKD", "TWD", "JPY", "SGD", "AUD", "CAD", "CHF")
+binfo = run.manifest.get("bundles", {})
+filled = binfo.get("catalog", {}) or {}
+assumed = catalog is None or "unit_cost" not in catalog.columns or bool(filled.get("filled"))
+if assumed and run.manifest.get("level", "sku") == "sku":
+    with st.expander(T("assumptions"), expanded=table is None or not binfo.get("currency")):
+        for note in binfo.get("notices", []):
+            st.caption(c.plain(note))
+        a1, a2 = st.columns(2)
+        margin_now = float(filled.get("assume_margin") or 0.35)
+        a_margin = a1.slider(T("assumed_margin"), 5, 90, int(round(100 * margin_now)), key="a_margin")
+        cur_now = binfo.get("currency") or ""
+        a_currency = a2.selectbox(T("currency"), CURRENCIES, index=CURRENCIES.index(cur_now) if cur_now in CURRENCIES
+                                  else 0, format_func=lambda x: x or T("no_currency"), key="a_currency")
+        suspects = [str(x) for x in run.manifest.get("suspected_non_products", [])]
+        kept = set(map(str, filled.get("non_products_kept", [])))
+        a_exclude = st.multiselect(T("exclude_codes"), suspects, default=[x for x in suspects if x not in kept],
+                                   format_func=lambda x: f"{x} · {names_of.get(x, '')}", key="a_exclude")
+        if st.button(T("rebuild_offers"), type="primary", key="btn_rebuild", disabled=not c.can("price")):
+            import dataclasses
+
+            from recommender.policy import Policy
+
+            policy = dataclasses.replace(Policy(), assume_margin=a_margin / 100, currency=a_currency or None,
+                                         keep_non_products=tuple(x for x in suspects if x not in a_exclude))
+            progress, bar = c.progress_bar(T("rebuild_offers"))
+            try:
+                n = c.write_bundles(run_path, lines, catalog, progress=progress, policy=policy,
+                                    currency=a_currency or None)
+            except InputError as exc:
+                bar.empty()
+                st.info(T("no_offers_why", msg=c.plain(exc)))
+            else:
+                bar.empty()
+                st.session_state["flash"] = T("offers_rebuilt", n=n)
+                st.rerun()
 
 # ------------------------------------------------------------------ filters
 with st.expander(T("filters"), expanded=True):
@@ -148,7 +188,9 @@ tab_b, tab_r, tab_s, tab_n, tab_o = st.tabs([T("tab_bundles"), T("tab_rules"), T
 
 with tab_b:
     if b is None:
-        st.info(T("no_bundle_table"))
+        # say what is missing and the way forward (the assumptions above build them)
+        why = binfo.get("error") or (T("no_prices") if lines is None else T("not_built_yet"))
+        st.info(T("no_offers_why", msg=c.plain(why)))
     elif b.empty:
         st.info(T("no_bundles"))
     else:
@@ -229,10 +271,10 @@ def recommender_for(path: str, version: float):
 
 
 with tab_o:
-    if catalog is None:
+    if run.manifest.get("level", "sku") != "sku" and catalog is None:
         st.info(T("offer_needs_catalog"))
     else:
-        names = dict(zip(catalog["sku"].astype(str), catalog["name_zh" if c.lang() == "zh" else "name"].astype(str)))
+        names = names_of or {i: i for i in c.catalog_column(offer_catalog, "price")}
         o1, o2, o3 = st.columns([3, 1, 1])
         basket = o1.multiselect(T("basket"), list(names), format_func=lambda s: f"{names[s]} ({s})", key="o_basket")
         o_store = o2.selectbox(T("suggest_store"), [T("all")] + stores, key="o_store")
@@ -254,7 +296,7 @@ if b is None or b.empty:
 st.divider()
 st.header(T("detail"))
 ids = b["bundle_id"].tolist()
-label_of = {bid: f"{s} · {joined(li)} · {bp:.2f}" for bid, s, li, bp in
+label_of = {bid: f"{'' if pd.isna(s) else str(s) + ' · '}{named(li)} · {bp:.2f}" for bid, s, li, bp in
             zip(b["bundle_id"], b["store"], b["level_items"], b["bundle_price"])}
 bid = st.selectbox(T("pick_bundle"), ids, format_func=label_of.get, key="pick_bundle")
 row = b.set_index("bundle_id").loc[bid]
@@ -302,8 +344,7 @@ with left:
         cap_edited = cap != default_cap
     margin = p3.slider(T("min_margin"), 0, 60, int(round(base.min_margin * 100)), key=f"margin_{bid}")
     edited_price = dtype != row["discount_type"] or cap_edited or margin != round(base.min_margin * 100)
-    cost = dict(zip(catalog["sku"].astype(str), catalog["unit_cost"])) if catalog is not None else {}
-    dept = dict(zip(catalog["sku"].astype(str), catalog["department"])) if catalog is not None else {}
+    cost, dept, price_of = (c.catalog_column(offer_catalog, col) for col in ("unit_cost", "department", "price"))
     comps = json.loads(original["components"])
     items = [{"sku": x["sku"], "price": x["unit_price"], "unit_cost": cost.get(x["sku"]), "role": x["role"],
               "department": dept.get(x["sku"]), "quantity": x["quantity"]} for x in comps if x["role"] != "gift"]
@@ -311,7 +352,6 @@ with left:
     if dtype == "gift":
         g = next((x for x in comps if x["role"] == "gift"), None) or {"sku": row["gift_sku"]}
         gsku = str(g["sku"])
-        price_of = dict(zip(catalog["sku"].astype(str), catalog["price"]))
         gift = {"sku": gsku, "price": price_of.get(gsku), "unit_cost": cost.get(gsku)}
     policy = policy_from_flags(base, max_discount=cap / 100, min_margin=margin / 100)
     decision = price_bundle(items, int(row["gap_tickets"]), int(row["set_tickets"]), policy,
@@ -319,10 +359,11 @@ with left:
                             added_margin=float(row["added_margin"]))
     shown = decision if edited_price else None
     q1, q2, q3 = st.columns(3)
-    q1.metric(T("regular_price"), f"{row['regular_price']:.2f}")
-    q2.metric(T("bundle_price"), f"{(shown.bundle_price if shown else row['bundle_price']):.2f}",
+    cur = row.get("currency") if isinstance(row.get("currency"), str) else None
+    q1.metric(T("regular_price"), c.money(row["regular_price"], cur))
+    q2.metric(T("bundle_price"), c.money(shown.bundle_price if shown else row["bundle_price"], cur),
               delta=f"{(shown.bundle_price - row['bundle_price']):+.2f}" if shown else None, delta_color="off")
-    q3.metric(T("saving"), f"{(shown.saving if shown else row['saving']):.2f}")
+    q3.metric(T("saving"), c.money(shown.saving if shown else row["saving"], cur))
     st.caption(shown.label if shown else str(row["discount_label"]))
     guards = shown.guardrails if shown else json.loads(row["guardrails"])
     st.dataframe(pd.DataFrame([{T("guardrail"): name, T("limit"): g["limit"], T("value"): g["value"],

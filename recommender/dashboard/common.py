@@ -252,19 +252,33 @@ def mine_run(receipts_path, out_dir, catalog_path=None, mapping=None, params=Non
     source = {"catalog": str(catalog_path) if catalog_path else None, "mapping": mapping or {}}
     result, path = mine_to_folder(receipts, out_dir, catalog, params,
                                   progress=lambda d, n, m: say(d * 0.8 / n if n else 0, 1, m), source=source)
-    n_bundles = write_bundles(path, receipts.lines, catalog, progress=lambda d, n, m: say(0.8 + 0.2 * d / n, 1, m))
+    from recommender.errors import InputError
+
+    try:  # no prices on the lines, say: the rules stand, and the Bundles page says what is missing
+        n_bundles = write_bundles(path, receipts.lines, catalog,
+                                  progress=lambda d, n, m: say(0.8 + 0.2 * d / n if n else 0.8, 1, m))
+    except InputError:
+        n_bundles = 0
     say(1, 1, "done")
     return {"itemsets": len(result.itemsets), "rules": len(result.rules), "bundles": n_bundles,
             "secs": time.perf_counter() - t0, "path": str(path)}
 
 
-def write_bundles(run_path, lines, catalog, progress=None) -> int:
-    """Price the run's bundles and add ``bundles.csv|parquet`` to the run folder; 0 without a catalog."""
-    if catalog is None:  # bundles need prices and costs; the explorer still shows the rules
-        return 0
+def write_bundles(run_path, lines, catalog, progress=None, policy=None, currency=None) -> int:
+    """Price the run's bundles and add ``bundles.csv|parquet`` to the run folder; return how many.
+
+    Without a catalog (or with one lacking costs) the receipts-only path of
+    :func:`recommender.bundles.build_bundles` fills names, prices and assumed
+    costs from the run's items table and leaves suspected non-products out.
+    """
     from recommender.bundles import bundles_for_run
 
-    table, _ = bundles_for_run(run_path, lines, catalog, progress=progress)
+    kwargs = {"progress": progress}
+    if policy is not None:
+        kwargs["policy"] = policy
+    if currency is not None:
+        kwargs["currency"] = currency
+    table, _ = bundles_for_run(run_path, lines, catalog, **kwargs)
     return int(len(table))
 
 
@@ -382,6 +396,41 @@ def _item_names(key: str, _run, _lines, _catalog, lang: str) -> dict:
         top = top.sort_values("n", ascending=False).drop_duplicates("sku")
         return {str(k): str(v) for k, v in zip(top["sku"], top["name"]) if str(v).strip()}
     return {}
+
+
+def money(amount, currency=None) -> str:
+    """An amount with its currency's symbol ('12.50' when none is known)."""
+    try:
+        from recommender.money import format_money
+    except ImportError:
+        return f"{float(amount):,.2f}"
+    return format_money(float(amount), currency, lang())
+
+
+def catalog_column(catalog, column: str) -> dict:
+    """sku -> value of one catalog column; empty when there is no catalog or no such column (any subset works)."""
+    if catalog is None or "sku" not in catalog.columns or column not in catalog.columns:
+        return {}
+    return dict(zip(catalog["sku"].astype(str), catalog[column]))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _offer_catalog(key: str, _run, _catalog, assume_margin):
+    try:
+        from recommender.catalog import complete_catalog
+    except ImportError:  # a library without the receipts-only path: the catalog as given
+        return _catalog
+    from recommender.policy import Policy
+
+    policy = Policy() if assume_margin is None else dataclasses.replace(Policy(), assume_margin=assume_margin)
+    return complete_catalog(_catalog, _run.items, policy)[0]
+
+
+def offer_catalog(run, catalog):
+    """The catalog the run's offers were priced with: the given one completed from the run's items table
+    (names, recent median prices, costs at the assumed margin), so pricing works without a product master."""
+    margin = run.manifest.get("bundles", {}).get("catalog", {}).get("assume_margin")
+    return _offer_catalog(f"{run.path}:{folder_version(run.path)}", run, catalog, margin)
 
 
 def item_names(run) -> dict:
