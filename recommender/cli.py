@@ -18,8 +18,6 @@ import time
 from recommender.errors import InputError
 
 EXIT_INPUT = 2
-#: Files larger than this are read in chunks (same result, bounded memory, a little slower on small files).
-CHUNKED_BYTES = 256 * 1024 * 1024
 
 
 # ------------------------------------------------------------------ helpers
@@ -103,6 +101,9 @@ def add_loader_flags(p: argparse.ArgumentParser, slices: bool = False) -> None:
     g.add_argument("--max-rejected-share", type=float, metavar="SHARE",
                    help="stop (exit 2) when more than this share of rows is rejected as unreadable (a number, a "
                         "date or a malformed line); default 0.05, 1 accepts any loss")
+    g.add_argument("--max-memory", type=float, metavar="MB", default=None,
+                   help="memory budget for reading the input in MB (default $RECOMMENDER_MAX_MEMORY_MB or 2048); "
+                        "a bigger file is streamed, or refused with a clear message before the budget is exceeded")
     if slices:
         g.add_argument("--since", metavar="DATE", help="first day to keep (inclusive)")
         g.add_argument("--until", metavar="DATE", help="last day to keep (inclusive)")
@@ -124,6 +125,7 @@ def load_options(args):
             months=_months(args.months) if getattr(args, "months", None) else None,
             stores=_csv_list([args.stores]) if getattr(args, "stores", None) else None,
             **({} if args.max_rejected_share is None else {"max_rejected_share": args.max_rejected_share}),
+            max_memory_mb=getattr(args, "max_memory", None),
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
@@ -136,16 +138,9 @@ def read_receipts(args, progress=None, loud=True):
     """
     from recommender.receipts import load_receipts, write_rejects
 
-    try:
-        big = os.path.getsize(args.path) > CHUNKED_BYTES
-    except OSError:
-        big = False  # the loader names the problem
-    if big:  # stream in chunks: bounded memory, the same accounting
-        from recommender.ingest import load_receipts_chunked
-
-        receipts = load_receipts_chunked(args.path, load_options(args), progress=progress)
-    else:
-        receipts = load_receipts(args.path, load_options(args), progress=progress)
+    # The loader measures what the file expands to and streams it in chunks when it would not fit whole
+    # in --max-memory (recommender.limits): bounded memory, the same accounting.
+    receipts = load_receipts(args.path, load_options(args), progress=progress)
     for note in receipts.accounting.warnings:
         # a misread must not pass silently, whatever the command prints (loud runs print every warning below)
         if note.startswith("implausible read") and not loud:
@@ -947,6 +942,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("recommender: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("recommender: error: out of memory; nothing was written (lower the input's size, e.g. --since/--stores, "
+              "or give the machine more memory; --max-memory sets the budget for reading)", file=sys.stderr)
+        return EXIT_INPUT
     except BrokenPipeError:
         return 0
     except Exception as exc:  # last line of defence: users never see a traceback

@@ -90,12 +90,12 @@ def load_receipts_chunked(path, options: LoadOptions | None = None, chunk_rows: 
     try:
         source = _open_source(p, opts)
     except (_Fallback, InputError):
-        return load_receipts(p, opts, progress=progress)
+        return load_receipts(p, opts, progress=progress, _whole=True)  # never back here
     say = progress or (lambda done, total, message: None)
     try:
         return _load(source, opts, int(chunk_rows), say)
     except _Fallback:
-        return load_receipts(p, opts, progress=progress)
+        return load_receipts(p, opts, progress=progress, _whole=True)  # never back here
 
 
 # ------------------------------------------------------------------ sources

@@ -330,7 +330,8 @@ def read_text_table(raw: bytes, path, *, encoding=None, sep=None, header=True) -
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
 
-    first = next(csv.reader([sample[0]], delimiter=sep))
+    # The header from the text itself, not from the head sample: a wide header can be longer than the sample.
+    first = next(csv.reader([_first_line(text)], delimiter=sep))
     if header:
         names = [c.strip() for c in first]
         names = [n if n else f"column_{i + 1}" for i, n in enumerate(names)]
@@ -381,6 +382,21 @@ def read_text_table(raw: bytes, path, *, encoding=None, sep=None, header=True) -
     malformed = pd.DataFrame({"_line": np.asarray(bad_lines, dtype="int64"), "text": [b[1] for b in bad],
                               "reason": [b[2] for b in bad]})
     return Table(frame=frame, malformed=malformed, path=str(path), kind="csv", encoding=enc, sep=sep)
+
+
+def _first_line(text: str) -> str:
+    """The first non-blank line of ``text`` (whole, however long).
+
+    >>> _first_line("\\n  \\r\\na,b\\r\\n1,2")
+    'a,b'
+    """
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        line = text[start:] if end < 0 else text[start:end]
+        if line.strip() or end < 0:
+            return line.rstrip("\r")
+        start = end + 1
 
 
 def record_start_lines(data: bytes) -> np.ndarray:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recommender import limits
 from recommender.errors import InputError, as_path
 from recommender.readers import Table, read_table, sniff_separator
 
@@ -139,6 +140,9 @@ class LoadOptions:
         Stop with an :class:`InputError` when more than this share of the rows
         is rejected for a parse reason (:data:`PARSE_REASONS`); default
         :data:`MAX_REJECTED_SHARE`. ``1`` (or None) accepts any loss.
+    max_memory_mb : float, optional
+        Memory budget for reading the file (``--max-memory``); None: ``RECOMMENDER_MAX_MEMORY_MB`` or
+        :data:`recommender.limits.DEFAULT_MAX_MEMORY_MB`. See :mod:`recommender.limits`.
     """
 
     format: str = "auto"
@@ -160,6 +164,7 @@ class LoadOptions:
     months: tuple | None = None
     stores: tuple | None = None
     max_rejected_share: float | None = MAX_REJECTED_SHARE
+    max_memory_mb: float | None = None
 
     def __post_init__(self):
         for name, allowed in (("format", ("auto", "lines", "baskets")), ("decimal", ("auto", ".", ",")),
@@ -412,7 +417,8 @@ def _text(values: pd.Series) -> pd.Series:
 
 # ------------------------------------------------------------------ loading
 
-def load_receipts(path, options: LoadOptions | None = None, progress=None, **kwargs) -> Receipts:
+def load_receipts(path, options: LoadOptions | None = None, progress=None, _whole: bool = False,
+                  **kwargs) -> Receipts:
     """Read a receipts file and clean it, accounting for every row.
 
     Parameters
@@ -453,9 +459,18 @@ def load_receipts(path, options: LoadOptions | None = None, progress=None, **kwa
             raise InputError(f"unknown encoding {opts.encoding!r}", path=p,
                              hint="use e.g. utf-8, gb18030, utf-16, latin-1") from None
     say(0, 4, f"reading {p.name}")
+    # Measure what the file expands to before holding any of it: too big to read whole means stream it
+    # (or say no, naming the file and what to do), and an absurdly long line stops the read here.
+    plan = limits.plan_read(p, opts.max_memory_mb)
     fmt = opts.format
     if fmt == "auto":
         fmt = _guess_format(p, opts)
+    if plan.stream:
+        if _whole or fmt == "baskets" or plan.kind not in ("text", "gzip", "parquet"):
+            raise limits.cannot_stream(plan, p)
+        from recommender.ingest import load_receipts_chunked
+
+        return load_receipts_chunked(p, opts, chunk_rows=plan.chunk_rows, progress=progress)
     if fmt == "baskets":
         table = _read_baskets(p, opts)
         frame = table.frame

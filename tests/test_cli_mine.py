@@ -154,7 +154,9 @@ def test_big_files_are_streamed_with_the_same_accounting(demo_data, monkeypatch,
 
     cli.main(["validate", str(demo_data / "receipts.csv"), "--json"])
     whole = json.loads(capsys.readouterr().out)
-    monkeypatch.setattr(cli, "CHUNKED_BYTES", 0)  # every file counts as big
+    from recommender import limits
+
+    monkeypatch.setattr(limits, "estimate_whole_mb", lambda *a: 1e9)  # every file counts as too big to read whole
     import recommender.ingest as ingest
 
     calls = []
