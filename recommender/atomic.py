@@ -12,6 +12,18 @@ import tempfile
 from pathlib import Path
 
 
+def file_mode() -> int:
+    """Permissions of an ordinary new file under the user's umask (0o644 for the usual 022).
+
+    :func:`tempfile.mkstemp` creates private (0600) files; a file written
+    atomically must end up like any file the user creates, so that a colleague
+    or the shop's file share can read an export.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically and return the path.
 
@@ -19,6 +31,8 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     >>> p = os.path.join(tempfile.mkdtemp(), "x.txt")
     >>> atomic_write_bytes(p, b"hi").read_bytes()
     b'hi'
+    >>> oct(os.stat(p).st_mode & 0o777) == oct(file_mode())
+    True
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,6 +42,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:

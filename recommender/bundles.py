@@ -97,7 +97,7 @@ BUNDLE_COLUMNS = (
     "set_tickets", "anchor_tickets", "store_tickets", "added_margin", "count", "antecedent_count", "confidence",
     "lift", "p_value", "q_value", "substitute_warning", "substitute_margin_loss", "expected_atv_uplift_low",
     "expected_atv_uplift_high", "expected_upt_uplift_low", "expected_upt_uplift_high", "gift_sku", "components",
-    "guardrails", "offers", "period_start", "period_end",
+    "guardrails", "offers", "period_start", "period_end", "gift_name", "gift_name_zh", "gift_value",
 )
 
 
@@ -771,6 +771,10 @@ def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets)
         "components": flat["components"], "guardrails": flat["guardrails"], "offers": _offers_json(offer.decisions),
         "period_start": None if tickets.start is None else str(tickets.start),
         "period_end": None if tickets.end is None else str(tickets.end),
+        # what a shelf card says of a gift offer: "free GIFT NAME (worth X)"
+        "gift_name": _text(gift.get("name")) or str(gift["sku"]) if is_gift else None,
+        "gift_name_zh": _text(gift.get("name_zh")) or _text(gift.get("name")) or str(gift["sku"]) if is_gift else None,
+        "gift_value": float(gift["price"]) if is_gift else None,
         "_key": (bool(d.recommended), float(d.expected_profit)),
     }
 

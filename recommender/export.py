@@ -11,12 +11,21 @@ JSON array). Out: one file, written atomically (a temporary file in the same
 folder, then :func:`os.replace`), so a reader never sees half a list.
 
 Staff formats (``csv``, ``xlsx``, ``html``), one row / card per bundle:
-bundle id, SKU codes, names, regular price, bundle price, saving, reason line,
-valid from/to, store. Headers and names follow ``lang`` ("en" or "zh").
+bundle id, store, SKU codes, names, regular price, bundle price, saving, free
+gift and what it is worth, the offer in one line, reason line, valid from/to.
+Headers (readable words, :data:`HEADERS_EN` / :data:`HEADERS_ZH`) and names
+follow ``lang`` ("en" or "zh"). A gift offer is sold at its regular price plus
+a free item: it has no regular price or saving beside its price, and reads
+"free GIFT NAME (worth X)"; a discount offer shows was, now and the saving.
 
 * CSV: UTF-8 with a byte-order mark, so Excel shows Chinese correctly.
-* XLSX: bold header row, fitted column widths, money as numbers with format 0.00.
-* HTML: printable; one page per store (CSS page break), one shelf card per bundle.
+* XLSX: bold header row, fitted column widths, money as numbers in a currency
+  format (``"¥"#,##0.00``), validity as real dates (``yyyy-mm-dd``).
+* HTML: printable shelf cards, eight to an A4 page (two columns, print CSS),
+  grouped by store with one store per page.
+
+An unknown ``store`` or a validity period that ends before it starts is an
+:class:`InputError`. Files get the user's usual permissions (umask), not 0600.
 
 ``pos`` (a CSV in UTF-8 without BOM, for till import), one row per component:
 
@@ -54,19 +63,27 @@ from pathlib import Path
 
 import pandas as pd
 
+from recommender.atomic import file_mode
 from recommender.errors import InputError
 from recommender.reasons import saving_text
 from recommender.spreadsheet import LINE_END, neutralise, safe_frame
 
 FORMATS = ("csv", "xlsx", "html", "pos")
 SELECTIONS = ("recommended", "all", "approved")
-STAFF_COLUMNS = ("bundle_id", "store", "skus", "names", "regular_price", "bundle_price", "saving", "reason",
-                 "valid_from", "valid_to")
+STAFF_COLUMNS = ("bundle_id", "store", "skus", "names", "regular_price", "bundle_price", "saving", "gift",
+                 "gift_value", "offer", "reason", "valid_from", "valid_to")
 POS_COLUMNS = ("promotion_id", "sku", "quantity", "promotion_price", "mix_match_group", "valid_from", "valid_to",
                "store")
-MONEY_COLUMNS = ("regular_price", "bundle_price", "saving", "promotion_price")
+MONEY_COLUMNS = ("regular_price", "bundle_price", "saving", "gift_value", "promotion_price")
+DATE_COLUMNS = ("valid_from", "valid_to")
+#: Staff headers, as a person reads them (the till file keeps its machine names).
+HEADERS_EN = {"bundle_id": "Bundle", "store": "Store", "skus": "SKUs", "names": "Products",
+              "regular_price": "Regular price", "bundle_price": "Bundle price", "saving": "Saving",
+              "gift": "Free gift", "gift_value": "Gift worth", "offer": "Offer", "reason": "Reason to buy",
+              "valid_from": "Valid from", "valid_to": "Valid to"}
 HEADERS_ZH = {"bundle_id": "套餐编号", "store": "门店", "skus": "商品编码", "names": "商品名称",
-              "regular_price": "原价", "bundle_price": "套餐价", "saving": "立省", "reason": "推荐理由",
+              "regular_price": "原价", "bundle_price": "套餐价", "saving": "立省", "gift": "赠品",
+              "gift_value": "赠品价值", "offer": "优惠", "reason": "推荐理由",
               "valid_from": "开始日期", "valid_to": "结束日期"}
 _REQUIRED = ("bundle_id", "items", "regular_price", "bundle_price", "saving")
 
@@ -153,6 +170,11 @@ def select_bundles(bundles: pd.DataFrame, *, store=None, selection="recommended"
     if store is not None:
         if "store" not in out.columns:
             raise InputError("the bundles table has no store column", hint="leave out --store")
+        known = sorted(out["store"].dropna().astype(str).unique().tolist())
+        if str(store) not in known:
+            raise InputError(f"no bundles for store {str(store)!r}",
+                             hint=f"the stores in this list are: {', '.join(known[:20]) or '(none)'}"
+                                  + (" ..." if len(known) > 20 else ""))
         out = out[out["store"].astype("string") == str(store)]
     if selection != "all":
         if selection not in out.columns:
@@ -166,11 +188,65 @@ def select_bundles(bundles: pd.DataFrame, *, store=None, selection="recommended"
 # --------------------------------------------------------------------------- tables
 
 
-def staff_table(bundles: pd.DataFrame, *, store=None, lang="en", selection="recommended", valid_from=None,
-                valid_to=None) -> pd.DataFrame:
-    """One row per bundle with :data:`STAFF_COLUMNS` (names and reason in ``lang``).
+def _is_gift(r) -> bool:
+    return str(r.get("discount_type") or "") == "gift"
 
-    Text is returned as it is (neutralised only when written to a file).
+
+def _gift(r, lang) -> tuple[str, float]:
+    """(name, worth) of a gift offer's free item: the bundle's gift columns, else its gift component."""
+    comps = [c for c in _components(r.get("components"), r["bundle_id"]) if c.get("role") == "gift"]
+    name = None if lang != "zh" else r.get("gift_name_zh")
+    name = name if not _missing(name) else r.get("gift_name")
+    if _missing(name):
+        name = comps[0]["sku"] if comps else r.get("gift_sku")
+    value = r.get("gift_value")
+    if _missing(value):
+        if comps:
+            c = comps[0]
+            value = c.get("regular_amount", float(c.get("unit_price", 0)) * float(c.get("quantity", 1)))
+        else:
+            value = r["saving"]
+    return ("" if _missing(name) else str(name)), round(float(value), 2)
+
+
+def money(value, currency="¥") -> str:
+    """A price as printed for staff: the currency symbol and two decimals.
+
+    >>> money(84.8), money(1234.5, "£")
+    ('¥84.80', '£1,234.50')
+    """
+    return f"{currency}{float(value):,.2f}"
+
+
+def offer_text(row: dict, lang="en", currency="¥") -> str:
+    """What the offer is, in one line: "free GIFT (worth X)" for a gift, else was / now / saving.
+
+    >>> offer_text({"bundle_price": 84.8, "gift": "first-aid pouch", "gift_value": 6.0})
+    'free first-aid pouch (worth ¥6.00)'
+    >>> offer_text({"bundle_price": 68.0, "regular_price": 80.0, "saving": 12.0, "gift": ""})
+    'was ¥80.00, now ¥68.00, save ¥12.00 (15%)'
+    >>> offer_text({"bundle_price": 68.0, "regular_price": 80.0, "saving": 12.0, "gift": ""}, "zh")
+    '原价¥80.00，现价¥68.00，立省¥12.00（15%）'
+    """
+    if row.get("gift"):
+        worth = money(row["gift_value"], currency)
+        return f"free {row['gift']} (worth {worth})" if lang == "en" else f"送{row['gift']}（价值{worth}）"
+    was, now, save = (money(row[k], currency) for k in ("regular_price", "bundle_price", "saving"))
+    pct = int(_cents(row["saving"]) * 100 // max(_cents(row["regular_price"]), 1))
+    if lang == "en":
+        return f"was {was}, now {now}, save {save}" + (f" ({pct}%)" if pct >= 1 else "")
+    return f"原价{was}，现价{now}，立省{save}" + (f"（{pct}%）" if pct >= 1 else "")
+
+
+def staff_table(bundles: pd.DataFrame, *, store=None, lang="en", selection="recommended", valid_from=None,
+                valid_to=None, currency="¥") -> pd.DataFrame:
+    """One row per bundle with :data:`STAFF_COLUMNS` (names, offer and reason in ``lang``).
+
+    A gift offer has no regular price or saving (its price is the items'
+    regular price): ``gift`` names the free item and ``gift_value`` what it is
+    worth. A discount offer has the regular price, the bundle price and the
+    saving. ``offer`` says it in one line (:func:`offer_text`). Text is
+    returned as it is (neutralised only when written to a file).
 
     >>> df = pd.DataFrame({"bundle_id": ["b1"], "items": [("1", "2")], "names": [("shirt", "tie")],
     ...     "names_zh": [("衬衫", "领带")], "regular_price": [80.0], "bundle_price": [68.0], "saving": [12.0],
@@ -181,25 +257,41 @@ def staff_table(bundles: pd.DataFrame, *, store=None, lang="en", selection="reco
     if lang not in ("en", "zh"):
         raise ValueError(f"lang must be 'en' or 'zh', not {lang!r}")
     _require(bundles)
+    _check_validity(valid_from, valid_to)
     rows = select_bundles(bundles, store=store, selection=selection)
     out = []
     for r in rows.to_dict("records"):
         names = _as_list(r.get("names_zh")) if lang == "zh" else []
         names = names or _as_list(r.get("names")) or _as_list(r.get("items"))
         reason = r.get(f"reason_{lang}")
-        out.append({
+        gift, worth = _gift(r, lang) if _is_gift(r) else ("", math.nan)
+        row = {
             "bundle_id": str(r["bundle_id"]),
             "store": "" if _missing(r.get("store")) else str(r["store"]),
             "skus": ", ".join(_as_list(r["items"])),
             "names": " + ".join(names),
-            "regular_price": round(float(r["regular_price"]), 2),
+            # a gift offer is sold at the regular price: no "was" beside it, no saving off the price
+            "regular_price": math.nan if gift else round(float(r["regular_price"]), 2),
             "bundle_price": round(float(r["bundle_price"]), 2),
-            "saving": round(float(r["saving"]), 2),
+            "saving": math.nan if gift else round(float(r["saving"]), 2),
+            "gift": gift, "gift_value": worth,
             "reason": "" if _missing(reason) else str(reason),
             "valid_from": _date(valid_from if valid_from is not None else r.get("valid_from")),
             "valid_to": _date(valid_to if valid_to is not None else r.get("valid_to")),
-        })
+        }
+        _check_validity(row["valid_from"], row["valid_to"], row["bundle_id"])
+        row["offer"] = offer_text(row, lang, currency)
+        out.append(row)
     return pd.DataFrame(out, columns=list(STAFF_COLUMNS))
+
+
+def _check_validity(valid_from, valid_to, bundle_id=None) -> None:
+    """An inverted validity period is an input error (it would print a card nobody can use)."""
+    start, end = _date(valid_from), _date(valid_to)
+    if start and end and start > end:
+        what = f"bundle {bundle_id}: " if bundle_id else ""
+        raise InputError(f"{what}valid from {start} is after valid to {end}",
+                         hint="swap --valid-from and --valid-to, or fix the dates")
 
 
 def pos_table(bundles: pd.DataFrame, *, store=None, selection="recommended", valid_from=None,
@@ -262,6 +354,7 @@ def _atomic_write(out: Path, write) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, file_mode())  # the user's usual permissions, not mkstemp's private 0600
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -274,7 +367,8 @@ def _safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _headers(columns, lang):
-    return [HEADERS_ZH.get(c, c) if lang == "zh" else c for c in columns]
+    names = HEADERS_ZH if lang == "zh" else HEADERS_EN
+    return [names.get(c, c) for c in columns]
 
 
 def _write_csv(frame, path, bom=True):
@@ -287,7 +381,18 @@ def _display_width(value) -> int:
     return sum(2 if ord(ch) > 0x2E7F else 1 for ch in s)  # CJK takes two columns
 
 
-def _write_xlsx(frame: pd.DataFrame, path: Path, lang: str) -> None:
+def currency_format(currency="¥") -> str:
+    """Excel number format showing ``currency`` before a two-decimal amount (negative in brackets-free form).
+
+    >>> currency_format("¥"), currency_format(""), currency_format('a"b')
+    ('"¥"#,##0.00', '#,##0.00', '"a""b"#,##0.00')
+    """
+    if not currency:
+        return "#,##0.00"
+    return '"' + str(currency).replace('"', '""') + '"#,##0.00'
+
+
+def _write_xlsx(frame: pd.DataFrame, path: Path, lang: str, currency: str = "¥") -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -301,17 +406,22 @@ def _write_xlsx(frame: pd.DataFrame, path: Path, lang: str) -> None:
         cell.data_type = "s"
         cell.font = Font(bold=True)
     money = {j for j, c in enumerate(frame.columns, start=1) if c in MONEY_COLUMNS}
+    dates = {j for j, c in enumerate(frame.columns, start=1) if c in DATE_COLUMNS}
+    money_format = currency_format(currency)
     for i, rec in enumerate(frame.itertuples(index=False), start=2):
         for j, v in enumerate(rec, start=1):
-            if _missing(v):
+            if _missing(v) or (j in dates and v == ""):
                 continue
-            if isinstance(v, str):
+            if j in dates:  # a real date cell, not text: it sorts and filters as a date
+                cell = ws.cell(row=i, column=j, value=dt.date.fromisoformat(str(v)))
+                cell.number_format = "yyyy-mm-dd"
+            elif isinstance(v, str):
                 cell = ws.cell(row=i, column=j, value=neutralise(v))
                 cell.data_type = "s"  # never a formula, whatever the text
             else:
                 cell = ws.cell(row=i, column=j, value=v.item() if hasattr(v, "item") else v)
                 if j in money:
-                    cell.number_format = "0.00"
+                    cell.number_format = money_format
     for j, col in enumerate(frame.columns, start=1):
         widest = max([_display_width(headers[j - 1])] + [_display_width(v) for v in frame[col].tolist()])
         ws.column_dimensions[get_column_letter(j)].width = min(60, widest + 2)
@@ -320,40 +430,56 @@ def _write_xlsx(frame: pd.DataFrame, path: Path, lang: str) -> None:
 
 
 _CSS = """
-body { font-family: "Noto Sans", "PingFang SC", "Microsoft YaHei", sans-serif; margin: 1cm; }
+@page { size: A4; margin: 10mm; }
+* { box-sizing: border-box; }
+body { font-family: "Noto Sans", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif; margin: 0; }
 section.store { break-after: page; page-break-after: always; }
 section.store:last-of-type { break-after: auto; page-break-after: auto; }
-.cards { display: flex; flex-wrap: wrap; gap: 0.5cm; }
-.card { border: 1px dashed #666; width: 8.5cm; padding: 0.4cm; break-inside: avoid; page-break-inside: avoid; }
-.names { font-weight: bold; font-size: 14pt; }
-.price .regular { text-decoration: line-through; color: #666; }
+h1 { font-size: 13pt; margin: 0 0 3mm 0; }
+.cards { display: grid; grid-template-columns: repeat(2, 1fr); gap: 4mm; }
+.card { border: 0.6mm solid #1f5fbf; border-radius: 2mm; height: 62mm; padding: 3mm 4mm; overflow: hidden;
+        break-inside: avoid; page-break-inside: avoid; display: flex; flex-direction: column; gap: 1mm; }
+.names { font-weight: bold; font-size: 12pt; line-height: 1.2; max-height: 3.6em; overflow: hidden; }
+.price { display: flex; align-items: baseline; gap: 3mm; flex-wrap: wrap; }
 .price .bundle { font-size: 22pt; font-weight: bold; }
-.saving { color: #b00; font-weight: bold; }
-.meta { font-size: 8pt; color: #555; }
+.price .regular { text-decoration: line-through; color: #555; font-size: 11pt; }
+.saving, .gift { color: #b00000; font-weight: bold; font-size: 11pt; }
+.reason { font-size: 8.5pt; line-height: 1.25; margin: 0; flex: 1; overflow: hidden; }
+.meta { font-size: 7pt; color: #555; }
+@media screen { body { margin: 10mm; } .cards { max-width: 190mm; } }
 """
 
 
 def _html(frame: pd.DataFrame, lang: str, currency: str) -> str:
     e = lambda v: html.escape("" if v is None else str(v), quote=True)  # noqa: E731
     t = {"en": {"title": "Bundle shelf cards", "store": "Store", "all": "All stores", "was": "was",
-                "valid": "valid", "sku": "SKU"},
+                "valid": "valid", "sku": "SKU", "free": "free", "worth": "worth"},
          "zh": {"title": "套餐货架卡", "store": "门店", "all": "所有门店", "was": "原价", "valid": "有效期",
-                "sku": "商品编码"}}[lang]
+                "sku": "商品编码", "free": "送", "worth": "价值"}}[lang]
     parts = [f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
              f"<title>{e(t['title'])}</title><style>{_CSS}</style></head><body>"]
     for store, group in frame.groupby("store", sort=True):
         label = f"{t['store']} {store}" if store else t["all"]
         parts.append(f'<section class="store" data-store="{e(store)}"><h1>{e(label)}</h1><div class="cards">')
         for r in group.to_dict("records"):
-            saving = (saving_text(r["saving"], r["regular_price"], lang, currency)
-                      if r["saving"] > 0 else "")
+            price = money(r["bundle_price"], currency)
             valid = " – ".join(v for v in (r["valid_from"], r["valid_to"]) if v)
+            if r["gift"]:  # sold at its regular price, plus a free item: nothing to strike through
+                worth = money(r["gift_value"], currency)
+                kind, extra = "gift", (f'<div class="gift">{e(t["free"])} {e(r["gift"])} '
+                                       f'({e(t["worth"])} {e(worth)})</div>' if lang == "en" else
+                                       f'<div class="gift">{e(t["free"])}{e(r["gift"])}（{e(t["worth"])}{e(worth)}）</div>')
+                was = ""
+            else:
+                kind = "discount"
+                saving = saving_text(r["saving"], r["regular_price"], lang, currency) if r["saving"] > 0 else ""
+                was = f' <span class="regular">{e(t["was"])} {e(money(r["regular_price"], currency))}</span>'
+                extra = f'<div class="saving">{e(saving)}</div>'
             parts.append(
-                f'<div class="card" data-bundle="{e(r["bundle_id"])}">'
+                f'<div class="card" data-bundle="{e(r["bundle_id"])}" data-kind="{kind}">'
                 f'<div class="names">{e(r["names"])}</div>'
-                f'<div class="price"><span class="bundle">{e(currency)}{r["bundle_price"]:.2f}</span> '
-                f'<span class="regular">{e(t["was"])} {e(currency)}{r["regular_price"]:.2f}</span></div>'
-                f'<div class="saving">{e(saving)}</div><p class="reason">{e(r["reason"])}</p>'
+                f'<div class="price"><span class="bundle">{e(price)}</span>{was}</div>'
+                f'{extra}<p class="reason">{e(r["reason"])}</p>'
                 f'<div class="meta">{e(r["bundle_id"])} · {e(t["sku"])} {e(r["skus"])}'
                 + (f" · {e(t['valid'])} {e(valid)}" if valid else "") + "</div></div>")
         parts.append("</div></section>")
@@ -380,7 +506,7 @@ def export_bundles(bundles: pd.DataFrame, fmt: str, out, *, store=None, lang="en
     valid_from, valid_to : date or str, optional
         Validity for every bundle (else the table's own columns, else empty).
     currency : str
-        Symbol on shelf cards.
+        Symbol on shelf cards, in the offer line and in the XLSX money format.
 
     Returns
     -------
@@ -394,16 +520,17 @@ def export_bundles(bundles: pd.DataFrame, fmt: str, out, *, store=None, lang="en
     ...     "reason_zh": ["省"], "recommended": [True]})
     >>> p = export_bundles(df, "csv", pathlib.Path(tempfile.mkdtemp()) / "b.csv")
     >>> print(p.read_text(encoding="utf-8-sig").splitlines()[1])
-    b1,,"1, 2",'=cmd + tie,80.00,68.00,12.00,Save,,
+    b1,,"1, 2",'=cmd + tie,80.00,68.00,12.00,,,"was ¥80.00, now ¥68.00, save ¥12.00 (15%)",Save,,
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, not {fmt!r}")
     out = Path(out)
+    _check_validity(valid_from, valid_to)
     if fmt == "pos":
         table = pos_table(bundles, store=store, selection=selection, valid_from=valid_from, valid_to=valid_to)
     else:
         table = staff_table(bundles, store=store, lang=lang, selection=selection, valid_from=valid_from,
-                            valid_to=valid_to)
+                            valid_to=valid_to, currency=currency)
     assert not any("customer" in str(c).lower() for c in table.columns)  # built from named columns only
     if fmt == "csv":
         safe = _safe_frame(table)
@@ -412,6 +539,6 @@ def export_bundles(bundles: pd.DataFrame, fmt: str, out, *, store=None, lang="en
     if fmt == "pos":
         return _atomic_write(out, lambda p: _write_csv(_safe_frame(table), p, bom=False))
     if fmt == "xlsx":
-        return _atomic_write(out, lambda p: _write_xlsx(table, p, lang))
+        return _atomic_write(out, lambda p: _write_xlsx(table, p, lang, currency))
     text = _html(table, lang, currency)
     return _atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))

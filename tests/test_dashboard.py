@@ -416,6 +416,7 @@ def test_every_discount_type_keeps_card_csv_xlsx_and_till_in_agreement(data_dir,
     import openpyxl
     import pandas as pd
 
+    from recommender.export import HEADERS_EN as H
     from recommender.export import export_bundles
     from recommender.policy import DISCOUNT_TYPES
     from recommender.runs import read_run
@@ -445,19 +446,19 @@ def test_every_discount_type_keeps_card_csv_xlsx_and_till_in_agreement(data_dir,
         assert row["discount_type"] == dtype
         files = {fmt: export_bundles(state, fmt, tmp_path / f"{dtype}.{fmt}", selection="approved")
                  for fmt in ("csv", "xlsx", "html", "pos")}
-        staff = pd.read_csv(files["csv"], encoding="utf-8-sig", dtype=str).set_index("bundle_id").loc[bid]
+        staff = pd.read_csv(files["csv"], encoding="utf-8-sig", dtype=str).set_index(H["bundle_id"]).loc[bid]
         sheet = openpyxl.load_workbook(files["xlsx"]).active
         head = [c.value for c in sheet[1]]
         xrow = next(dict(zip(head, [c.value for c in r])) for r in sheet.iter_rows(min_row=2)
-                    if str(r[head.index("bundle_id")].value) == bid)
+                    if str(r[head.index(H["bundle_id"])].value) == bid)
         card = html.unescape(files["html"].read_text(encoding="utf-8"))
         till = pd.read_csv(files["pos"], encoding="utf-8-sig", dtype=str)
         till = till[till["promotion_id"] == bid]
         price = f"{float(row['bundle_price']):.2f}"
-        assert f"{float(staff['bundle_price']):.2f}" == price == f"{float(xrow['bundle_price']):.2f}"
+        assert f"{float(staff[H['bundle_price']]):.2f}" == price == f"{float(xrow[H['bundle_price']]):.2f}"
         assert f"{till['promotion_price'].astype(float).sum():.2f}" == price
         assert price in card
-        assert staff["reason"] == xrow["reason"] == row["reason_en"]
+        assert staff[H["reason"]] == xrow[H["reason"]] == row["reason_en"]
         assert row["reason_en"] in card
         has_gift_line = bool((till["sku"] == gift_sku).any() and
                              (till.loc[till["sku"] == gift_sku, "promotion_price"].astype(float) == 0).any())

@@ -44,6 +44,7 @@ def bundle_row(bundle_id, store, skus, gap, sets, kind="percent_off", gift=None)
             "anchor": skus[0], "regular_price": d.regular_price, "bundle_price": d.bundle_price, "saving": d.saving,
             "discount_type": d.discount_type, "reason_en": reasons["reason_en"], "reason_zh": reasons["reason_zh"],
             "recommended": d.recommended, "components": json.dumps(list(d.components)),
+            "gift_name": "medicine bag" if gift else None, "gift_name_zh": "药品收纳袋" if gift else None,
             "customer_id": "CUST-999"}  # must never reach an export
 
 
@@ -77,7 +78,7 @@ def test_csv_reads_back_as_excel_would(bundles, tmp_path):
 def test_formula_is_neutralised_in_csv(bundles, tmp_path):
     out = export_bundles(bundles, "csv", tmp_path / "b.csv", lang="en")
     back = pd.read_csv(out, encoding="utf-8-sig", dtype=str)
-    names = back.loc[back["bundle_id"] == "B2", "names"].iloc[0]
+    names = back.loc[back["Bundle"] == "B2", "Products"].iloc[0]
     assert names == "'" + EVIL + " + <script>alert(1)</script>"
     for col in back.columns:
         assert not back[col].dropna().str.match(r"^[=+\-@\t\r]").any(), col
@@ -93,7 +94,7 @@ def test_xlsx_reads_back_with_formats_and_no_formulas(bundles, tmp_path):
     assert [r[0] for r in rows] == ["B1", "B2", "B3", "B4"]
     assert rows[0][3] == "衬衫 + 领带"  # Chinese names survive
     price_col = header.index("套餐价") + 1
-    assert ws.cell(row=2, column=price_col).number_format == "0.00"
+    assert ws.cell(row=2, column=price_col).number_format == '"¥"#,##0.00'
     assert ws.cell(row=2, column=price_col).value == bundles.loc[0, "bundle_price"]
     assert ws.column_dimensions["D"].width >= len("衬衫 + 领带")
     for row in ws.iter_rows():
