@@ -10,6 +10,7 @@ that needs them, so start-up stays fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -942,6 +943,21 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("recommender: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            where = f" while writing {exc.filename}" if exc.filename else ""
+            print(f"recommender: error: the disk is full (or the file size limit is reached){where}; nothing was "
+                  "replaced: the previous output is kept (free some space and run again)", file=sys.stderr)
+            return EXIT_INPUT
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            print(f"recommender: error: cannot write {exc.filename or 'the output'}: {exc.strerror} "
+                  "(choose a folder you may write to)", file=sys.stderr)
+            return EXIT_INPUT
+        if os.environ.get("RECOMMENDER_DEBUG"):
+            raise
+        print(f"recommender: internal error: {type(exc).__name__}: {exc} "
+              "(please report it; set RECOMMENDER_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
     except MemoryError:
         print("recommender: error: out of memory; nothing was written (lower the input's size, e.g. --since/--stores, "
               "or give the machine more memory; --max-memory sets the budget for reading)", file=sys.stderr)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import datetime as dt
+import glob
 import json
 import os
 import shutil
@@ -180,6 +181,24 @@ def _replace_directory(source: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_stale(target: Path) -> None:
+    """Remove the temporary folders that a killed writer of ``target`` left (hidden; never a run folder)."""
+    for old in target.parent.glob(f".{glob.escape(target.name)}.tmp-*"):
+        pid = old.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_directory(target):
     """Yield an empty temporary directory that replaces ``target`` when the block succeeds.
@@ -203,7 +222,9 @@ def atomic_directory(target):
             raise InputError("the output folder is not empty and is not a previous run", path=target,
                              hint="choose a new or empty folder; only run folders are replaced")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    _sweep_stale(target)
+    # The writer's pid is in the name, so that a later writer can tell a dead one's leftovers from a live one's.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
     try:
         yield tmp
         mask = os.umask(0)
