@@ -9,25 +9,11 @@ p-value is computed.
 from __future__ import annotations
 
 import math
-from decimal import Decimal, getcontext
 
 import numba
 import numpy as np
 
-
-def _stirling_errors() -> np.ndarray:
-    """ln(n!) - (n + 1/2) ln n + n - ln sqrt(2 pi) for n = 0..15, to 40 digits (index 0 unused)."""
-    getcontext().prec = 40
-    pi = Decimal("3.141592653589793238462643383279502884197")
-    out = [0.0]
-    for n in range(1, 16):
-        d = Decimal(math.factorial(n)).ln() - (Decimal(n) + Decimal("0.5")) * Decimal(n).ln() + n \
-            - (2 * pi).sqrt().ln()
-        out.append(float(d))
-    return np.array(out)
-
-
-_SFERR = _stirling_errors()
+from recommender._significance_numpy import _SFERR
 
 
 @numba.njit(cache=True)
