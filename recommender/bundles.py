@@ -494,6 +494,65 @@ class _Tickets:
 # --------------------------------------------------------------------------- the pipeline
 
 
+#: An offer is in season only when at least this many tickets of the counting window hold the whole set.
+SEASON_MIN_SETS = 5
+
+
+def _as_of(lines: pd.DataFrame, as_of):
+    """Lines up to the end of day ``as_of`` (default: all) and the day as text."""
+    if "timestamp" not in lines or not lines["timestamp"].notna().any():
+        return lines, None
+    ts = pd.to_datetime(lines["timestamp"])
+    if as_of is None:
+        return lines, str(ts.max().date())
+    try:
+        day = pd.Timestamp(as_of).normalize()
+    except (TypeError, ValueError):
+        raise InputError(f"--as-of {as_of!r} is not a date", hint="use YYYY-MM-DD") from None
+    if day < ts.min().normalize():
+        raise InputError(f"--as-of {day.date()} is before the first receipt ({ts.min().date()})")
+    return lines[(ts < day + pd.Timedelta(days=1)).to_numpy(dtype=bool)], str(day.date())
+
+
+def _in_season(has: np.ndarray, min_lift: float) -> tuple:
+    """(ok, why not): do the window's anchor tickets hold the add-ons ``min_lift`` times as often as all tickets?
+
+    >>> has = np.array([[1, 1], [1, 1], [1, 0], [0, 0]] * 5, bool)
+    >>> _in_season(has, 1.2)[0], _in_season(has[:, [0, 1]][[2, 3]], 1.2)[0]
+    (True, False)
+    """
+    anchor, addons = has[:, 0], has[:, 1:].all(axis=1)
+    sets = int((anchor & addons).sum())
+    rate, base = sets / max(int(anchor.sum()), 1), addons.mean() if len(addons) else 0.0
+    lift = rate / base if base > 0 else 0.0
+    if sets >= SEASON_MIN_SETS and lift >= min_lift:
+        return True, None
+    return False, (f"not bought together in the season it would run: {sets} set ticket(s), lift {lift:.1f} "
+                   f"in the counting window (needs {SEASON_MIN_SETS} and {min_lift:g})")
+
+
+def _no_stacking(rows: list) -> list:
+    """Per store, recommended offers may not share an item: keep the more profitable, flag the others.
+
+    Overlapping offers are one portfolio (a ticket takes one of them, not both), so adding their profits
+    would count the same gap tickets twice; the policy's ``allow_stacking`` switches this off.
+    """
+    kept: dict = {}
+    for row in sorted(rows, key=lambda r: (not r["recommended"], -float(r["expected_profit"]), r["bundle_id"])):
+        if not row["recommended"]:
+            continue
+        used = kept.setdefault(row["store"], {})
+        clash = [used[i] for i in row["items"] if i in used]
+        if clash:
+            row.update(recommended=False, _key=(False, row["_key"][1]),
+                       reason_not_recommended=f"shares an item with a better offer in this store "
+                                              f"({' + '.join(clash[0])}); the policy does not allow stacking")
+            continue
+        for i in row["items"]:
+            used[i] = row["level_items"]
+    return rows
+
+
 def _season_of(rows, season):
     """The campaign season for a bundle's reason, or False when an item belongs to another season."""
     if season is None:
@@ -545,7 +604,8 @@ def _offers_json(decisions) -> str:
 
 def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Policy | None = None, top=None,
                   max_per_anchor=1, max_items: int = 4, inactive_weeks=8, season=None, gift_sku=None,
-                  weeks=8, min_lift: float = 3.0, allow_redundant: bool = False, progress=None) -> pd.DataFrame:
+                  weeks=8, min_lift: float = 3.0, allow_redundant: bool = False, as_of=None,
+                  season_min_lift: float | None = None, known_launches=(), progress=None) -> pd.DataFrame:
     """Priced bundles per store, with reasons, from a run and the receipts it was mined from.
 
     Parameters
@@ -578,6 +638,19 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
         Lift every supporting rule needs (see the module docstring).
     allow_redundant : bool
         Accept redundant supporting rules.
+    as_of : date-like, optional
+        Judge offers as of this day: later lines are ignored, the counting
+        window ends here (default: the last date in the data).
+    season_min_lift : float, optional
+        In-season gate (default ``min_lift``): an offer is recommended only when,
+        in the counting window before ``as_of`` (the season it would run in),
+        its anchor tickets hold the add-ons at least this many times as often as
+        all tickets do, and at least :data:`SEASON_MIN_SETS` tickets hold the
+        whole set. A summer kit mined over a year is not offered in December.
+    known_launches : iterable of launch records
+        Their promoted store-periods are left out of every count
+        (:func:`recommender.launch.exclude_launches`): a promotion's takers are
+        not "customers who already buy the set".
     progress : callable, optional
         ``progress(done, total, message)``.
 
@@ -621,6 +694,15 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
         raise ValueError("top must be >= 1 or None")
     level = run.manifest.get("level", "sku")
     lines = _check_lines(lines)
+    lines, as_of_day = _as_of(lines, as_of)
+    n_promoted = 0
+    all_stores = set(lines["store_id"].dropna().astype(str)) if "store_id" in lines else set()
+    if known_launches:
+        from recommender.launch import exclude_launches
+
+        lines = exclude_launches(lines, list(known_launches))
+        n_promoted = int(lines.attrs.get("excluded_lines", 0))
+    season_min_lift = min_lift if season_min_lift is None else float(season_min_lift)
     if "sku" not in catalog.columns:
         raise InputError("the catalog has no sku column")
     catalog = catalog.assign(sku=catalog["sku"].astype(str))
@@ -649,6 +731,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
         has_anchor, lack = has[:, 0], ~has[:, 1:]
         gap = has_anchor & lack.any(axis=1)
         full = has_anchor & ~lack.any(axis=1)
+        in_season = _in_season(has, season_min_lift)
         g_s, s_s = tickets.by_store(gap), tickets.by_store(full)
         lack_n = [tickets.by_store(gap & lack[:, j]) for j in range(len(c.addons))]
         loss_total = np.zeros(len(tickets.stores))
@@ -682,7 +765,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
             bound = policy.curve_for(dept).q_max * G * max(M - L, 0.0)
             jobs.append({"c": c, "store": store, "si": si, "skus": skus, "rows": rows, "season": season_here,
                          "G": G, "S": S, "M": M, "L": L, "revenue": revenue, "units": u_add, "prices": prices,
-                         "bound": bound, "warn": warn, "dept": dept})
+                         "bound": bound, "warn": warn, "dept": dept, "in_season": in_season})
     say(0, max(1, len(jobs)), f"pricing up to {len(jobs):,} bundle offers")
 
     groups: dict = {}
@@ -699,6 +782,9 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
                     done += 1
                     continue  # cannot beat the offers already kept
             row = _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets)
+            if row["recommended"] and not j["in_season"][0]:
+                row.update(recommended=False, reason_not_recommended=j["in_season"][1],
+                           _key=(False, row["_key"][1]))
             priced += 1
             kept.append(row)
             done += 1
@@ -707,11 +793,19 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
         kept.sort(key=lambda r: r["_key"], reverse=True)
         out.extend(kept if max_per_anchor is None else kept[:max_per_anchor])
     say(len(jobs), max(1, len(jobs)), f"{len(out):,} bundles")
+    if not getattr(policy, "allow_stacking", False):
+        out = _no_stacking(out)
     frame = _frame(out, tickets, top)
     frame.attrs["summary"] = {"candidates": int(len(cands)), "stores": len(tickets.stores),
                               "offers_counted": len(jobs), "offers_priced": priced,
                               "skipped_not_stocked": skipped["not_stocked"],
                               "skipped_other_season": skipped["other_season"], "rows": int(len(frame)),
+                              "as_of": as_of_day, "out_of_season": int(sum(not j["in_season"][0] for j in jobs)),
+                              "known_launches": [r.get("launch_id") for r in known_launches or ()],
+                              "promoted_lines_left_out": n_promoted,
+                              "stores_without_clean_counts": sorted(all_stores - {str(x) for x in tickets.stores}),
+                              "counting_note": ("promoted store-periods of known launches left out" if known_launches
+                                                else "no launch known: counts may include promoted store-periods"),
                               "seconds": round(time.perf_counter() - t0, 4)}
     return frame
 
@@ -875,7 +969,7 @@ def bundles_for_run(run_dir, receipts, catalog, *, load_options=None, **kwargs) 
     frame = build_bundles(run, lines, catalog, **kwargs)
     manifest = {k: v for k, v in run.manifest.items() if k not in ("files", "tables")}
     manifest.setdefault("mined_at", manifest.get("created_at"))
-    params = {k: _plain(v) for k, v in kwargs.items()}
+    params = {k: _plain(v) for k, v in kwargs.items() if k != "known_launches"}  # ids are in the summary
     manifest["bundles"] = {"parameters": params, **frame.attrs.get("summary", {}),
                            "recommended": int(frame["recommended"].astype(bool).sum()) if len(frame) else 0,
                            "seconds": round(time.perf_counter() - t, 4)}

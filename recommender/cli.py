@@ -418,6 +418,18 @@ def _run_lines(run_dir, receipts):
     return loaded.lines
 
 
+def _known_launches(args) -> list:
+    """Launches whose promoted store-periods the counts leave out: --exclude-launch, plus every stored one."""
+    from recommender.launch import list_launches, read_launch
+
+    db = _db(args)
+    known = {r["launch_id"]: r for r in list_launches(db)}
+    for ref in args.exclude_launch or []:
+        rec = read_launch(ref, db)
+        known[rec["launch_id"]] = rec
+    return list(known.values())
+
+
 def cmd_bundles(args) -> int:
     from recommender.bundles import bundles_for_run
     from recommender.policy import Policy, load_policy, policy_from_flags
@@ -427,9 +439,10 @@ def cmd_bundles(args) -> int:
                                min_saving=args.min_saving, price_ending=args.price_ending,
                                discount_types=list(_csv_list([args.discount_types])) if args.discount_types else None)
     receipts = _run_lines(args.run_dir, args.receipts)
+    known = _known_launches(args)
     bundles, path = bundles_for_run(args.run_dir, receipts, args.catalog, policy=policy, top=args.top,
                                     max_per_anchor=args.max_per_anchor, season=args.season, gift_sku=args.gift_sku,
-                                    progress=Progress())
+                                    as_of=args.as_of, known_launches=known, progress=Progress())
     if args.json:
         out = bundles.copy()
         for col in out.columns:
@@ -818,7 +831,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--price-ending", choices=["none", ".9", ".99", "whole", "9"])
     p.add_argument("--top", type=int, metavar="N", help="best N bundles per store")
     p.add_argument("--max-per-anchor", type=int, default=1, help="offers per anchor per store (default 1)")
-    p.add_argument("--season", help="campaign season, e.g. summer")
+    p.add_argument("--season", help="campaign season, e.g. summer: leaves out items tagged for another season")
+    p.add_argument("--as-of", metavar="DATE", help="judge offers as of this day (default: the last date in the "
+                                                  "data): counts end here, and an offer is recommended only when its "
+                                                  "items sell together in the weeks before it")
+    p.add_argument("--exclude-launch", action="append", metavar="ID|FILE",
+                   help="leave this launch's promoted store-periods out of the counts (stored launches always are)")
+    p.add_argument("--db", metavar="PATH", help="decisions database with stored launches (default: RECOMMENDER_DB "
+                                                "or data/decisions.sqlite)")
     p.add_argument("--gift-sku", metavar="SKU", help="gift with purchase for kits (default: a bag/pouch)")
     p.add_argument("--lang", default="en", choices=["en", "zh"])
     p.add_argument("--limit", type=int, default=15, help="bundles to print (default 15)")

@@ -17,6 +17,7 @@ silently)::
     grid_step = 0.01             # step of percent grids (share)
     amount_step = 1.0            # step of amount / set-price grids (currency units)
     calibration = 1.0            # factor on every take-rate curve (from measured launches)
+    allow_stacking = false       # may two recommended offers in one store share an item?
 
     [aliases]                    # catalog department -> policy department
     "menswear" = "apparel"
@@ -181,6 +182,9 @@ class Policy:
         ``calibration``).
     aliases : mapping
         Catalog department name -> policy department name.
+    allow_stacking : bool
+        Whether two recommended offers in one store may share an item (default
+        False: overlapping offers are one portfolio; the more profitable stays).
     source : str, optional
         The file the policy was read from (None: built in code).
     sources : tuple of dict
@@ -207,6 +211,7 @@ class Policy:
     calibration: float = 1.0
     departments: Mapping = field(default_factory=dict)
     aliases: Mapping = field(default_factory=lambda: dict(DEFAULT_ALIASES))
+    allow_stacking: bool = False
     source: str | None = None
     sources: tuple = ()
 
@@ -285,7 +290,7 @@ def policy_from_mapping(data: Mapping, path=None) -> Policy:
     >>> p.min_margin, p.curves["grocery"].q_max, p.curves["grocery"].q0
     (0.3, 0.1, 0.01)
     """
-    top_keys = set(_OVERRIDABLE) | {"departments", "aliases", "sources"}
+    top_keys = set(_OVERRIDABLE) | {"departments", "aliases", "sources", "allow_stacking"}
     unknown = set(data) - top_keys
     if unknown:
         raise InputError(f"unknown policy keys {sorted(unknown)}", path=path,
@@ -319,6 +324,10 @@ def policy_from_mapping(data: Mapping, path=None) -> Policy:
             overrides[dept] = over
     aliases = dict(DEFAULT_ALIASES)
     aliases.update({department_key(k): department_key(v) for k, v in dict(data.get("aliases", {})).items()})
+    if "allow_stacking" in data:
+        if not isinstance(data["allow_stacking"], bool):
+            raise InputError("allow_stacking must be true or false", path=path)
+        kwargs["allow_stacking"] = data["allow_stacking"]
     sources = data.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(x, Mapping) for x in sources):
         raise InputError("sources must be a list of tables ([[sources]])", path=path)
@@ -440,6 +449,8 @@ def policy_to_mapping(policy: Policy) -> dict:
     extra = {k: v for k, v in policy.aliases.items() if defaults.aliases.get(k) != v}
     if extra:
         out["aliases"] = extra
+    if policy.allow_stacking:
+        out["allow_stacking"] = True
     if policy.sources:
         out["sources"] = [dict(x) for x in policy.sources]
     return out

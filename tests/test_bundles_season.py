@@ -1,0 +1,88 @@
+"""Offers judged as of a date: in season, on clean counts, and no two recommended offers in a store sharing an item."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommender.runs import read_run
+
+SUMMER = {"dewormer"}, {"heat-clearing remedy", "stomach remedy"}
+
+
+def _summer_kit(items) -> bool:
+    s = set(items)
+    return bool(s & SUMMER[0]) and bool(s & SUMMER[1])
+
+
+def _bundles(run, cli, *args):
+    res = cli("bundles", run, *args)
+    assert res.returncode == 0, res.stderr
+    back = read_run(run)
+    return back.tables["bundles"], back.manifest["bundles"]
+
+
+@pytest.fixture
+def run(demo_run, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(demo_run, out)
+    return out
+
+
+@pytest.mark.slow
+def test_december_offers_are_in_season_and_do_not_overlap(run, cli, tmp_path):
+    table, manifest = _bundles(run, cli, "--db", tmp_path / "none.sqlite")
+    rec = table[table["recommended"].astype(bool)]
+    assert manifest["as_of"] == "2025-12-31"
+    assert not rec["level_items"].map(_summer_kit).any()
+    cold = rec[rec["level_items"].map(lambda t: set(t) == {"cold remedy", "vitamin C"})]
+    assert cold["store"].nunique() >= 4
+    for store, group in rec.groupby("store"):
+        items = [i for t in group["items"] for i in t]
+        assert len(items) == len(set(items)), store
+    # the summer kit is still a candidate, and says why it is not recommended
+    kits = table[table["level_items"].map(_summer_kit)]
+    assert len(kits) and kits["reason_not_recommended"].str.contains("season").any()
+    assert "no launch known" in manifest["counting_note"]
+
+
+@pytest.mark.slow
+def test_the_summer_kit_is_offered_for_june(run, cli, tmp_path):
+    table, manifest = _bundles(run, cli, "--as-of", "2025-06-30", "--db", tmp_path / "none.sqlite")
+    assert manifest["as_of"] == "2025-06-30"
+    rec = table[table["recommended"].astype(bool)]
+    assert rec["level_items"].map(_summer_kit).any()
+    assert pd.to_datetime(table["period_end"]).max() <= pd.Timestamp("2025-07-01")
+
+
+@pytest.mark.slow
+def test_known_launches_are_left_out_of_the_counts(run, cli, demo_data, tmp_path):
+    launch = json.loads((demo_data / "launch.json").read_text(encoding="utf-8"))
+    table, manifest = _bundles(run, cli, "--exclude-launch", demo_data / "launch.json", "--db",
+                               tmp_path / "none.sqlite")
+    assert manifest["known_launches"] == [launch["launch_id"]] and manifest["promoted_lines_left_out"] > 0
+    # the launch runs to the end of the data: its test stores have no clean window, and the manifest says so
+    assert manifest["stores_without_clean_counts"] == sorted(launch["stores"])
+    assert not set(table["store"]) & set(launch["stores"])
+
+
+def test_in_season_gate_counts():
+    from recommender.bundles import SEASON_MIN_SETS, _in_season
+
+    rng = np.random.default_rng(0)
+    anchor = rng.random(400) < 0.3
+    addon = np.where(anchor, rng.random(400) < 0.6, rng.random(400) < 0.05)
+    has = np.column_stack([anchor, addon])
+    ok, why = _in_season(has, 3.0)
+    lift = (anchor & addon).sum() / anchor.sum() / addon.mean()
+    assert ok == (lift >= 3.0 and (anchor & addon).sum() >= SEASON_MIN_SETS) and (why is None) == ok
+    assert _in_season(has[:, [0, 1]][~anchor | ~addon], 3.0)[0] is False
+
+
+def test_bad_as_of_is_a_clear_error(demo_run, cli, tmp_path):
+    res = cli("bundles", demo_run, "--as-of", "someday", "--db", tmp_path / "x.sqlite")
+    assert res.returncode == 2 and "--as-of" in res.stderr and "Traceback" not in res.stderr
