@@ -23,8 +23,9 @@ How
    weight at a time over :data:`GRID` while hits go up. Because every source
    alone is a start, the blend's validation hit rate is at least every part's;
    a source whose weight ends at zero does not join the blend.
-5. Calibrate: isotonic regression of "was the hidden item" on the blended score
-   of the candidates gives the probability used by ``rank_by="margin"``.
+5. Calibrate: the share of validation baskets whose hidden item sat at each
+   rank of the blended score (made non-increasing) is the probability that
+   ``rank_by="margin"`` multiplies by the unit margin.
 
 :func:`save_blend` / :func:`load_blend` keep a blend in a run folder
 (``blend.json`` and ``similarity.npz``, written atomically).
@@ -55,11 +56,12 @@ DEFAULT_LAMBDA = 50.0
 
 @dataclass
 class Blend:
-    """A learned blend: ``weights`` by source (None: the fixed weights), EASE^R ``ease_lambda``, ``calibration``."""
+    """A learned blend: ``weights`` by source (None: the fixed weights), EASE^R ``ease_lambda``, ``calibration``
+    (probability that the item at rank 0, 1, ... is wanted)."""
 
     weights: dict | None
     ease_lambda: float | None
-    calibration: tuple | None = None
+    calibration: list | None = None
     validation: dict = field(default_factory=dict)
 
     @property
@@ -240,15 +242,24 @@ def search_weights(table, n_cases: int, k: int = 5, grid=GRID) -> tuple[np.ndarr
     return best, alone
 
 
-def _calibrate(table, w: np.ndarray):
-    """Isotonic map from blended score to the share of candidates at that score that were the hidden item."""
-    feats, _case, _code, hid = table
-    if not len(feats) or not hid.any():
-        return None
-    from sklearn.isotonic import IsotonicRegression
+def _calibrate(table, w: np.ndarray, n_cases: int, depth: int = CANDIDATES):
+    """Chance that the item at each rank (0-based, by blended score) is the one the shopper wanted.
 
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(feats @ w, hid.astype(float))
-    return ([round(float(v), 8) for v in iso.X_thresholds_], [round(float(v), 8) for v in iso.y_thresholds_])
+    The share of validation baskets whose hidden item sat at that rank, made
+    non-increasing (a lower rank is never more likely); zero beyond ``depth``.
+    """
+    feats, case, code, hid = table
+    if not len(feats) or not n_cases:
+        return None
+    score = feats @ w
+    hs = np.full(n_cases, np.nan)
+    hc = np.zeros(n_cases, np.int64)
+    hs[case[hid]] = score[hid]
+    hc[case[hid]] = code[hid]
+    better = (score > hs[case]) | ((score == hs[case]) & (code < hc[case]))
+    rank = np.bincount(case[better], minlength=n_cases)[~np.isnan(hs)]
+    share = np.bincount(rank[rank < depth], minlength=depth)[:depth] / n_cases
+    return [round(float(v), 8) for v in np.minimum.accumulate(share)]
 
 
 def learn_blend(lines: pd.DataFrame, catalog=None, params=None, *, val_days=30, k: int = 5, seed: int = 0,
@@ -295,7 +306,7 @@ def learn_blend(lines: pd.DataFrame, catalog=None, params=None, *, val_days=30, 
     w, hits = search_weights(table, len(cases), k)
     n = len(cases)
     return Blend(weights={s: float(v) for s, v in zip(SOURCES, w)}, ease_lambda=float(lam),
-                 calibration=_calibrate(table, w),
+                 calibration=_calibrate(table, w, len(cases)),
                  validation={"cutoff": str(cutoff), "n_cases": n, "k": k,
                              "hit_rate": {s: round(h / n, 6) for s, h in hits.items()},
                              "ease_hits_by_lambda": {str(lam_): h for lam_, h in lam_hits.items()}})
@@ -352,4 +363,4 @@ def load_blend(rec, folder):
                 ok = (r >= 0) & (c >= 0)
                 sims[name] = sparse.csr_matrix((v[ok].astype(np.float64), (r[ok], c[ok])), shape=(n, n))
     cal = info.get("calibration")
-    return rec.use_blend(info["weights"], sims, tuple(cal) if cal else None)
+    return rec.use_blend(info["weights"], sims, cal)

@@ -563,7 +563,10 @@ def cmd_blend(args) -> int:
                          hint="pass --receipts PATH")
     known = {f for f in MiningParams.__dataclass_fields__}
     params = {k: v for k, v in run.manifest.get("parameters", {}).items() if k in known}
-    params.pop("min_count", None)  # the run's support as a share, so it scales to the fitting part
+    # The run's threshold as a share of its receipts, so it scales to the (smaller) fitting part.
+    used, n = run.manifest.get("parameters", {}).get("min_count_used"), run.manifest.get("n_receipts")
+    if params.pop("min_count", None) is not None and used and n:
+        params["min_support"] = used / n
     val_days = int(args.val_days) if str(args.val_days).isdigit() else args.val_days
     blend = learn_blend(lines, catalog, MiningParams(**params) if params else None, val_days=val_days, k=args.k,
                         progress=Progress())

@@ -48,8 +48,8 @@ weight per source on a validation period inside the training data (see
 
 Each source is divided by its best allowed item for the basket
 (:func:`normalise`) and the weighted sum ranks; a source whose weight is zero
-does not join. ``rank_by="margin"`` orders by probability (the score
-calibrated on validation) x unit margin (catalog price - unit cost, else
+does not join. ``rank_by="margin"`` orders by probability (the share of
+validation baskets whose wanted item sat at that score rank) x unit margin (catalog price - unit cost, else
 :data:`DEFAULT_MARGIN_RATE` x the median price paid).
 
 Never suggested: items in the basket, substitutes of basket items
@@ -275,8 +275,7 @@ class Recommender:
         """Use learned ``weights`` (by source; None keeps the fixed ones) and ``similarity`` matrices (by source)."""
         self.weights = None if weights is None else {s: float(weights.get(s, 0.0)) for s in SOURCES}
         self.similarity = dict(similarity)
-        self.calibration = None if calibration is None else (np.asarray(calibration[0], float),
-                                                              np.asarray(calibration[1], float))
+        self.calibration = None if calibration is None else np.asarray(calibration, float)
         return self
 
     def _index_margins(self, catalog, lines):
@@ -685,7 +684,7 @@ class Recommender:
         score, valid, weighted = self._combine(terms, allowed, sources)
         key = score
         if rank_by == "margin":
-            prob = self.probability(score)
+            prob = self.probability(score, valid)
             key = prob * self.unit_margin
         cand = np.flatnonzero(valid)
         if len(cand) > k:
@@ -715,12 +714,20 @@ class Recommender:
             out.append(item)
         return out
 
-    def probability(self, score: np.ndarray) -> np.ndarray:
-        """Chance that a suggestion is taken, from its score (calibrated on validation when the blend was learned)."""
-        if self.weights is not None and self.calibration is not None:
-            x, y = self.calibration
-            return np.interp(score, x, y)
-        return np.clip(score, 0.0, 1.0)
+    def probability(self, score: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Chance that each SKU is the one wanted: by its rank among ``valid`` SKUs when the blend was
+        learned (the share of validation baskets whose wanted item sat at that rank), else the score itself."""
+        if self.weights is None or self.calibration is None:
+            return np.clip(score, 0.0, 1.0)
+        prob = np.zeros(len(score))
+        cand = np.flatnonzero(valid)
+        depth = len(self.calibration)
+        if len(cand) > depth:
+            cut = np.partition(score[cand], len(cand) - depth)[len(cand) - depth]
+            cand = cand[score[cand] >= cut]
+        top = cand[np.lexsort((cand, -score[cand]))][:depth]
+        prob[top] = self.calibration[:len(top)]
+        return prob
 
     def _rules_for(self, code, picked) -> list[int]:
         if not len(picked):

@@ -202,3 +202,26 @@ def test_suspected_non_products_are_never_suggested(tmp_path):
     for rec in (direct, from_items):
         for basket in ([], ["I03"], ["I01", "I02"]):
             assert "POST" not in [s["item"] for s in rec.suggest(basket, k=10)]
+
+
+def test_rank_by_margin_orders_by_probability_times_unit_margin():
+    from recommender.blend import attach
+    from recommender.pipeline import MiningParams, mine
+
+    lines = _small_shop()
+    price = {f"I{i:02d}": 1.0 + (i * 7) % 13 for i in range(30)}
+    lines["unit_price"] = lines["sku"].map(price)
+    params = MiningParams(min_count=2, min_confidence=0.01, max_len=2)
+    blend = learn_blend(lines, params=params)
+    assert blend.calibration and all(a >= b for a, b in zip(blend.calibration, blend.calibration[1:]))
+    rec = attach(Recommender.from_run(mine(lines, params=params), lines=lines), lines, blend)
+    for basket in (["I03"], ["I05", "I01"]):
+        got = rec.suggest(basket, k=6, rank_by="margin")
+        assert [g["expected_margin"] for g in got] == sorted((g["expected_margin"] for g in got), reverse=True)
+        for g in got:
+            assert g["unit_margin"] == pytest.approx(0.3 * price[g["item"]])
+            assert g["expected_margin"] == pytest.approx(g["probability"] * g["unit_margin"], abs=1e-5)
+        by_score = [g["item"] for g in rec.suggest(basket, k=6)]
+        assert set(basket).isdisjoint(g["item"] for g in got) and len(by_score) == 6
+    with pytest.raises(ValueError):
+        rec.suggest(["I03"], rank_by="price")
