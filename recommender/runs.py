@@ -125,9 +125,17 @@ def _tuple_columns(frame: pd.DataFrame) -> list[str]:
 
 def _encode(frame: pd.DataFrame, tuple_columns: list[str]) -> pd.DataFrame:
     out = frame.reset_index(drop=True).copy()
+    quoted: dict = {}
+
+    def q(x) -> str:  # each label is JSON-quoted once: 10^5 rules repeat a few thousand labels
+        s = quoted.get(x)
+        if s is None:
+            s = quoted[x] = json.dumps(str(x), ensure_ascii=False)
+        return s
+
     for col in tuple_columns:
-        out[col] = [None if v is None else json.dumps([str(x) for x in v], ensure_ascii=False)
-                    for v in out[col]]
+        # the text json.dumps(list) gives: "[" + ", ".join(each quoted) + "]"
+        out[col] = [None if v is None else "[" + ", ".join(map(q, v)) + "]" for v in out[col]]
     return out
 
 
