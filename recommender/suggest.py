@@ -624,16 +624,23 @@ class Recommender:
                     a[m] = True
             a[bcodes] = False
 
-        sims = []
+        sims, blocks = [], {}
         for name in ("ease", "itemknn"):
             w = self.similarity.get(name)
             if name in sources and w is not None and bcodes:
-                sims.append(np.asarray(w[bcodes].sum(axis=0)).ravel())
+                # The basket items' rows straight from the CSR arrays (scipy's row indexing costs ~100x more).
+                rows = np.asarray(bcodes, np.int64)
+                starts, ends = w.indptr[rows], w.indptr[rows + 1]
+                lens = ends - starts
+                idx = np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(lens.sum())
+                cols, vals = w.indices[idx], w.data[idx]
+                blocks[name] = (np.repeat(rows, lens), cols, vals)
+                sims.append(np.bincount(cols, weights=vals, minlength=n))
             else:
                 sims.append(np.zeros(n))
         terms = np.vstack([r, h, a * p, p if "bestseller" in sources else np.zeros(n), *sims])
         context = {"basket": basket, "bcodes": bcodes, "store_key": store_key, "known": known, "picked": picked,
-                   "p": p}
+                   "p": p, "blocks": blocks}
         return terms, allowed, context
 
     def _combine(self, terms, allowed, sources):
@@ -704,7 +711,7 @@ class Recommender:
             item = {"rank": rank, "item": sku, "name": self.names.get(sku, sku),
                     "score": round(float(score[code]), 6), "source": source,
                     "reason": self._reason(source, code, rules, ctx["bcodes"], ctx["store_key"] is not None,
-                                           ctx["known"]),
+                                           ctx["known"], ctx["blocks"]),
                     "rules": [self._rule_dict(i) for i in rules[:3]],
                     "bundle": self._bundle(sku, in_basket, store)}
             if rank_by == "margin":
@@ -741,7 +748,7 @@ class Recommender:
     def _display(self, label: str) -> str:
         return self.names.get(label, label) if self.level == "sku" else label
 
-    def _reason(self, source, code, rules, bcodes, in_store, known) -> str:
+    def _reason(self, source, code, rules, bcodes, in_store, known, blocks=None) -> str:
         if source == "rule":
             i = rules[0]
             with_ = " and ".join(self._display(x) for x in self.r_ante[i])
@@ -761,11 +768,11 @@ class Recommender:
             if shared:
                 kind, value = min(shared, key=lambda g: g[0] != "need")
                 return f"same {kind}: {value}"
-        if source in ("ease", "itemknn"):
-            w = self.similarity[source]
-            contrib = np.asarray(w[bcodes][:, code].todense()).ravel()
-            if len(contrib) and contrib.max() > 0:
-                x = self.skus[bcodes[int(np.argmax(contrib))]]
+        if source in ("ease", "itemknn") and blocks and source in blocks:
+            rows, cols, vals = blocks[source]
+            mine = cols == code
+            if mine.any() and vals[mine].max() > 0:
+                x = self.skus[int(rows[mine][np.argmax(vals[mine])])]
                 return f"often bought with {self.names.get(x, x)}"
         return "best seller in this store" if in_store else "best seller"
 
