@@ -28,6 +28,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -120,7 +121,8 @@ def main(argv=None):
         out.append(text)
 
     port = free_port()
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_serve_{port}.log", "w")
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_serve_{port}.log"
+    log = open(log_path, "w")
     cmd = [sys.executable, "-m", "recommender", "serve", args.run_dir, "--port", str(port), "--workers",
            str(args.workers)] + (["--receipts", args.receipts] if args.receipts else [])
     server = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -152,12 +154,25 @@ def main(argv=None):
         level(port, baskets, 4, 100, 30)  # warm-up
         say(f"{'clients':>8} {'requests':>9} {'seconds':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
             f"{'errors':>7}")
+        inside = []
         for c in [int(x) for x in args.clients.split(",")]:
+            log.flush()
+            start = log_path.stat().st_size
             r = level(port, baskets, c, args.requests, args.seconds)
+            time.sleep(0.5)
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                f.seek(start)
+                ms = [float(m.group(1)) for m in re.finditer(r"POST /suggest 200 .*? ([0-9.]+)ms", f.read())]
+            inside.append((c, ms))
             say(f"{r['clients']:>8} {r['requests']:>9,} {r['seconds']:>8.1f} {r['throughput']:>8.0f} {r['p50']:>8.1f} "
                 f"{r['p99']:>8.1f} {r['max']:>8.1f} {r['errors']:>7}")
             if r["first_error"]:
                 say(f"   first error: {r['first_error']!r}")
+        say("time inside the app per request (the server's own log line: parse, suggest, JSON), without queueing:")
+        for c, ms in inside:
+            if ms:
+                say(f"{c:>8} clients: p50 {np.percentile(ms, 50):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms "
+                    f"over {len(ms):,} requests")
     finally:
         server.terminate()
         server.wait(timeout=30)
