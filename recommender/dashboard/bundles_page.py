@@ -322,7 +322,7 @@ with left:
     e1.metric(T("confidence"), f"{row['confidence']:.1%}")
     e2.metric(T("lift"), f"{row['lift']:.2f}")
     e3.metric(T("q_value"), f"{row['q_value']:.2e}")
-    st.caption(f"{T('p_value')}: {row['p_value']:.2e} · " + str(row["evidence_zh"] if zh else row["evidence_en"]))
+    st.caption(f"{T('p_value')}: {row['p_value']:.2e} · " + c.plain(row["evidence_zh"] if zh else row["evidence_en"]))
     if isinstance(row.get("substitute_warning"), str) and row["substitute_warning"]:
         st.markdown(":material/warning: " + T("substitute_warning", text=c.plain(row["substitute_warning"])))
 
@@ -364,7 +364,7 @@ with left:
     q2.metric(T("bundle_price"), c.money(shown.bundle_price if shown else row["bundle_price"], cur),
               delta=f"{(shown.bundle_price - row['bundle_price']):+.2f}" if shown else None, delta_color="off")
     q3.metric(T("saving"), c.money(shown.saving if shown else row["saving"], cur))
-    st.caption(shown.label if shown else str(row["discount_label"]))
+    st.caption(c.plain(shown.label if shown else row["discount_label"]))  # the label names the gift: text
     guards = shown.guardrails if shown else json.loads(row["guardrails"])
     st.dataframe(pd.DataFrame([{T("guardrail"): name, T("limit"): g["limit"], T("value"): g["value"],
                                 T("holds"): bool(g["holds"]), "": g.get("text", "")}
@@ -372,7 +372,7 @@ with left:
     binding = shown.binding_constraint if shown else row["binding_constraint"]
     st.markdown(T("binding", name=binding))
     if shown is not None and not shown.recommended:
-        st.markdown(":material/warning: " + T("not_recommended", why=shown.reason_not_recommended))
+        st.markdown(":material/warning: " + T("not_recommended", why=c.plain(shown.reason_not_recommended)))
 
 with right:
     st.markdown(f"**{T('projection')}**")
