@@ -320,7 +320,7 @@ def test_uploaded_data_without_catalog_flows_through_every_page(data_dir):
     assert any("No offers for this run yet" in i.value or "offers" in i.value for i in at.info) or \
         any("bundles," in cap.value for cap in at.caption)
     at.toggle(key="f_sig").set_value(False).run()
-    rules = at.dataframe[0].value
+    rules = next(d.value for d in at.dataframe if "antecedents" in d.value.columns)
     assert {"TEA", "CUP"} <= set(rules["antecedents"]) | set(rules["consequents"])
 
 
