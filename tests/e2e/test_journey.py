@@ -23,8 +23,8 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.test_browser import (ARGS, CHROMIUM, FIRST_RUN_TIMEOUT, STEP_TIMEOUT, free_port, no_errors,
-                                    open_page, server, settle, shot)
+from tests.e2e.test_browser import (ARGS, CHROMIUM, FIRST_RUN_TIMEOUT, STEP_TIMEOUT, choose, free_port,
+                                    no_errors, open_page, server, settle, shot)
 
 pytestmark = pytest.mark.e2e
 playwright = pytest.importorskip("playwright.sync_api")
@@ -57,8 +57,8 @@ def chinese_gbk_export(path: Path) -> Path:
     return path
 
 
-def journey(page, base: str, upload: Path, *, expect_name: str, money: str, tmp_path: Path, tag: str,
-            fee_codes=()) -> None:
+def journey(page, base: str, upload: Path, *, expect_name: str, money: str, currency: str, tmp_path: Path,
+            tag: str, fee_codes=()) -> None:
     """Upload -> mine with defaults -> rules with names -> bundles in ``money`` -> approve -> CSV -> first page."""
     page.goto(base)
     page.get_by_text("Rows read").first.wait_for(timeout=FIRST_RUN_TIMEOUT)  # first start: the demo shop
@@ -98,7 +98,12 @@ def journey(page, base: str, upload: Path, *, expect_name: str, money: str, tmp_
     page.get_by_label("Search items").press("Enter")
     settle(page)
 
-    # priced offers with no catalog, in the shop's currency
+    # priced offers with no catalog: say the shop's currency among the assumptions, build them again
+    choose(page, "Currency", currency)
+    page.get_by_role("button", name="Build the offers with these assumptions").click()
+    page.get_by_text("offers built").first.wait_for(timeout=FIRST_RUN_TIMEOUT)
+    settle(page)
+    no_errors(page)
     detail = page.get_by_role("heading", name="Bundle detail")
     detail.wait_for(timeout=STEP_TIMEOUT)
     detail.scroll_into_view_if_needed()
@@ -166,14 +171,14 @@ def run_journey(tmp_path, upload: Path, **kw) -> None:
 def test_online_retail_from_upload_to_approved_offer(tmp_path):
     if not ONLINE_RETAIL.exists():
         pytest.skip(f"{ONLINE_RETAIL} is absent")
-    run_journey(tmp_path, ONLINE_RETAIL, expect_name="WHITE HANGING HEART T-LIGHT HOLDER", money="£",
+    run_journey(tmp_path, ONLINE_RETAIL, expect_name="WHITE HANGING HEART T-LIGHT HOLDER", money="£", currency="GBP",
                 tag="online-retail",
                 fee_codes=("POST", "DOT", "M", "C2", "BANK CHARGES", "AMAZONFEE", "CRUK", "D", "S", "B"))
 
 
 def test_chinese_gbk_names_only_from_upload_to_approved_offer(tmp_path):
     upload = chinese_gbk_export(tmp_path / "门店小票.csv")
-    run_journey(tmp_path, upload, expect_name="农夫山泉矿泉水", money="¥", tag="gbk")
+    run_journey(tmp_path, upload, expect_name="农夫山泉矿泉水", money="¥", currency="CNY", tag="gbk")
     manifests = list((tmp_path / "data" / "runs").glob("门店小票-*/manifest.json"))
     assert manifests, "the run is named after the data, in Chinese"
     assert json.loads(manifests[0].read_text(encoding="utf-8"))["n_rules"] > 0
