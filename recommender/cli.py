@@ -456,8 +456,10 @@ def cmd_bundles(args) -> int:
     reason = "reason_zh" if args.lang == "zh" else "reason_en"
     best = rec.sort_values("expected_profit", ascending=False).drop_duplicates("level_items").head(args.limit)
     for row in best.itertuples(index=False):
-        print(f"  {' + '.join(row.level_items):<55} {row.discount_type:<15} "
-              f"{row.regular_price:>9.2f} -> {row.bundle_price:>9.2f}  {getattr(row, reason)}")
+        # a gift offer is sold at its regular price: "84.80 + gift", never "84.80 -> 84.80"
+        price = (f"{row.bundle_price:>9.2f} + gift    " if row.discount_type == "gift" else
+                 f"{row.regular_price:>9.2f} -> {row.bundle_price:>9.2f}")
+        print(f"  {' + '.join(row.level_items):<55} {row.discount_type:<15} {price}  {getattr(row, reason)}")
     return 0
 
 
@@ -522,7 +524,9 @@ def cmd_suggest(args) -> int:
         offer = ""
         if s.get("bundle"):
             b = s["bundle"]
-            offer = f"   [bundle {b.get('bundle_price')} instead of {b.get('regular_price')}]"
+            same = b.get("bundle_price") == b.get("regular_price")  # a gift offer: the price plus a free item
+            offer = (f"   [bundle {b.get('bundle_price')} with a free gift]" if same else
+                     f"   [bundle {b.get('bundle_price')} instead of {b.get('regular_price')}]")
         print(f"{s['rank']:>2}. {s['item']:<16} {str(s.get('name') or ''):<40.40} {s['source']:<10} {s['reason']}{offer}")
     return 0
 
