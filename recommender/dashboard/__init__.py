@@ -16,6 +16,7 @@ PAGES = (
     ("data_page.py", "page_data", ":material/receipt_long:", "data", "explore"),
     ("bundles_page.py", "page_bundles", ":material/redeem:", "bundles", "explore"),
     ("uplift_page.py", "page_uplift", ":material/trending_up:", "uplift", "explore"),
+    ("launches_page.py", "page_launches", ":material/rocket_launch:", "launches", "explore"),
     ("export_page.py", "page_export", ":material/download:", "export", "export"),
     ("mining_page.py", "page_mining", ":material/construction:", "mining", "mine"),
 )
