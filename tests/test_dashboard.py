@@ -470,9 +470,21 @@ def test_every_discount_type_keeps_card_csv_xlsx_and_till_in_agreement(data_dir,
     assert at.dataframe and len(at.dataframe[0].value)  # "Recommended" shows the recommended offers
 
 
+def _back_to_demo(data_dir):
+    """The local user's active data back to the demo shop, whatever an earlier test chose."""
+    from recommender.dashboard import common
+
+    db = decisions.default_db_path(data_dir)
+    demo = data_dir / "demo"
+    workspace.set_active(db, "local", label=common.DEMO_LABEL, receipts=str(demo / "receipts.csv"),
+                         catalog=str(demo / "catalog.csv"), mapping={}, run=common.DEMO_RUN)
+    return db
+
+
 def test_launches_page_shows_the_demo_launch_expected_vs_actual(data_dir):
     import json
 
+    _back_to_demo(data_dir)
     at = open_page(start(), "launches_page")
     clean(at)
     launch = json.loads((data_dir / "demo" / "launch.json").read_text(encoding="utf-8"))
@@ -493,11 +505,12 @@ def test_approve_then_schedule_a_launch(data_dir):
     from recommender.launch import list_launches
     from recommender.runs import read_run
 
+    from recommender.dashboard import common
+
+    db = _back_to_demo(data_dir)
     at = start()
-    runs = sorted((data_dir / "runs").iterdir())
-    table = read_run(runs[0]).tables["bundles"]
+    table = read_run(data_dir / "runs" / common.DEMO_RUN).tables["bundles"]
     rec = table[table["recommended"].astype(bool)].iloc[0]
-    db = decisions.default_db_path(data_dir)
     decisions.record(db, rec["bundle_id"], items=list(rec["items"]), store=rec["store"], action="approve",
                      user="local", role="local")
     before = {r["launch_id"] for r in list_launches(db)}
