@@ -110,3 +110,19 @@ def test_cli_compare_recounts_from_the_runs_and_writes_json_arrays(cli, tmp_path
     assert saved["antecedents"].map(json.loads).map(tuple).tolist() == table["antecedents"].map(tuple).tolist()
     res = cli("compare", tmp_path / "jan", tmp_path / "mar", "--status", "changed")
     assert res.returncode == 0 and "P00 -> P01" in res.stdout and "95%" in res.stdout
+
+
+def test_swapping_the_periods_mirrors_every_status():
+    rng = np.random.default_rng(11)
+    a = mine(_shop(rng, 3000, "2025-01-01", 0.2), None, PARAMS)
+    b = mine(_shop(rng, 3000, "2025-03-01", 0.5), None, PARAMS)
+    ab = compare_rules(a.rules, b.rules, baskets_a=a.baskets, baskets_b=b.baskets)
+    ba = compare_rules(b.rules, a.rules, baskets_a=b.baskets, baskets_b=a.baskets)
+    key = ["antecedents", "consequents"]
+    both = ab.merge(ba, on=key, suffixes=("", "_swapped"))
+    assert len(both) == len(ab) == len(ba)
+    mirror = {"appeared": "vanished", "vanished": "appeared", "strengthened": "weakened", "weakened": "strengthened"}
+    assert (both["status_swapped"] == both["status"].map(lambda s: mirror.get(s, s))).all()
+    assert np.allclose(both["p_value"], both["p_value_swapped"], equal_nan=True, rtol=1e-9)
+    assert np.allclose(both["delta_confidence"], -both["delta_confidence_swapped"], equal_nan=True)
+    assert np.allclose(both["delta_lift_low"], -both["delta_lift_high_swapped"], equal_nan=True)

@@ -129,3 +129,15 @@ def test_every_command_that_reads_receipts_prints_its_accounting(cli, demo_run, 
     res = cli("suggest", demo_run, "--basket", "business shirt")
     assert res.returncode == 0, res.stderr
     assert "read " in res.stderr and "rejected" in res.stderr
+
+
+def test_the_chunked_loader_stops_the_same_way(grocery):
+    from recommender.ingest import load_receipts_chunked
+
+    opts = LoadOptions(mapping={"receipt_id": "Member_number", "sku": "itemDescription", "timestamp": "Date"},
+                       date_format="%m-%d-%Y")
+    with pytest.raises(InputError) as chunked:
+        load_receipts_chunked(grocery, opts, chunk_rows=50)
+    with pytest.raises(InputError) as whole:
+        load_receipts(grocery, opts)
+    assert str(chunked.value) == str(whole.value) and "try --date-format %d-%m-%Y" in str(whole.value)
