@@ -236,10 +236,12 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
                 text = Path(info.value.path()).read_text(encoding="utf-8-sig")
                 rows = list(csv.DictReader(io.StringIO(text)))
                 assert len(rows) == 1  # only the approved bundle
-                assert rows[0]["store"] == "S01" and "shirt" in rows[0]["names"].lower()
-                assert f"{float(rows[0]['bundle_price']):.2f}" == edited_price.replace(",", "")
+                from recommender.export import HEADERS_EN as H  # staff headers are words, not column names
+
+                assert rows[0][H["store"]] == "S01" and "shirt" in rows[0][H["names"]].lower()
+                assert f"{float(rows[0][H['bundle_price']]):.2f}" == edited_price.replace(",", "")
                 with page.expect_download(timeout=STEP_TIMEOUT) as info:
                     page.get_by_role("button", name="Download printable page (HTML)").click()
-                assert rows[0]["bundle_id"] in Path(info.value.path()).read_text(encoding="utf-8")
+                assert rows[0][H["bundle_id"]] in Path(info.value.path()).read_text(encoding="utf-8")
         finally:
             browser.close()
