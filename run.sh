@@ -6,12 +6,19 @@ set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "error: Python 3.11 or newer is needed ($PY is $("$PY" -V 2>&1)); set PYTHON=python3.11" >&2
+    exit 2
+fi
 if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     "$PY" -m venv .venv
 fi
-echo "==> installing (pip install -e .[dev])"
+# The pinned versions first (repeatable), then the project; a dependency declared since the lock was made
+# still installs through the second step.
+echo "==> installing (requirements.lock, then pip install -e .[dev])"
 .venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -r requirements.lock
 .venv/bin/python -m pip install -q -e ".[dev]"
 
 R=.venv/bin/recommender
