@@ -303,9 +303,15 @@ def create_app(run_dir, receipts=None, catalog=None, db=None, check_seconds: flo
     return app
 
 
+def _configure_logging(log_level: str):
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
 def app_from_environment():
     """App factory for ``uvicorn --factory`` with several workers: the run comes from ``RECOMMENDER_SERVE_RUN``."""
     env = os.environ
+    _configure_logging(env.get("RECOMMENDER_SERVE_LOG_LEVEL", "info"))  # a spawned worker starts unconfigured
     return create_app(env["RECOMMENDER_SERVE_RUN"], env.get("RECOMMENDER_SERVE_RECEIPTS") or None,
                       env.get("RECOMMENDER_SERVE_CATALOG") or None, env.get("RECOMMENDER_SERVE_DB") or None)
 
@@ -315,10 +321,9 @@ def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, 
     """Run the service with uvicorn until interrupted (access log off: our own line per request)."""
     import uvicorn
 
-    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _configure_logging(log_level)
     if workers > 1:
-        os.environ.update({"RECOMMENDER_SERVE_RUN": str(run_dir), "RECOMMENDER_SERVE_RECEIPTS": str(receipts or ""),
+        os.environ.update({"RECOMMENDER_SERVE_LOG_LEVEL": log_level,"RECOMMENDER_SERVE_RUN": str(run_dir), "RECOMMENDER_SERVE_RECEIPTS": str(receipts or ""),
                            "RECOMMENDER_SERVE_CATALOG": str(catalog or ""), "RECOMMENDER_SERVE_DB": str(db or "")})
         uvicorn.run("recommender.serve:app_from_environment", factory=True, host=host, port=port, workers=workers,
                     access_log=False, log_level=log_level)

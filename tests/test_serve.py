@@ -161,3 +161,27 @@ def test_the_run_is_reloaded_when_its_folder_changes(server):
     # Answers match a recommender built directly from the new run.
     direct = Recommender.from_run(server["run"], lines=more)
     assert out["suggestions"] == direct.suggest(["milk"], k=5)
+
+
+def test_several_workers_answer_and_log(tmp_path):
+    run = _write(tmp_path / "run", _lines())
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "recommender", "serve", str(run), "--port", str(port),
+                                 "--workers", "2"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(300):
+                try:
+                    if _call(port, "/health")[0] == 200:
+                        break
+                except (urllib.error.URLError, ConnectionError):
+                    time.sleep(0.2)
+            with ThreadPoolExecutor(8) as pool:
+                got = list(pool.map(lambda _: _call(port, "/suggest?basket=milk&k=2"), range(16)))
+            assert all(status == 200 and len(out["suggestions"]) == 2 for status, out in got)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert log_path.read_text().count("GET /suggest 200") == 16
