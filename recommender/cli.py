@@ -469,6 +469,14 @@ def cmd_export(args) -> int:
     from recommender.export import export_bundles
     from recommender.runs import read_run
 
+    if getattr(args, "launch", None):
+        if args.format != "pos":
+            raise InputError("--launch goes with --format pos (the launch's till file)")
+        from recommender.launch import read_launch, write_till
+
+        path = write_till(read_launch(args.launch, _db(args)), args.out)
+        print(f"written to {path}")
+        return 0
     run = read_run(args.run_dir)
     bundles = run.tables.get("bundles")
     if bundles is None:
@@ -864,6 +872,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-from", metavar="DATE")
     p.add_argument("--valid-to", metavar="DATE")
     p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
+    p.add_argument("--launch", metavar="ID|FILE", help="with --format pos: the launch's till file, every line "
+                                                      "carrying the launch's promotion id")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("suggest", help="what else to offer for a basket in progress, and why")

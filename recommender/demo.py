@@ -821,6 +821,8 @@ def demo_launch(catalog: pd.DataFrame, truth: dict, receipts_path) -> dict:
             price = float(first.loc[sub, "price"])
             comps.append({"sku": sku, "role": "addon", "quantity": 1, "unit_price": price,
                           "unit_cost": float(cost[sku]), "promotion_price": round(price * (1 - o["discount"]), 2)})
+        # the till lines sum to the bundle price to the cent: the last add-on takes the rounding
+        comps[-1]["promotion_price"] = round(o["bundle_price"] - sum(c["promotion_price"] for c in comps[:-1]), 2)
         added = sum(c["unit_price"] - c["unit_cost"] for c in comps[1:])
         slug = o["name"].replace(" + ", "-").replace(" ", "-")
         bundles.append({"bundle_id": f"demo-{i + 1}-{slug}", "name": o["name"], "department": o["department"],

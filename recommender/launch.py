@@ -422,3 +422,41 @@ def _plain(x):
     if isinstance(x, (float, np.floating)):
         return None if not math.isfinite(float(x)) else float(x)
     return x
+
+
+# ---------------------------------------------------------------- till file
+
+def till_table(record: dict) -> pd.DataFrame:
+    """The launch's till lines: :data:`recommender.export.POS_COLUMNS` plus ``bundle_id``, one row per
+    component per test store, every row carrying the launch's ``promotion_id`` (one mix-and-match group per
+    bundle), valid over the launch's dates.
+
+    >>> rec = {"promotion_id": "P1", "stores": ["A"], "from": "2025-01-01", "to": "2025-01-31", "bundles": [
+    ...     {"bundle_id": "b1", "anchor": ["1"], "addons": ["2"], "regular_price": 30.0, "bundle_price": 25.0,
+    ...      "saving": 5.0, "components": [{"sku": "1", "quantity": 1, "promotion_price": 20.0},
+    ...                                    {"sku": "2", "quantity": 1, "promotion_price": 5.0}]}]}
+    >>> till_table(rec)[["promotion_id", "bundle_id", "sku", "promotion_price", "store"]].values.tolist()
+    [['P1', 'b1', '1', 20.0, 'A'], ['P1', 'b1', '2', 5.0, 'A']]
+    """
+    from recommender.export import POS_COLUMNS, pos_table
+
+    frames = []
+    for store in record["stores"]:
+        rows = pd.DataFrame([{"bundle_id": b.get("bundle_id") or b.get("name"), "store": store,
+                              "items": list(b.get("items") or [*b["anchor"], *b["addons"]]),
+                              "components": json.dumps(b.get("components") or []),
+                              "regular_price": b["regular_price"], "bundle_price": b["bundle_price"],
+                              "saving": b["saving"], "recommended": True} for b in record["bundles"]])
+        till = pos_table(rows, selection="all", valid_from=record["from"], valid_to=record.get("to"))
+        till.insert(1, "bundle_id", till["promotion_id"])
+        till["promotion_id"] = record["promotion_id"]
+        frames.append(till)
+    return pd.concat(frames, ignore_index=True)[["promotion_id", "bundle_id", *POS_COLUMNS[1:]]]
+
+
+def write_till(record: dict, path) -> Path:
+    """Write :func:`till_table` as a spreadsheet-safe CSV (UTF-8 with BOM), atomically."""
+    from recommender.atomic import atomic_write_bytes
+    from recommender.spreadsheet import csv_bytes
+
+    return atomic_write_bytes(Path(path), csv_bytes(till_table(record)))

@@ -109,3 +109,21 @@ def test_a_bad_launch_file_names_itself(tmp_path):
     p.write_text('{"launch_id": "L"}', encoding="utf-8")
     with pytest.raises(InputError, match="lacks"):
         read_launch(p)
+
+
+def test_till_file_carries_the_promotion_id_and_sums_to_the_bundle_prices(tmp_path, cli):
+    from recommender.demo import generate_demo
+
+    paths = generate_demo(tmp_path / "demo", n_receipts=2_000)
+    rec = read_launch(paths["launch"])
+    out = tmp_path / "till.csv"
+    res = cli("export", tmp_path, "--format", "pos", "--launch", paths["launch"], "--out", out)
+    assert res.returncode == 0, res.stderr
+    till = pd.read_csv(out, encoding="utf-8-sig", dtype={"sku": str, "store": str})
+    assert set(till["promotion_id"]) == {rec["promotion_id"]}
+    assert set(till["store"]) == set(rec["stores"])
+    assert (till["valid_from"] == rec["from"]).all()
+    sums = till.groupby(["store", "bundle_id"])["promotion_price"].sum().round(2)
+    price = {b["bundle_id"]: b["bundle_price"] for b in rec["bundles"]}
+    assert all(abs(v - price[bid]) < 0.005 for (_, bid), v in sums.items())
+    assert len(sums) == len(rec["stores"]) * len(rec["bundles"])
