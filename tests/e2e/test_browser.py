@@ -194,6 +194,22 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
                 detail.evaluate("e => e.scrollIntoView({block: 'start'})")
                 shot(page, "03-bundle-detail")
 
+                # approve -> schedule a launch -> expected vs actual per bundle (the demo's own launch)
+                open_page(page, base, "launches", "Launches: schedule, expected vs actual, calibrate")
+                no_errors(page)
+                page.get_by_label("Launch name").fill("e2e launch")
+                page.get_by_role("button", name="Schedule launch").click()
+                page.get_by_text("scheduled with 1 bundle").first.wait_for(timeout=STEP_TIMEOUT)
+                settle(page)
+                no_errors(page)
+                choose_matching(page, "Launch", "autumn bundles 2025")
+                page.get_by_text("Test stores: S01, S04, S05, S08, S09, S12").first.wait_for(timeout=STEP_TIMEOUT)
+                assert page.get_by_role("heading", name="Expected vs actual, per bundle").count() == 1
+                assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+                assert page.locator('[data-testid="stMetric"]').filter(has_text="takers measured").count() == 1
+                no_errors(page)
+                shot(page, "08-launches")
+
                 open_page(page, base, "uplift", "Ticket uplift")
                 page.get_by_text("Measured change").first.wait_for(timeout=STEP_TIMEOUT)
                 no_errors(page)
