@@ -89,12 +89,13 @@ def main(argv=None) -> int:
     ap.add_argument("run", type=Path, help="a run folder with millions of rules")
     ap.add_argument("--before", type=Path, help="a checkout of the code before the change")
     ap.add_argument("--demo-data", type=Path, help="a data folder that already holds demo/ and runs/demo")
+    ap.add_argument("--before-result", help="the JSON line printed by an earlier 'before' measurement (reused)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "explorer.txt")
     args = ap.parse_args(argv)
     manifest = json.loads((args.run / "manifest.json").read_text(encoding="utf-8"))
     n_rules = manifest["tables"]["rules"]["rows"]
     versions = ([("before", args.before)] if args.before else []) + [("after", ROOT)]
-    rows = []
+    rows = [("before", json.loads(args.before_result))] if args.before_result and not args.before else []
     for label, code in versions:
         data = data_folder(args.run, args.demo_data)
         try:

@@ -12,6 +12,8 @@ table, scatter chart and network all come from here.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +25,8 @@ __all__ = ["query_rules", "SORTABLE"]
 #: Measures the rules can be sorted by (descending, except p- and q-values).
 SORTABLE = ("lift", "confidence", "support", "count", "leverage", "conviction", "p_value", "q_value")
 _ASCENDING = ("p_value", "q_value")
+#: A stored list of exactly one label: ["..."] with JSON escapes inside.
+_ONE_LABEL = r'\["(?:[^"\\]|\\.)*"\]'
 
 
 def _connect():
@@ -92,21 +96,28 @@ def query_rules(run_dir, *, min_support: float = 0.0, min_confidence: float = 0.
                 args.append(float(bound))
         if significant_only and "significant" in cols:
             where.append("significant")
-        labels = "list_concat(from_json(antecedents, '[\"VARCHAR\"]'), from_json(consequents, '[\"VARCHAR\"]'))"
+        # a label is in a rule when its JSON-quoted text is in the stored list: one regular expression over the
+        # text, much cheaper than parsing millions of JSON lists
+        labels = "antecedents || consequents"
         if search:
             text = f"%{search.lower()}%"
             cond = "(lower(antecedents) LIKE ? OR lower(consequents) LIKE ?"
             args += [text, text]
             extra = sorted({str(x) for x in search_labels})
             if extra:
-                cond += f" OR list_has_any({labels}, ?)"
-                args.append(extra)
+                cond += f" OR regexp_matches({labels}, ?)"
+                args.append(_any_of(extra))
             where.append(cond + ")")
         if any_labels is not None:
-            where.append(f"list_has_any({labels}, ?)")
-            args.append(sorted({str(x) for x in any_labels}))
+            wanted = sorted({str(x) for x in any_labels})
+            if not wanted:
+                where.append("false")
+            else:
+                where.append(f"regexp_matches({labels}, ?)")
+                args.append(_any_of(wanted))
         if pairs_only:
-            where.append("json_array_length(antecedents) = 1 AND json_array_length(consequents) = 1")
+            where.append("regexp_full_match(antecedents, ?) AND regexp_full_match(consequents, ?)")
+            args += [_ONE_LABEL, _ONE_LABEL]
         sql_where = (" WHERE " + " AND ".join(where)) if where else ""
         source = f"read_parquet('{_quote(path)}')"
         total = con.execute(f"SELECT count(*) FROM {source}{sql_where}", args).fetchone()[0]
@@ -119,6 +130,11 @@ def query_rules(run_dir, *, min_support: float = 0.0, min_confidence: float = 0.
     from recommender.runs import _decode
 
     return _decode(frame, ["antecedents", "consequents"]), int(total)
+
+
+def _any_of(labels) -> str:
+    """A regular expression matching any of ``labels`` as stored (JSON-quoted, as runs.write_run writes them)."""
+    return "|".join(re.escape(json.dumps(str(x), ensure_ascii=False)) for x in labels)
 
 
 def _quote(path: Path) -> str:

@@ -176,13 +176,16 @@ def demo_banner() -> None:
 
 # ------------------------------------------------------------------ data
 
-@st.cache_data(show_spinner=False, max_entries=8)
+# receipts, catalogs and runs are shared, not copied on every rerun (cache_resource): pages and the library
+# never change the frames they are given (stages return new ones), and a copy of 540,000 lines per rerun is
+# seconds and hundreds of MB
+@st.cache_resource(show_spinner=False, max_entries=8)
 def cached_receipts(path: str, mtime: float, mapping_json: str = "{}"):
     """Load receipts once per file version and column mapping (both are part of the cache key)."""
     return load_receipts(path, LoadOptions(mapping=json.loads(mapping_json)))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def cached_catalog(path: str, mtime: float):
     from recommender.catalog import load_catalog
 
@@ -193,7 +196,7 @@ def cached_catalog(path: str, mtime: float):
 BIG_TABLES = ("rules", "itemsets")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def cached_run(path: str, version: float):
     """A run folder read back without its rules and itemsets (keyed by folder + latest file time)."""
     from recommender.runs import read_manifest, read_run
