@@ -240,9 +240,9 @@ with tab_s:
 
 with tab_n:
     # item-to-item rules draw a readable map of the items; longer rules only when there are none
-    top, n_pairs = rules_view(str(run_path), version, filters, "lift", 40, True, name_hits, any_labels)
-    if not n_pairs:
-        top = r.sort_values("lift", ascending=False).head(40)
+    # from the rows already asked for (one query per filter change): their item-to-item rules, by lift
+    one = (r["antecedents"].map(len) == 1) & (r["consequents"].map(len) == 1)
+    top = (r[one] if one.any() else r).sort_values("lift", ascending=False).head(40)
     st.caption(T("network_caption", n=len(top)))
     if len(top):
         cmax = float(top["count"].max())
