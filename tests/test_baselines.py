@@ -225,3 +225,26 @@ def test_rank_by_margin_orders_by_probability_times_unit_margin():
         assert set(basket).isdisjoint(g["item"] for g in got) and len(by_score) == 6
     with pytest.raises(ValueError):
         rec.suggest(["I03"], rank_by="price")
+
+
+def test_cli_blend_then_suggest_and_evaluate(tmp_path, cli):
+    import json
+
+    lines = _small_shop()
+    path = tmp_path / "receipts.csv"
+    lines.assign(timestamp=lines["timestamp"].dt.strftime("%Y-%m-%d %H:%M")).to_csv(path, index=False)
+    run = tmp_path / "run"
+    assert cli("mine", str(path), "--out", str(run), "--min-count", "2", "--max-len", "2",
+               "--min-confidence", "0.01").returncode == 0
+    res = cli("blend", str(run))
+    assert res.returncode == 0, res.stderr
+    info = json.loads((run / "blend.json").read_text())
+    assert set(info["weights"]) == set(SOURCES) and (run / "similarity.npz").exists()
+    res = cli("suggest", str(run), "--basket", "I03", "--k", "4", "--json")
+    out = json.loads(res.stdout)
+    direct = Recommender.from_run(run, lines=load_receipts(path).lines).suggest(["I03"], k=4)
+    assert out["suggestions"] == direct and len(direct) == 4
+    res = cli("evaluate", str(path), "--min-count", "2", "--json")
+    assert res.returncode == 0, res.stderr
+    assert [r["method"] for r in json.loads(res.stdout)] == ["blend", "rules", "bestsellers", "ease", "itemknn",
+                                                            "blend_margin"]
