@@ -257,11 +257,15 @@ def plan_read(path, max_memory=None) -> ReadPlan:
     room = budget - result_mb
     chunk_rows = int(room / 2 * 1e6 / (CELL_BYTES * max(columns, 1) * 4)) if room > 0 else 0
     if chunk_rows < 1000:
-        raise InputError(f"too big to read within --max-memory {budget:,.0f} MB: {_what(size, lines)}; even "
+        raise InputError(f"too big to read within --max-memory {budget:,.0f} MB{_SETTING}: {_what(size, lines)}; even "
                          f"streamed, the cleaned lines need about {result_mb:,.0f} MB", path=path,
                          hint=f"raise --max-memory to {max(result_mb * 1.5, budget * 2):,.0f}, or keep fewer rows "
                               "(--since/--until, --stores), or split the file")
     return ReadPlan(kind, size, lines, columns, whole, budget, stream=True, chunk_rows=min(chunk_rows, 2_000_000))
+
+
+#: Where the budget is set, for the message (the dashboard has no flags).
+_SETTING = " (the dashboard's setting: RECOMMENDER_MAX_MEMORY_MB)"
 
 
 def _what(size: int, lines: int) -> str:
@@ -270,7 +274,7 @@ def _what(size: int, lines: int) -> str:
 
 def cannot_stream(plan: ReadPlan, path) -> InputError:
     """The error for a file too big to read whole that this reader cannot stream."""
-    return InputError(f"too big to read within --max-memory {plan.budget_mb:,.0f} MB: "
+    return InputError(f"too big to read within --max-memory {plan.budget_mb:,.0f} MB{_SETTING}: "
                       f"{_what(plan.bytes_expanded, plan.lines)}, which needs about {plan.whole_mb:,.0f} MB read "
                       "whole, and this kind of file is only read whole", path=path,
                       hint="convert it to UTF-8 CSV or Parquet in long format (one row per receipt line), "

@@ -132,6 +132,16 @@ def test_over_budget_is_a_clear_error_before_reading(tmp_path, cli):
     assert res.returncode == 2 and "Traceback" not in res.stderr
 
 
+def test_the_dashboard_reading_path_honours_its_setting(tmp_path, monkeypatch):
+    """The dashboard loads with default options: the budget comes from RECOMMENDER_MAX_MEMORY_MB."""
+    path = _many_lines_gz(tmp_path / "r.csv.gz", 400_000)
+    monkeypatch.setenv("RECOMMENDER_MAX_MEMORY_MB", "260")
+    with pytest.raises(InputError, match="RECOMMENDER_MAX_MEMORY_MB"):
+        load_receipts(path, LoadOptions(mapping={}))
+    monkeypatch.setenv("RECOMMENDER_MAX_MEMORY_MB", "350")
+    assert load_receipts(path, LoadOptions(mapping={})).accounting.rows_read == 400_000  # streamed
+
+
 def test_budget_comes_from_the_flag_the_environment_or_the_default(monkeypatch):
     monkeypatch.delenv("RECOMMENDER_MAX_MEMORY_MB", raising=False)
     assert limits.max_memory_mb() == limits.DEFAULT_MAX_MEMORY_MB == 2048
