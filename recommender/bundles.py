@@ -55,8 +55,8 @@ Uplift ranges per store: with ``q`` the take rate at the chosen offer, from
 ``q / 2`` to ``min(1, 3q / 2)`` (the response curves are assumptions, so +-50%):
 ATV uplift = (takers x (revenue of the add-ons they lack - revenue given up)
 - S x revenue given up) / store tickets, where revenue given up is the saving
-(0 for a gift); UPT uplift = (takers x add-on units they lack + gift units
-handed out) / store tickets.
+(0 for a gift); UPT uplift = takers x add-on units they lack / store tickets
+(a free gift is handed out, not sold: it is not a unit of UPT).
 """
 
 from __future__ import annotations
@@ -831,13 +831,13 @@ def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets)
                 for lang, a, n in (("en", a_en, names_en), ("zh", a_zh, names_zh))}
     q = d.expected_take_rate
     given_up = 0.0 if is_gift else d.saving
-    gift_units = 1.0 if is_gift else 0.0
     n_tickets = max(int(tickets.store_tickets[j["si"]]), 1)
     atv, upt = [], []
     for qq in (0.5 * q, min(1.0, 1.5 * q)):
         takers = qq * j["G"]
         atv.append((takers * (j["revenue"] - given_up) - j["S"] * given_up) / n_tickets)
-        upt.append((takers * (j["units"] + gift_units) + (j["S"] * gift_units if q > 0 else 0.0)) / n_tickets)
+        # units sold: a free gift is handed out, not sold, so it does not count in UPT
+        upt.append(takers * j["units"] / n_tickets)
     warning = None
     if j["warn"]:
         parts = [f"{a} may replace {', '.join(o)}" for a, o in j["warn"]]

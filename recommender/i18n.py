@@ -118,6 +118,7 @@ LABELS: dict[str, dict[str, str]] = {
     "projected_takers": {"en": "Takers", "zh": "接受人次"},
     "projected_profit": {"en": "Incremental profit", "zh": "增量毛利"},
     "break_even": {"en": "Break-even take rate", "zh": "保本接受率"},
+    "not_reachable": {"en": "not reachable ({pct:.0%} > 100%)", "zh": "无法达到（{pct:.0%} > 100%）"},
     "price_editor": {"en": "Price", "zh": "定价"},
     "discount_type": {"en": "Discount type", "zh": "优惠方式"},
     "max_discount": {"en": "Discount cap (% of regular price)", "zh": "优惠上限（占原价 %）"},

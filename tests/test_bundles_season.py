@@ -86,3 +86,27 @@ def test_in_season_gate_counts():
 def test_bad_as_of_is_a_clear_error(demo_run, cli, tmp_path):
     res = cli("bundles", demo_run, "--as-of", "someday", "--db", tmp_path / "x.sqlite")
     assert res.returncode == 2 and "--as-of" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_free_gift_is_not_a_unit_sold_in_the_upt_projection(demo_run, demo_data):
+    from recommender.bundles import build_bundles
+    from recommender.catalog import load_catalog
+    from recommender.receipts import load_receipts
+
+    lines = load_receipts(demo_data / "receipts.csv").lines
+    table = build_bundles(read_run(demo_run), lines, load_catalog(demo_data / "catalog.csv"), as_of="2025-07-31")
+    gifts = table[table["discount_type"] == "gift"]
+    assert len(gifts)
+    for r in gifts.itertuples():
+        # UPT counts the add-ons takers buy; a gift adds nothing to UPT, so no take (q -> 0) means no UPT change
+        assert r.expected_upt_uplift_low <= r.expected_upt_uplift_high
+        assert r.expected_upt_uplift_high <= min(1.0, 1.5 * r.expected_take_rate) * r.gap_tickets * (
+            len(r.addons)) / r.store_tickets + 1e-9
+
+
+def test_break_even_above_100_percent_is_shown_as_not_reachable():
+    from recommender.dashboard.common import take_rate_text
+
+    assert take_rate_text(0.5) == "50.0%"
+    assert take_rate_text(2.97).startswith("not reachable") and "297%" in take_rate_text(2.97)
+    assert take_rate_text(float("inf")) == "∞"

@@ -386,7 +386,7 @@ with right:
     m1.metric(T("projected_takers"), f"{q * gap:,.0f}")
     m2.metric(T("projected_profit"), f"{profit:,.0f}")
     be = decision.break_even_take_rate if shown else float(row["break_even_take_rate"])
-    m3.metric(T("break_even"), f"{be:.1%}" if np.isfinite(be) else "∞")
+    m3.metric(T("break_even"), c.take_rate_text(be))
     st.caption(f"ATV +{row['expected_atv_uplift_low']:.2f} … +{row['expected_atv_uplift_high']:.2f} · "
                f"UPT +{row['expected_upt_uplift_low']:.3f} … +{row['expected_upt_uplift_high']:.3f} "
                f"({row['period_start'][:10]} – {row['period_end'][:10]})")

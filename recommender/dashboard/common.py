@@ -488,3 +488,19 @@ def show_steps() -> None:
         col.markdown(f"{mark} **{i + 1}. {T(key)}**")
         if i == current:
             col.caption(T(key + "_help"))
+
+
+def take_rate_text(rate) -> str:
+    """A take rate as people read it: a percent up to 100%, "not reachable" above (no share of tickets can
+    exceed all of them), "∞" when nothing breaks even.
+
+    >>> take_rate_text(0.123), take_rate_text(2.97)[:13], take_rate_text(float("inf"))
+    ('12.3%', 'not reachable', '∞')
+    """
+    import math
+
+    if rate is None or not math.isfinite(float(rate)):
+        return "∞"
+    if float(rate) > 1.0:
+        return T("not_reachable", pct=float(rate))
+    return f"{float(rate):.1%}"
