@@ -268,10 +268,13 @@ def sign_in_user(path, name: str, password: str) -> User | None:
     user = authenticate(users, name, password)
     if user is not None and needs_rehash(user.password_hash):
         user = replace(user, password_hash=hash_password(password))
-        fresh = load_users(path)  # re-read: another session may have changed the file meanwhile
-        if name in fresh:
-            fresh[name] = replace(fresh[name], password_hash=user.password_hash)
-            save_users(path, fresh)
+        try:
+            fresh = load_users(path)  # re-read: another session may have changed the file meanwhile
+            if name in fresh:
+                fresh[name] = replace(fresh[name], password_hash=user.password_hash)
+                save_users(path, fresh)
+        except (OSError, ValueError):
+            pass  # a read-only users file keeps the old hash, which still signs in; the upgrade waits
     return user
 
 

@@ -201,3 +201,15 @@ def test_pages_cli_and_decision_log_refuse_the_same_roles(tmp_path):
                          cwd=ROOT, timeout=60)
     assert out.returncode == 2 and all(r in out.stderr for r in auth.ROLES)
     assert set(auth.ROLES) == set(auth.PERMISSIONS) - {"local"}
+
+
+def test_read_only_users_file_still_signs_in_with_an_old_hash(tmp_path, monkeypatch):
+    path = tmp_path / "users.toml"
+    auth.save_users(path, {"ann": auth.User("ann", "staff", "", _old_scrypt_hash("pw"))})
+
+    def read_only(*a, **k):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(auth, "save_users", read_only)
+    assert auth.sign_in_user(path, "ann", "pw").name == "ann"  # the upgrade waits; the sign-in does not fail
+    assert auth.load_users(path)["ann"].password_hash.startswith("scrypt$")
