@@ -80,7 +80,7 @@ def add_loader_flags(p: argparse.ArgumentParser, slices: bool = False) -> None:
     g.add_argument("--catalog", metavar="PATH", help="product catalog (CSV/XLSX/Parquet)")
     g.add_argument("--format", default="auto", choices=["auto", "lines", "baskets"],
                    help="lines: one row per receipt line; baskets: one receipt per line (default: auto)")
-    g.add_argument("--sep", type=_sep, help="field separator (default: sniffed among , ; tab |)")
+    g.add_argument("--sep", type=_sep, help="field separator (default: sniffed among , ; tab |; spaces in a basket-per-line file)")
     g.add_argument("--encoding", help="text encoding (default: detected; e.g. gb18030, utf-16, latin-1)")
     g.add_argument("--map", action="append", metavar="FIELD=COLUMN",
                    help="map a canonical field to a column; A+B makes a composite key (repeatable)")
