@@ -104,18 +104,31 @@ def script(template: str, reader: str) -> str:
     return "import json\n" + body.replace("{{", "{").replace("}}", "}")
 
 
+# A lean process starts each measured one: on Linux a child's ru_maxrss starts at the RSS of the process it was
+# forked from (exec does not reset it), so forking from this script, which holds the data, would inflate it.
+LAUNCHER = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+_, status, usage = os.wait4(proc.pid, 0)  # outputs are small: the pipes do not fill up
+wall = time.perf_counter() - start
+out, err = proc.stdout.read().strip(), proc.stderr.read()
+print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024,
+                  "out": out.splitlines()[-1] if out else "", "code": os.waitstatus_to_exitcode(status),
+                  "err": err[-2000:]}))
+"""
+
+
 def run_child(cmd) -> dict:
     """Run ``cmd`` in a fresh process: wall and CPU seconds and peak MB of that child alone (``wait4``)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)  # outputs are small: the pipes do not fill up
-    wall = time.perf_counter() - start
-    out, err = proc.stdout.read().strip(), proc.stderr.read()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(map(str, cmd[:4]))} failed: {err[-2000:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024,
-            "out": out.splitlines()[-1] if out else ""}
+    res = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, *map(str, cmd)], capture_output=True, text=True,
+                         cwd=ROOT)
+    if res.returncode != 0:
+        raise SystemExit(f"launcher failed: {res.stderr[-2000:]}")
+    r = json.loads(res.stdout.strip().splitlines()[-1])
+    if r["code"] != 0:
+        raise SystemExit(f"{' '.join(map(str, cmd[:4]))} failed: {r['err']}")
+    return r
 
 
 def best_of(cmd, repeat: int) -> dict:
@@ -137,6 +150,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=3, help="runs per process; the best is reported (default 3)")
     ap.add_argument("--quick", action="store_true", help="the FIMI-shaped file only")
+    ap.add_argument("--datasets", default="fimi_retail_88k,online_retail,synthetic_long_88k",
+                    help="comma-separated names of the datasets to run (default: all three)")
     ap.add_argument("--out", help="also write the table here (default: bench/results/process.txt unless --quick)")
     args = ap.parse_args()
     try:
@@ -148,10 +163,12 @@ def main() -> None:
     cases = []
     fimi = tmp / "retail_88k.dat"
     m = write_fimi(fimi, 88_000, 16_000, 10.0, seed=1)
-    cases.append(("fimi_retail_88k", fimi, "baskets", 0.001))
-    if not args.quick:
-        if RETAIL.exists():
-            cases.append(("online_retail", RETAIL, "online_retail", 0.01))
+    wanted = {"fimi_retail_88k"} if args.quick else set(args.datasets.split(","))
+    if "fimi_retail_88k" in wanted:
+        cases.append(("fimi_retail_88k", fimi, "baskets", 0.001))
+    if "online_retail" in wanted and RETAIL.exists():
+        cases.append(("online_retail", RETAIL, "online_retail", 0.01))
+    if "synthetic_long_88k" in wanted:
         coo = m.tocoo()
         long_csv = tmp / "receipts_88k.csv"
         pd.DataFrame({"receipt_id": np.char.add("R", coo.row.astype(str)),
