@@ -11,12 +11,17 @@ How a bundle is made
 --------------------
 1. **Candidates.** An itemset of 2..``max_items`` labels at the run's level is a
    candidate when *every item earns its place*: for each item ``j`` the rule
-   ``(set - j) -> j`` is in the run, significant, not redundant and has lift
-   >= ``min_lift``. Shopping trips alone make same-department items
-   significant at lifts around 2; ``min_lift=3`` (default) keeps real
-   associations. Non-redundancy drops two bundles glued together (shirt + tie
-   + jeans where jeans only go with the shirt). Sets holding both items of a
-   substitute pair (``run.substitutes``) are dropped.
+   ``(set - j) -> j`` is in the run, significant (the run's FDR), not
+   redundant and has lift >= ``min_lift`` (default 1: a positive
+   association). Significance is the gate, not the size of the lift: grocery
+   and gift shops' real associations sit at lifts 1.5 to 3, and a fixed
+   ``lift >= 3`` threw them away without making the *recommended* offers any
+   more precise (``bench/bundle_gate.py``, README). What a merchandiser sees
+   first is ranked by expected incremental profit (step 6). Non-redundancy
+   drops two bundles glued together (shirt + tie + jeans where jeans only go
+   with the shirt). Sets holding both items of a substitute pair
+   (``run.substitutes``) or a suspected non-product are dropped; each gate's
+   count is reported.
 2. **Anchor.** The item customers already pick up: among the *triggers* (items
    ``a`` with a significant rule ``a -> rest of the set``) the one in the most
    receipts; a tie goes to the more confident rule, then the label. With no
@@ -73,12 +78,14 @@ import scipy.sparse as sp
 
 from recommender.catalog import level_map
 from recommender.errors import InputError
+from recommender.money import resolve_currency
 from recommender.policy import Policy
 from recommender.pricing import best_offer
 from recommender.reasons import evidence_line, reason_type, reasons_for
 
-__all__ = ["BUNDLE_COLUMNS", "KIT_TYPES", "build_bundles", "bundles_for_run", "candidate_itemsets", "bundle_id",
-           "regular_prices", "eligible_skus", "store_best_sellers", "find_gift"]
+__all__ = ["BUNDLE_COLUMNS", "CANDIDATE_GATES", "OFFER_GATES", "KIT_TYPES", "build_bundles", "bundles_for_run",
+           "candidate_itemsets", "bundle_id", "regular_prices", "eligible_skus", "store_best_sellers", "find_gift",
+           "receipts_notices"]
 
 #: Reason types that get a gift-with-purchase option.
 KIT_TYPES = ("need_kit", "seasonal_kit")
@@ -98,7 +105,10 @@ BUNDLE_COLUMNS = (
     "lift", "p_value", "q_value", "substitute_warning", "substitute_margin_loss", "expected_atv_uplift_low",
     "expected_atv_uplift_high", "expected_upt_uplift_low", "expected_upt_uplift_high", "gift_sku", "components",
     "guardrails", "offers", "period_start", "period_end", "gift_name", "gift_name_zh", "gift_value",
+    "cost_source", "currency",
 )
+#: Why a candidate makes no offer in a store, after the candidate gates (counted in the summary).
+OFFER_GATES = ("no_price", "not_stocked", "other_season", "no_gap_tickets", "not_recommended")
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -337,8 +347,13 @@ def _q_columns(run):
     return "p_value", "q_value"
 
 
-def candidate_itemsets(run, *, max_items: int = 4, min_lift: float = 3.0, allow_redundant: bool = False
-                       ) -> pd.DataFrame:
+#: Why a set of items is not a candidate, in the order checked (counted in ``attrs["gates"]``).
+CANDIDATE_GATES = ("not_significant", "lift_below_min", "redundant", "pair_not_associated", "substitutes",
+                   "suspected_non_product")
+
+
+def candidate_itemsets(run, *, max_items: int = 4, min_lift: float = 1.0, allow_redundant: bool = False,
+                       exclude=()) -> pd.DataFrame:
     """Itemsets at the run's level that make a bundle, each with its anchor and evidence.
 
     See the module docstring (steps 1 and 2) for the rules.
@@ -350,7 +365,11 @@ def candidate_itemsets(run, *, max_items: int = 4, min_lift: float = 3.0, allow_
         ``addons``, ``count`` (receipts with the whole set), ``antecedent_count``
         (receipts with the anchor), ``confidence``, ``lift``, ``p_value``,
         ``q_value``: the rule anchor -> add-ons when the run has it, else the
-        weakest (largest p) of the supporting rules.
+        weakest (largest p) of the supporting rules. ``attrs["gates"]``
+        counts the sets each gate of :data:`CANDIDATE_GATES` removed (a set
+        whose item has no rule at all, below the run's minimum confidence,
+        counts as not significant); ``exclude`` labels (suspected
+        non-products) remove the sets holding them.
 
     Examples
     --------
@@ -372,31 +391,52 @@ def candidate_itemsets(run, *, max_items: int = 4, min_lift: float = 3.0, allow_
         count=pd.Series(dtype=np.int64), antecedent_count=pd.Series(dtype=np.int64),
         confidence=pd.Series(dtype=float), lift=pd.Series(dtype=float), p_value=pd.Series(dtype=float),
         q_value=pd.Series(dtype=float))
+    gates = dict.fromkeys(CANDIDATE_GATES, 0)
+    empty.attrs["gates"] = gates
     if rules.empty:
         return empty
     p_col, q_col = _q_columns(run)
     sig = rules["significant"].astype(bool).to_numpy()
-    keep = sig & (rules["lift"].to_numpy(dtype=float) >= min_lift)
-    if not allow_redundant:
-        keep &= ~rules["redundant"].astype(bool).to_numpy()
+    lift_ok = rules["lift"].to_numpy(dtype=float) >= min_lift
+    fresh = np.ones(len(rules), bool) if allow_redundant else ~rules["redundant"].astype(bool).to_numpy()
+    keep = sig & lift_ok & fresh
+    # The first rule-level gate each rule fails (0 = passes), in the order of CANDIDATE_GATES.
+    fails = np.where(~sig, 1, np.where(~lift_ok, 2, np.where(~fresh, 3, 0)))
     ante, cons = rules["antecedents"].tolist(), rules["consequents"].tolist()
     support: dict = {}
+    worst: dict = {}
     weakest: dict = {}
-    for i in np.flatnonzero(keep & (rules["consequents"].map(len).to_numpy() == 1)).tolist():
+    for i in np.flatnonzero(rules["consequents"].map(len).to_numpy() == 1).tolist():
         union = frozenset(ante[i]) | frozenset(cons[i])
         if 2 <= len(union) <= max_items:
-            support.setdefault(union, set()).add(cons[i][0])
-            p = float(rules[p_col].iat[i])
-            if union not in weakest or p > weakest[union][0]:
-                weakest[union] = (p, float(rules[q_col].iat[i]))
+            support.setdefault(union, set())
+            if fails[i]:
+                worst[union] = min(worst.get(union, 9), int(fails[i]))
+            if keep[i]:
+                support[union].add(cons[i][0])
+                p = float(rules[p_col].iat[i])
+                if union not in weakest or p > weakest[union][0]:
+                    weakest[union] = (p, float(rules[q_col].iat[i]))
     # Every pair of the set must be associated on its own: large baskets alone lift bigger sets.
     single = keep & (rules["antecedents"].map(len).to_numpy() == 1) & (rules["consequents"].map(len).to_numpy() == 1)
     pairs = {frozenset((ante[i][0], cons[i][0])) for i in np.flatnonzero(single).tolist()}
-    sets = [s for s, supported in support.items()
-            if len(supported) == len(s) and all(frozenset(p) in pairs for p in _pairs(s))]
     subs = {frozenset((str(a), str(b))) for a, b in zip(run.substitutes.get("item_a", []),
                                                        run.substitutes.get("item_b", []))}
-    sets = [s for s in sets if not any(pair <= s for pair in subs)]
+    excluded = {str(x) for x in exclude}
+    sets = []
+    for s, supported in support.items():
+        if len(supported) < len(s):  # an item without a kept rule: the first gate its rules fail (none: weak)
+            gate = CANDIDATE_GATES[worst.get(s, 1) - 1]
+        elif not all(frozenset(p) in pairs for p in _pairs(s)):
+            gate = "pair_not_associated"
+        elif any(pair <= s for pair in subs):
+            gate = "substitutes"
+        elif s & excluded:
+            gate = "suspected_non_product"
+        else:
+            sets.append(s)
+            continue
+        gates[gate] += 1
     if not sets:
         return empty
     counts = {frozenset(t): int(c) for t, c in zip(run.itemsets["items"], run.itemsets["count"])}
@@ -435,6 +475,7 @@ def candidate_itemsets(run, *, max_items: int = 4, min_lift: float = 3.0, allow_
         values = np.empty(len(out), dtype=object)
         values[:] = list(out[col])
         out[col] = values
+    out.attrs["gates"] = gates
     return out
 
 
@@ -602,10 +643,11 @@ def _offers_json(decisions) -> str:
     return json.dumps(out, ensure_ascii=False)
 
 
-def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Policy | None = None, top=None,
-                  max_per_anchor=1, max_items: int = 4, inactive_weeks=8, season=None, gift_sku=None,
-                  weeks=8, min_lift: float = 3.0, allow_redundant: bool = False, as_of=None,
-                  season_min_lift: float | None = None, known_launches=(), progress=None) -> pd.DataFrame:
+def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None, *, policy: Policy | None = None,
+                  top=None, max_per_anchor=1, max_items: int = 4, inactive_weeks=8, season=None, gift_sku=None,
+                  weeks=8, min_lift: float = 1.0, allow_redundant: bool = False, as_of=None,
+                  season_min_lift: float | None = None, known_launches=(), currency=None,
+                  progress=None) -> pd.DataFrame:
     """Priced bundles per store, with reasons, from a run and the receipts it was mined from.
 
     Parameters
@@ -615,8 +657,12 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
         manifest names the level.
     lines : DataFrame
         Clean receipt lines (``recommender.receipts.load_receipts(path).lines``).
-    catalog : DataFrame
-        The catalog (levels, ``price``, ``unit_cost``, names, tags).
+    catalog : DataFrame, optional
+        The catalog (levels, ``price``, ``unit_cost``, names, tags). What it
+        lacks, or all of it when None, is filled from the receipts by
+        :func:`recommender.catalog.complete_catalog` (names, recent median
+        prices, costs at the policy's ``assume_margin``); each row's
+        ``cost_source`` says "catalog" or "assumed".
     policy : Policy, optional
         Guardrails and response curves (default :class:`~recommender.policy.Policy`).
     top : int, optional
@@ -651,6 +697,9 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
         Their promoted store-periods are left out of every count
         (:func:`recommender.launch.exclude_launches`): a promotion's takers are
         not "customers who already buy the set".
+    currency : str, optional
+        ISO 4217 code for the copy; default from the catalog, the policy or
+        the run manifest (:func:`recommender.money.resolve_currency`), else none.
     progress : callable, optional
         ``progress(done, total, message)``.
 
@@ -658,7 +707,12 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
     -------
     DataFrame
         :data:`BUNDLE_COLUMNS`, sorted by store, then rank (1 = best);
-        ``attrs["summary"]`` counts candidates, offers and skips.
+        ``attrs["summary"]`` counts candidates, offers and what each gate
+        removed (``gates``: :data:`CANDIDATE_GATES` then :data:`OFFER_GATES`),
+        what was filled from the receipts (``catalog``), the ``currency`` and
+        plain ``notices`` (e.g. that costs are assumed). Suspected
+        non-products (the run's items table, else detected on ``lines``) are
+        never offered unless the policy's ``keep_non_products`` names them.
 
     Examples
     --------
@@ -677,7 +731,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
     >>> _ = write_run(out, itemsets_df=res.itemsets, rules_df=res.rules, manifest=res.manifest)
     >>> b = build_bundles(read_run(out), lines, cat, max_per_anchor=None)
-    >>> b[["items", "gap_tickets", "set_tickets"]].values.tolist()
+    >>> b[["items", "gap_tickets", "set_tickets"]].values.tolist()  # x and y always together: no gap, no offer
     [[('tea', 'cup'), 50, 30], [('tea', 'bread'), 30, 50]]
     >>> bool(b.loc[0, "expected_profit"] > b.loc[1, "expected_profit"])
     True
@@ -703,13 +757,23 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
         lines = exclude_launches(lines, list(known_launches))
         n_promoted = int(lines.attrs.get("excluded_lines", 0))
     season_min_lift = min_lift if season_min_lift is None else float(season_min_lift)
-    if "sku" not in catalog.columns:
+    if catalog is not None and "sku" not in catalog.columns:
         raise InputError("the catalog has no sku column")
-    catalog = catalog.assign(sku=catalog["sku"].astype(str))
+    currency = resolve_currency(currency, catalog, policy, run.manifest)
+    catalog, filled, excluded = _receipts_catalog(run, lines, catalog, policy)
     say(0, 1, "finding candidate bundles")
-    cands = candidate_itemsets(run, max_items=max_items, min_lift=min_lift, allow_redundant=allow_redundant)
+    cands = candidate_itemsets(run, max_items=max_items, min_lift=min_lift, allow_redundant=allow_redundant,
+                               exclude=excluded if level == "sku" else ())
     rows_by_sku = _catalog_rows(catalog)
     info = eligible_skus(lines, catalog, inactive_weeks)
+    if not (info["price"] > 0).any():
+        raise InputError("bundles need a regular price per item: the receipts have no unit price or line amount "
+                         "and no catalog gives a price",
+                         hint="map the price column (--map unit_price=COLUMN or line_amount=COLUMN) or pass "
+                              "--catalog with a price column; rules and suggestions work without prices")
+    info.loc[info.index.isin(list(excluded)), "usable"] = False  # never a fee as a label's best seller
+    no_price = set(_labels(pd.Series(info.index[~(info["price"] > 0).to_numpy(dtype=bool)], dtype="string"),
+                           catalog, level).dropna().astype(str))
     usable = info.index[info["usable"].to_numpy(dtype=bool)]
     best = store_best_sellers(lines, catalog, level, usable, BEST_SELLER_WEEKS)
     best_sku = {(s, lab): sku for s, lab, sku in zip(best["store"], best["label"], best["sku"])}
@@ -724,7 +788,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
 
     # Count every candidate in every store first (cheap), then price (costly) best-bound first.
     jobs = []
-    skipped = {"not_stocked": 0, "other_season": 0}
+    skipped = {"no_price": 0, "not_stocked": 0, "other_season": 0, "no_gap_tickets": 0}
     for c in cands.itertuples(index=False):
         labels = c.level_items
         has = tickets.columns(labels)
@@ -747,7 +811,9 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
         for si, store in enumerate(tickets.stores):
             skus = [best_sku.get((store, lab)) for lab in labels]
             if any(s is None for s in skus) or len(set(skus)) < len(skus):
-                skipped["not_stocked"] += 1  # not every item sells there (or one SKU stands for two labels)
+                # not every item sells there (or one SKU stands for two labels), or it has no price to offer at
+                lacking = [lab for lab, s in zip(labels, skus) if s is None]
+                skipped["no_price" if any(lab in no_price for lab in lacking) else "not_stocked"] += 1
                 continue
             rows = [rows_by_sku.get(s, {"sku": s}) for s in skus]
             season_here = _season_of(rows, season)
@@ -755,6 +821,9 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
                 skipped["other_season"] += 1
                 continue
             G, S = int(g_s[si]), int(s_s[si])
+            if G == 0:
+                skipped["no_gap_tickets"] += 1  # every anchor ticket already holds the set: nobody to win
+                continue
             prices = [float(info.at[s, "price"]) for s in skus]
             margins = [float(info.at[s, "margin"]) for s in skus]
             M = (sum(margins[j + 1] * lack_n[j][si] for j in range(len(c.addons))) / G) if G else sum(margins[1:])
@@ -781,7 +850,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
                 if floor[0] and j["bound"] <= floor[1]:
                     done += 1
                     continue  # cannot beat the offers already kept
-            row = _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets)
+            row = _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets, currency)
             if row["recommended"] and not j["in_season"][0]:
                 row.update(recommended=False, reason_not_recommended=j["in_season"][1],
                            _key=(False, row["_key"][1]))
@@ -796,6 +865,9 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
     if not getattr(policy, "allow_stacking", False):
         out = _no_stacking(out)
     frame = _frame(out, tickets, top)
+    gates = {**cands.attrs.get("gates", {}), **skipped,
+             "not_recommended": int((~frame["recommended"].astype(bool)).sum()) if len(frame) else 0}
+    sources = frame["cost_source"].value_counts().to_dict() if len(frame) else {}
     frame.attrs["summary"] = {"candidates": int(len(cands)), "stores": len(tickets.stores),
                               "offers_counted": len(jobs), "offers_priced": priced,
                               "skipped_not_stocked": skipped["not_stocked"],
@@ -806,11 +878,57 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame, *, policy: Po
                               "stores_without_clean_counts": sorted(all_stores - {str(x) for x in tickets.stores}),
                               "counting_note": ("promoted store-periods of known launches left out" if known_launches
                                                 else "no launch known: counts may include promoted store-periods"),
+                              "gates": gates, "catalog": filled, "currency": currency,
+                              "cost_source": {k: int(v) for k, v in sources.items()},
+                              "suspected_non_products_excluded": sorted(excluded),
+                              "notices": receipts_notices(filled, currency, excluded),
                               "seconds": round(time.perf_counter() - t0, 4)}
     return frame
 
 
-def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets) -> dict:
+def _receipts_catalog(run, lines, catalog, policy):
+    """The catalog completed from the receipts, the fill report, and the non-product SKUs to leave out."""
+    from recommender.catalog import clean_catalog, complete_catalog
+    from recommender.items import item_table
+
+    items = run.items if len(run.items) else item_table(lines)
+    if catalog is not None:
+        catalog = clean_catalog(catalog)
+    completed, filled = complete_catalog(catalog, items, policy)
+    keep = {str(x).upper() for x in policy.keep_non_products}
+    flagged = completed.loc[completed["suspected_non_product"].astype(bool), "sku"].astype(str)
+    excluded = {s for s in flagged if s.upper() not in keep}
+    filled["suspected_non_products"] = int(len(flagged))
+    filled["non_products_kept"] = sorted(set(flagged) - excluded)
+    return completed, filled, excluded
+
+
+def receipts_notices(filled: dict, currency=None, excluded=()) -> list[str]:
+    """Plain sentences on what the bundles assumed, for the CLI, the exports and the dashboard.
+
+    >>> receipts_notices({"catalog_given": False, "skus": 10, "filled": {"name": 10, "price": 10, "unit_cost": 10},
+    ...                   "assume_margin": 0.35}, None, ["POST"])[0]
+    'Costs are assumed: 10 of 10 items have no unit cost in a catalog, so a 35% gross margin was assumed (--assume-margin). Check the offers against real costs before launch.'
+    """
+    out = []
+    n, got = int(filled.get("skus", 0)), filled.get("filled", {})
+    if got.get("unit_cost"):
+        out.append(f"Costs are assumed: {got['unit_cost']:,} of {n:,} items have no unit cost in a catalog, so a "
+                   f"{100 * float(filled.get('assume_margin', 0)):.0f}% gross margin was assumed (--assume-margin). "
+                   "Check the offers against real costs before launch.")
+    if got.get("price"):
+        out.append(f"Regular prices of {got['price']:,} items are the recent median unit price on the receipts.")
+    if got.get("name"):
+        out.append(f"Names of {got['name']:,} items are the names on the receipts.")
+    if currency is None:
+        out.append("No currency known: amounts carry no symbol (pass --currency CODE).")
+    if excluded:
+        out.append(f"{len(excluded):,} suspected non-products (fees, postage, adjustments) are never offered; "
+                   "keep one with --keep-non-products CODE.")
+    return out
+
+
+def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets, currency=None) -> dict:
     c, rows, skus = j["c"], j["rows"], j["skus"]
     items = [{"sku": s, "price": p, "unit_cost": float(info.at[s, "unit_cost"]),
               "role": "anchor" if k == 0 else "addon", "department": r.get("department")}
@@ -825,7 +943,7 @@ def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets)
                        added_margin=j["M"] if j["G"] else None)
     d = offer.best
     is_gift = d.discount_type == "gift"
-    why = reasons_for(rows, d, season=j["season"], gift=gift if is_gift else None)
+    why = reasons_for(rows, d, season=j["season"], gift=gift if is_gift else None, currency=currency)
     a_en, a_zh = names_en[c.anchor], names_zh[c.anchor]
     evidence = {lang: evidence_line(a, [n[x] for x in c.addons], c.count, c.antecedent_count, lang)
                 for lang, a, n in (("en", a_en, names_en), ("zh", a_zh, names_zh))}
@@ -869,6 +987,8 @@ def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets)
         "gift_name": _text(gift.get("name")) or str(gift["sku"]) if is_gift else None,
         "gift_name_zh": _text(gift.get("name_zh")) or _text(gift.get("name")) or str(gift["sku"]) if is_gift else None,
         "gift_value": float(gift["price"]) if is_gift else None,
+        "cost_source": "assumed" if any(r.get("cost_source") == "assumed" for r in rows) else "catalog",
+        "currency": currency,
         "_key": (bool(d.recommended), float(d.expected_profit)),
     }
 
@@ -930,7 +1050,8 @@ def bundles_for_run(run_dir, receipts, catalog, *, load_options=None, **kwargs) 
         The receipts file (loaded with ``load_options``) or clean lines; None:
         the run manifest's input path (``input.path``).
     catalog : path, DataFrame or None
-        None: the manifest's ``input.catalog`` path.
+        None: the manifest's ``input.catalog`` path, if any; without one the
+        catalog is built from the receipts (see :func:`build_bundles`).
     load_options : recommender.receipts.LoadOptions, optional
         How to read a receipts path (e.g. the months the run was mined on);
         default: the manifest's ``input.load_options`` when recorded, else the
@@ -953,8 +1074,6 @@ def bundles_for_run(run_dir, receipts, catalog, *, load_options=None, **kwargs) 
         from recommender.catalog import load_catalog
 
         catalog = load_catalog(catalog)
-    if catalog is None:
-        raise InputError("bundles need a catalog (prices, costs, names)", hint="pass --catalog PATH")
     if receipts is None:
         receipts = run.manifest.get("input", {}).get("path")
         if not receipts:

@@ -143,3 +143,88 @@ def ancestors(catalog: pd.DataFrame, level: str) -> dict:
         # A label is never its own ancestor, even where a category shares its name.
         out.setdefault(row[0], set()).update(v for v in row[1:] if isinstance(v, str) and v != row[0])
     return out
+
+
+#: Columns :func:`complete_catalog` may fill from the receipts.
+FILLED_FIELDS = ("name", "price", "unit_cost")
+
+
+def complete_catalog(catalog: pd.DataFrame | None, items: pd.DataFrame, policy=None) -> tuple[pd.DataFrame, dict]:
+    """Fill what a catalog lacks (or build one) from a run's items table: names, prices, costs.
+
+    Till exports come long before a clean product master. Per SKU sold:
+
+    * ``name``: the catalog's, else the name on the lines (``items.name``);
+    * ``price``: the catalog's, else the recent median unit price (``items.regular_price``);
+    * ``unit_cost``: the catalog's, else ``price x (1 - assume_margin)`` with the
+      policy's assumed margin (per department when the policy overrides it);
+      ``cost_source`` says which ("catalog" or "assumed");
+    * ``suspected_non_product``: from the items table (False where unknown).
+
+    Parameters
+    ----------
+    catalog : DataFrame or None
+        A clean catalog (:func:`clean_catalog`), possibly partial; None for none.
+    items : DataFrame
+        The run's items table (:func:`recommender.items.item_table`).
+    policy : recommender.policy.Policy, optional
+        Gives ``assume_margin`` (default :data:`recommender.policy.DEFAULT_ASSUMED_MARGIN`).
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The completed catalog (a new frame) and a report: ``catalog_given``,
+        ``skus``, ``filled`` (field -> how many SKUs got it from the receipts),
+        ``missing`` (field -> SKUs still without it), ``assume_margin``.
+
+    Examples
+    --------
+    >>> items = pd.DataFrame({"sku": ["1", "2"], "name": ["MUG", "TEA"], "regular_price": [2.0, 10.0],
+    ...                       "suspected_non_product": [False, False]})
+    >>> cat, report = complete_catalog(None, items)
+    >>> cat[["sku", "name", "price", "unit_cost", "cost_source"]].values.tolist()
+    [['1', 'MUG', 2.0, 1.3, 'assumed'], ['2', 'TEA', 10.0, 6.5, 'assumed']]
+    >>> report["filled"]
+    {'name': 2, 'price': 2, 'unit_cost': 2}
+    >>> partial = pd.DataFrame({"sku": ["1"], "unit_cost": [0.5]})
+    >>> complete_catalog(partial, items)[0]["cost_source"].tolist()
+    ['catalog', 'assumed']
+    """
+    from recommender.policy import Policy
+
+    policy = policy or Policy()
+    given = catalog is not None
+    base = catalog.copy() if given else pd.DataFrame({"sku": pd.Series(dtype="string")})
+    base["sku"] = base["sku"].astype(str)
+    info = items.assign(sku=items["sku"].astype(str)).drop_duplicates("sku").set_index("sku")
+    missing_skus = [s for s in info.index if s not in set(base["sku"])]
+    if missing_skus:
+        base = pd.concat([base, pd.DataFrame({"sku": missing_skus})], ignore_index=True)
+    out = base.reset_index(drop=True)
+    filled, missing = {}, {}
+    for col, source in (("name", "name"), ("price", "regular_price")):
+        have = out[col] if col in out.columns else pd.Series(pd.NA, index=out.index, dtype=object)
+        if col == "price":
+            have = pd.to_numeric(have, errors="coerce").astype("float64")
+            have = have.where(have > 0)
+        fill = out["sku"].map(info[source]) if source in info.columns else pd.Series(pd.NA, index=out.index)
+        take = have.isna() & fill.notna()
+        filled[col] = int(take.sum())
+        out[col] = have.astype(object).where(~take, fill) if col == "name" else have.where(~take, fill).astype(float)
+    cost = pd.to_numeric(out["unit_cost"], errors="coerce").astype("float64") if "unit_cost" in out.columns else \
+        pd.Series(float("nan"), index=out.index)
+    known = cost.notna() & (cost >= 0)
+    dept = out["department"] if "department" in out.columns else pd.Series(None, index=out.index, dtype=object)
+    margin = pd.Series([policy.for_department(d).assume_margin for d in dept], index=out.index, dtype=float)
+    assumed = out["price"] * (1.0 - margin)
+    take = ~known & assumed.notna()
+    out["unit_cost"] = cost.where(known, assumed.round(4))
+    out["cost_source"] = pd.Series(None, index=out.index, dtype=object).mask(known, "catalog").mask(take, "assumed")
+    filled["unit_cost"] = int(take.sum())
+    flag = out["sku"].map(info["suspected_non_product"]) if "suspected_non_product" in info.columns else None
+    out["suspected_non_product"] = False if flag is None else flag.fillna(False).astype(bool)
+    for col in FILLED_FIELDS:
+        missing[col] = int(out[col].isna().sum())
+    report = {"catalog_given": given, "skus": int(len(out)), "filled": filled, "missing": missing,
+              "assume_margin": float(policy.assume_margin)}
+    return out, report

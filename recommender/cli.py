@@ -437,12 +437,15 @@ def cmd_bundles(args) -> int:
     policy = load_policy(args.policy) if args.policy else Policy()
     policy = policy_from_flags(policy, min_margin=args.min_margin, max_discount=args.max_discount,
                                min_saving=args.min_saving, price_ending=args.price_ending,
-                               discount_types=list(_csv_list([args.discount_types])) if args.discount_types else None)
+                               discount_types=list(_csv_list([args.discount_types])) if args.discount_types else None,
+                               assume_margin=args.assume_margin, currency=args.currency,
+                               keep_non_products=_csv_list(args.keep_non_products) or None)
+    extra = {} if args.min_lift is None else {"min_lift": args.min_lift}
     receipts = _run_lines(args.run_dir, args.receipts)
     known = _known_launches(args)
     bundles, path = bundles_for_run(args.run_dir, receipts, args.catalog, policy=policy, top=args.top,
                                     max_per_anchor=args.max_per_anchor, season=args.season, gift_sku=args.gift_sku,
-                                    as_of=args.as_of, known_launches=known, progress=Progress())
+                                    as_of=args.as_of, known_launches=known, progress=Progress(), **extra)
     if args.json:
         out = bundles.copy()
         for col in out.columns:
@@ -450,16 +453,30 @@ def cmd_bundles(args) -> int:
                 out[col] = out[col].map(lambda v: list(v) if isinstance(v, tuple) else v)
         print(out.to_json(orient="records", force_ascii=False, default_handler=str))
         return 0
-    rec = bundles[bundles["recommended"]]
-    print(f"{len(bundles):,} bundle offers ({len(rec):,} recommended) in {bundles['store'].nunique():,} stores; "
+    summary = bundles.attrs.get("summary", {})
+    for notice in summary.get("notices", []):
+        print(f"notice: {notice}")
+    rec = bundles[bundles["recommended"].astype(bool)]
+    stores = max(summary.get("stores", 0), bundles["store"].nunique(dropna=False)) if len(bundles) else \
+        summary.get("stores", 0)
+    print(f"{len(bundles):,} bundle offers ({len(rec):,} recommended) in {stores:,} store(s); "
           f"written to {path / 'bundles.csv'}")
+    gates = summary.get("gates", {})
+    if gates:
+        print(f"from {summary.get('candidates', 0):,} candidates; removed by gate: "
+              + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in gates.items()))
     reason = "reason_zh" if args.lang == "zh" else "reason_en"
     best = rec.sort_values("expected_profit", ascending=False).drop_duplicates("level_items").head(args.limit)
+    from recommender.money import format_money
+
     for row in best.itertuples(index=False):
+        names = row.names_zh if args.lang == "zh" else row.names
+        label = " + ".join(str(n) for n in (names or row.level_items))
+        now = format_money(row.bundle_price, row.currency, args.lang)
         # a gift offer is sold at its regular price: "84.80 + gift", never "84.80 -> 84.80"
-        price = (f"{row.bundle_price:>9.2f} + gift    " if row.discount_type == "gift" else
-                 f"{row.regular_price:>9.2f} -> {row.bundle_price:>9.2f}")
-        print(f"  {' + '.join(row.level_items):<55} {row.discount_type:<15} {price}  {getattr(row, reason)}")
+        price = (f"{now:>10} + gift     " if row.discount_type == "gift" else
+                 f"{format_money(row.regular_price, row.currency, args.lang):>10} -> {now:>10}")
+        print(f"  {label:<60.60} {row.discount_type:<15} {price}  [{row.cost_source} cost]  {getattr(row, reason)}")
     return 0
 
 
@@ -493,8 +510,13 @@ def cmd_export(args) -> int:
             raise InputError("no approved bundles: nothing has been approved in the dashboard yet", path=db,
                              hint="approve bundles on the dashboard's Bundles page, or export --all")
         bundles = apply_decisions(bundles, state)
+    currency = args.currency or run.manifest.get("bundles", {}).get("currency")
     path = export_bundles(bundles, args.format, args.out, store=args.store, lang=args.lang, selection=selection,
-                          valid_from=args.valid_from, valid_to=args.valid_to)
+                          valid_from=args.valid_from, valid_to=args.valid_to, currency=currency)
+    if "cost_source" in bundles.columns and (bundles["cost_source"] == "assumed").any():
+        from recommender.export import ASSUMED_COST_NOTICE
+
+        print(f"notice: {ASSUMED_COST_NOTICE['en']}")
     print(f"written to {path}")
     return 0
 
@@ -855,6 +877,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="PATH", help="decisions database with stored launches (default: RECOMMENDER_DB "
                                                 "or data/decisions.sqlite)")
     p.add_argument("--gift-sku", metavar="SKU", help="gift with purchase for kits (default: a bag/pouch)")
+    p.add_argument("--assume-margin", type=float, metavar="F",
+                   help="gross margin assumed where the catalog has no unit cost, or there is no catalog "
+                        "(default 0.35; policy key assume_margin)")
+    p.add_argument("--currency", metavar="CODE",
+                   help="ISO 4217 currency of the prices, e.g. GBP (default: catalog, policy or run; none: no symbol)")
+    p.add_argument("--keep-non-products", action="append", metavar="CODES",
+                   help="suspected non-products (see validate) that may still be offered; comma-separated")
+    p.add_argument("--min-lift", type=float,
+                   help="lift every supporting rule needs, on top of significance (default 1.0)")
     p.add_argument("--lang", default="en", choices=["en", "zh"])
     p.add_argument("--limit", type=int, default=15, help="bundles to print (default 15)")
     p.add_argument("--json", action="store_true")
@@ -871,6 +902,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--all", action="store_true", help="every candidate, flagged")
     p.add_argument("--valid-from", metavar="DATE")
     p.add_argument("--valid-to", metavar="DATE")
+    p.add_argument("--currency", metavar="CODE", help="ISO 4217 currency of the amounts (default: the bundles')")
     p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
     p.add_argument("--launch", metavar="ID|FILE", help="with --format pos: the launch's till file, every line "
                                                       "carrying the launch's promotion id")

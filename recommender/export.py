@@ -20,12 +20,18 @@ a free item: it has no regular price or saving beside its price, and reads
 
 * CSV: UTF-8 with a byte-order mark, so Excel shows Chinese correctly.
 * XLSX: bold header row, fitted column widths, money as numbers in a currency
-  format (``"¥"#,##0.00``), validity as real dates (``yyyy-mm-dd``).
+  format (``"£"#,##0.00`` for GBP; no symbol when the currency is unknown), validity as real dates (``yyyy-mm-dd``).
 * HTML: printable shelf cards, eight to an A4 page (two columns, print CSS),
   grouped by store with one store per page.
 
 An unknown ``store`` or a validity period that ends before it starts is an
 :class:`InputError`. Files get the user's usual permissions (umask), not 0600.
+
+Amounts follow the bundles' ``currency`` (an ISO 4217 code; see
+:mod:`recommender.money`), with no symbol when none is known. When any
+bundle's costs were assumed (``cost_source == "assumed"``, a till export
+without a product master) the staff formats carry a ``cost_source`` column and
+the printable page opens with a notice.
 
 ``pos`` (a CSV in UTF-8 without BOM, for till import), one row per component:
 
@@ -65,6 +71,7 @@ import pandas as pd
 
 from recommender.atomic import file_mode
 from recommender.errors import InputError
+from recommender.money import check_currency, currency_symbol, format_money
 from recommender.reasons import saving_text
 from recommender.spreadsheet import LINE_END, neutralise, safe_frame
 
@@ -80,11 +87,14 @@ DATE_COLUMNS = ("valid_from", "valid_to")
 HEADERS_EN = {"bundle_id": "Bundle", "store": "Store", "skus": "SKUs", "names": "Products",
               "regular_price": "Regular price", "bundle_price": "Bundle price", "saving": "Saving",
               "gift": "Free gift", "gift_value": "Gift worth", "offer": "Offer", "reason": "Reason to buy",
-              "valid_from": "Valid from", "valid_to": "Valid to"}
+              "valid_from": "Valid from", "valid_to": "Valid to", "cost_source": "Cost"}
 HEADERS_ZH = {"bundle_id": "套餐编号", "store": "门店", "skus": "商品编码", "names": "商品名称",
-              "regular_price": "原价", "bundle_price": "套餐价", "saving": "立省", "gift": "赠品",
-              "gift_value": "赠品价值", "offer": "优惠", "reason": "推荐理由",
-              "valid_from": "开始日期", "valid_to": "结束日期"}
+              "regular_price": "原价", "bundle_price": "套餐价", "saving": "立省", "reason": "推荐理由",
+              "valid_from": "开始日期", "valid_to": "结束日期", "cost_source": "成本来源"}
+#: The notice a staff list opens with when costs were assumed.
+ASSUMED_COST_NOTICE = {"en": "Costs are assumed (no unit cost in a catalog): check these offers against real costs "
+                             "before launch.",
+                       "zh": "成本为估算值（商品资料中没有进价）：上线前请按实际成本核对这些套餐。"}
 _REQUIRED = ("bundle_id", "items", "regular_price", "bundle_price", "saving")
 
 
@@ -209,29 +219,29 @@ def _gift(r, lang) -> tuple[str, float]:
     return ("" if _missing(name) else str(name)), round(float(value), 2)
 
 
-def money(value, currency="¥") -> str:
-    """A price as printed for staff: the currency symbol and two decimals.
+def money(value, currency=None, lang="en") -> str:
+    """A price as printed for staff: the currency's symbol (an ISO 4217 code; none: no symbol) and two decimals.
 
-    >>> money(84.8), money(1234.5, "£")
-    ('¥84.80', '£1,234.50')
+    >>> money(84.8, "CNY", "zh"), money(1234.5, "GBP"), money(3)
+    ('¥84.80', '£1,234.50', '3.00')
     """
-    return f"{currency}{float(value):,.2f}"
+    return format_money(value, currency, lang)
 
 
-def offer_text(row: dict, lang="en", currency="¥") -> str:
+def offer_text(row: dict, lang="en", currency=None) -> str:
     """What the offer is, in one line: "free GIFT (worth X)" for a gift, else was / now / saving.
 
-    >>> offer_text({"bundle_price": 84.8, "gift": "first-aid pouch", "gift_value": 6.0})
-    'free first-aid pouch (worth ¥6.00)'
+    >>> offer_text({"bundle_price": 84.8, "gift": "first-aid pouch", "gift_value": 6.0}, currency="GBP")
+    'free first-aid pouch (worth £6.00)'
     >>> offer_text({"bundle_price": 68.0, "regular_price": 80.0, "saving": 12.0, "gift": ""})
-    'was ¥80.00, now ¥68.00, save ¥12.00 (15%)'
-    >>> offer_text({"bundle_price": 68.0, "regular_price": 80.0, "saving": 12.0, "gift": ""}, "zh")
+    'was 80.00, now 68.00, save 12.00 (15%)'
+    >>> offer_text({"bundle_price": 68.0, "regular_price": 80.0, "saving": 12.0, "gift": ""}, "zh", "CNY")
     '原价¥80.00，现价¥68.00，立省¥12.00（15%）'
     """
     if row.get("gift"):
-        worth = money(row["gift_value"], currency)
+        worth = money(row["gift_value"], currency, lang)
         return f"free {row['gift']} (worth {worth})" if lang == "en" else f"送{row['gift']}（价值{worth}）"
-    was, now, save = (money(row[k], currency) for k in ("regular_price", "bundle_price", "saving"))
+    was, now, save = (money(row[k], currency, lang) for k in ("regular_price", "bundle_price", "saving"))
     pct = int(_cents(row["saving"]) * 100 // max(_cents(row["regular_price"]), 1))
     if lang == "en":
         return f"was {was}, now {now}, save {save}" + (f" ({pct}%)" if pct >= 1 else "")
@@ -239,7 +249,7 @@ def offer_text(row: dict, lang="en", currency="¥") -> str:
 
 
 def staff_table(bundles: pd.DataFrame, *, store=None, lang="en", selection="recommended", valid_from=None,
-                valid_to=None, currency="¥") -> pd.DataFrame:
+                valid_to=None, currency=None) -> pd.DataFrame:
     """One row per bundle with :data:`STAFF_COLUMNS` (names, offer and reason in ``lang``).
 
     A gift offer has no regular price or saving (its price is the items'
@@ -258,6 +268,7 @@ def staff_table(bundles: pd.DataFrame, *, store=None, lang="en", selection="reco
         raise ValueError(f"lang must be 'en' or 'zh', not {lang!r}")
     _require(bundles)
     _check_validity(valid_from, valid_to)
+    currency = check_currency(currency) or _table_currency(bundles)
     rows = select_bundles(bundles, store=store, selection=selection)
     out = []
     for r in rows.to_dict("records"):
@@ -278,11 +289,15 @@ def staff_table(bundles: pd.DataFrame, *, store=None, lang="en", selection="reco
             "reason": "" if _missing(reason) else str(reason),
             "valid_from": _date(valid_from if valid_from is not None else r.get("valid_from")),
             "valid_to": _date(valid_to if valid_to is not None else r.get("valid_to")),
+            "cost_source": "" if _missing(r.get("cost_source")) else str(r["cost_source"]),
         }
         _check_validity(row["valid_from"], row["valid_to"], row["bundle_id"])
         row["offer"] = offer_text(row, lang, currency)
         out.append(row)
-    return pd.DataFrame(out, columns=list(STAFF_COLUMNS))
+    columns = list(STAFF_COLUMNS)
+    if any(o["cost_source"] == "assumed" for o in out):
+        columns.append("cost_source")  # say it on every row where it matters
+    return pd.DataFrame(out, columns=columns + ["cost_source"])[columns]
 
 
 def _check_validity(valid_from, valid_to, bundle_id=None) -> None:
@@ -381,18 +396,19 @@ def _display_width(value) -> int:
     return sum(2 if ord(ch) > 0x2E7F else 1 for ch in s)  # CJK takes two columns
 
 
-def currency_format(currency="¥") -> str:
-    """Excel number format showing ``currency`` before a two-decimal amount (negative in brackets-free form).
+def currency_format(currency=None, lang="en") -> str:
+    """Excel number format showing the currency's symbol (ISO 4217 code) before a two-decimal amount.
 
-    >>> currency_format("¥"), currency_format(""), currency_format('a"b')
-    ('"¥"#,##0.00', '#,##0.00', '"a""b"#,##0.00')
+    >>> currency_format("CNY", "zh"), currency_format(None), currency_format("GBP")
+    ('"¥"#,##0.00', '#,##0.00', '"£"#,##0.00')
     """
-    if not currency:
+    symbol = currency_symbol(currency, lang)
+    if not symbol:
         return "#,##0.00"
-    return '"' + str(currency).replace('"', '""') + '"#,##0.00'
+    return '"' + symbol.replace('"', '""') + '"#,##0.00'
 
 
-def _write_xlsx(frame: pd.DataFrame, path: Path, lang: str, currency: str = "¥") -> None:
+def _write_xlsx(frame: pd.DataFrame, path: Path, lang: str, currency=None) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -407,7 +423,7 @@ def _write_xlsx(frame: pd.DataFrame, path: Path, lang: str, currency: str = "¥"
         cell.font = Font(bold=True)
     money = {j for j, c in enumerate(frame.columns, start=1) if c in MONEY_COLUMNS}
     dates = {j for j, c in enumerate(frame.columns, start=1) if c in DATE_COLUMNS}
-    money_format = currency_format(currency)
+    money_format = currency_format(currency, lang)
     for i, rec in enumerate(frame.itertuples(index=False), start=2):
         for j, v in enumerate(rec, start=1):
             if _missing(v) or (j in dates and v == ""):
@@ -447,10 +463,11 @@ h1 { font-size: 13pt; margin: 0 0 3mm 0; }
 .reason { font-size: 8.5pt; line-height: 1.25; margin: 0; flex: 1; overflow: hidden; }
 .meta { font-size: 7pt; color: #555; }
 @media screen { body { margin: 10mm; } .cards { max-width: 190mm; } }
+.notice { border: 0.6mm solid #b00000; padding: 3mm; font-weight: bold; }
 """
 
 
-def _html(frame: pd.DataFrame, lang: str, currency: str) -> str:
+def _html(frame: pd.DataFrame, lang: str, currency=None, notice=None) -> str:
     e = lambda v: html.escape("" if v is None else str(v), quote=True)  # noqa: E731
     t = {"en": {"title": "Bundle shelf cards", "store": "Store", "all": "All stores", "was": "was",
                 "valid": "valid", "sku": "SKU", "free": "free", "worth": "worth"},
@@ -458,14 +475,16 @@ def _html(frame: pd.DataFrame, lang: str, currency: str) -> str:
                 "sku": "商品编码", "free": "送", "worth": "价值"}}[lang]
     parts = [f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
              f"<title>{e(t['title'])}</title><style>{_CSS}</style></head><body>"]
+    if notice:
+        parts.append(f'<p class="notice" role="note">{e(notice)}</p>')
     for store, group in frame.groupby("store", sort=True):
         label = f"{t['store']} {store}" if store else t["all"]
         parts.append(f'<section class="store" data-store="{e(store)}"><h1>{e(label)}</h1><div class="cards">')
         for r in group.to_dict("records"):
-            price = money(r["bundle_price"], currency)
+            price = money(r["bundle_price"], currency, lang)
             valid = " – ".join(v for v in (r["valid_from"], r["valid_to"]) if v)
             if r["gift"]:  # sold at its regular price, plus a free item: nothing to strike through
-                worth = money(r["gift_value"], currency)
+                worth = money(r["gift_value"], currency, lang)
                 kind, extra = "gift", (f'<div class="gift">{e(t["free"])} {e(r["gift"])} '
                                        f'({e(t["worth"])} {e(worth)})</div>' if lang == "en" else
                                        f'<div class="gift">{e(t["free"])}{e(r["gift"])}（{e(t["worth"])}{e(worth)}）</div>')
@@ -473,7 +492,7 @@ def _html(frame: pd.DataFrame, lang: str, currency: str) -> str:
             else:
                 kind = "discount"
                 saving = saving_text(r["saving"], r["regular_price"], lang, currency) if r["saving"] > 0 else ""
-                was = f' <span class="regular">{e(t["was"])} {e(money(r["regular_price"], currency))}</span>'
+                was = f' <span class="regular">{e(t["was"])} {e(money(r["regular_price"], currency, lang))}</span>'
                 extra = f'<div class="saving">{e(saving)}</div>'
             parts.append(
                 f'<div class="card" data-bundle="{e(r["bundle_id"])}" data-kind="{kind}">'
@@ -487,8 +506,15 @@ def _html(frame: pd.DataFrame, lang: str, currency: str) -> str:
     return "".join(parts)
 
 
+def _table_currency(bundles: pd.DataFrame):
+    if "currency" not in bundles.columns:
+        return None
+    codes = {check_currency(c) for c in bundles["currency"] if not _missing(c)} - {None}
+    return codes.pop() if len(codes) == 1 else None
+
+
 def export_bundles(bundles: pd.DataFrame, fmt: str, out, *, store=None, lang="en", selection="recommended",
-                   valid_from=None, valid_to=None, currency="¥") -> Path:
+                   valid_from=None, valid_to=None, currency=None) -> Path:
     """Write the staff list (or till file) of bundles and return its path.
 
     Parameters
@@ -505,8 +531,10 @@ def export_bundles(bundles: pd.DataFrame, fmt: str, out, *, store=None, lang="en
     selection : {"recommended", "all", "approved"}
     valid_from, valid_to : date or str, optional
         Validity for every bundle (else the table's own columns, else empty).
-    currency : str
-        Symbol on shelf cards, in the offer line and in the XLSX money format.
+    currency : str, optional
+        ISO 4217 code of the amounts on shelf cards, in the offer line and in
+        the XLSX money format; default the bundles' ``currency`` column; none
+        known: no symbol.
 
     Returns
     -------
@@ -520,12 +548,13 @@ def export_bundles(bundles: pd.DataFrame, fmt: str, out, *, store=None, lang="en
     ...     "reason_zh": ["省"], "recommended": [True]})
     >>> p = export_bundles(df, "csv", pathlib.Path(tempfile.mkdtemp()) / "b.csv")
     >>> print(p.read_text(encoding="utf-8-sig").splitlines()[1])
-    b1,,"1, 2",'=cmd + tie,80.00,68.00,12.00,,,"was ¥80.00, now ¥68.00, save ¥12.00 (15%)",Save,,
+    b1,,"1, 2",'=cmd + tie,80.00,68.00,12.00,,,"was 80.00, now 68.00, save 12.00 (15%)",Save,,
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, not {fmt!r}")
     out = Path(out)
     _check_validity(valid_from, valid_to)
+    currency = check_currency(currency) or _table_currency(bundles)
     if fmt == "pos":
         table = pos_table(bundles, store=store, selection=selection, valid_from=valid_from, valid_to=valid_to)
     else:
@@ -540,5 +569,6 @@ def export_bundles(bundles: pd.DataFrame, fmt: str, out, *, store=None, lang="en
         return _atomic_write(out, lambda p: _write_csv(_safe_frame(table), p, bom=False))
     if fmt == "xlsx":
         return _atomic_write(out, lambda p: _write_xlsx(table, p, lang, currency))
-    text = _html(table, lang, currency)
+    assumed = "cost_source" in table.columns
+    text = _html(table, lang, currency, ASSUMED_COST_NOTICE[lang] if assumed else None)
     return _atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))

@@ -18,6 +18,9 @@ silently)::
     amount_step = 1.0            # step of amount / set-price grids (currency units)
     calibration = 1.0            # factor on every take-rate curve (from measured launches)
     allow_stacking = false       # may two recommended offers in one store share an item?
+    assume_margin = 0.35         # gross margin assumed where the catalog has no unit cost
+    currency = "CNY"             # ISO 4217 code of prices (else the catalog's or the run's; none: no symbol)
+    keep_non_products = ["GIFTWRAP"]   # suspected non-products that may still be offered
 
     [aliases]                    # catalog department -> policy department
     "menswear" = "apparel"
@@ -32,6 +35,7 @@ silently)::
     min_saving_pct = 0.08
     price_ending = "whole"
     discount_types = ["percent_off", "addon_discount"]
+    assume_margin = 0.45
 
 ``min_saving_pct`` (default 0.05, i.e. 5% of the bundle's regular price) is
 the smallest saving a discount-type offer (percent_off, set_price, amount_off,
@@ -39,6 +43,11 @@ addon_discount, cheapest_free) may give: a saving customers do not notice
 ("save 0.45 on 112.80") does not earn the take rate the curve assumes and looks
 absurd on a shelf card. A gift is exempt (its value is the gift's price). Set
 it to 0 to search every saving down to one grid step.
+
+``assume_margin`` (default :data:`DEFAULT_ASSUMED_MARGIN`) fills the costs a
+till export lacks: unit cost = regular price x (1 - assume_margin), per
+department when a department overrides it. Every bundle row then says
+``cost_source = "assumed"`` and the CLI, the exports and the dashboard say so.
 
 The curve is q(d) = q0 + (q_max - q0) * (1 - exp(-k * d)), with d the saving
 as a share of the bundle's regular price. The defaults (:data:`DEFAULT_CURVES`)
@@ -132,7 +141,11 @@ DEFAULT_ALIASES = {
 }
 
 _OVERRIDABLE = ("min_margin", "max_discount_pct", "min_saving_pct", "discount_types", "price_ending", "grid_step",
-                "amount_step", "calibration")
+                "amount_step", "calibration", "assume_margin")
+#: Gross margin assumed for an item without a unit cost: a middle-of-the-road retail margin (grocery runs
+#: 25-30%, gifts and apparel 45-60%). With the 25% bundle margin floor it leaves room for savings up to
+#: about 13%, above the 5% smallest noticeable saving; set the shop's own with --assume-margin.
+DEFAULT_ASSUMED_MARGIN = 0.35
 _CURVE_KEYS = ("q0", "q_max", "k")
 
 
@@ -190,6 +203,12 @@ class Policy:
     sources : tuple of dict
         Where calibrated curves came from (``[[sources]]`` tables written by
         :mod:`recommender.calibrate`: launch ids, dates, the fit per department).
+    assume_margin : float
+        Gross margin assumed where the catalog has no unit cost (overridable per department).
+    currency : str, optional
+        ISO 4217 code of the prices.
+    keep_non_products : tuple of str
+        Suspected non-products (see :mod:`recommender.nonproducts`) that may still be offered.
 
     Examples
     --------
@@ -214,9 +233,20 @@ class Policy:
     allow_stacking: bool = False
     source: str | None = None
     sources: tuple = ()
+    assume_margin: float = DEFAULT_ASSUMED_MARGIN
+    currency: str | None = None
+    keep_non_products: tuple = ()
 
     def __post_init__(self):
         _check_scalars(self.__dict__, "policy")
+        if self.currency is not None:
+            from recommender.money import check_currency
+
+            try:
+                object.__setattr__(self, "currency", check_currency(self.currency))
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
+        object.__setattr__(self, "keep_non_products", tuple(str(x) for x in self.keep_non_products))
         if "default" not in self.curves:
             raise ValueError("policy curves need a 'default' curve")
         for dept, over in self.departments.items():
@@ -266,6 +296,7 @@ def _check_scalars(values: Mapping, where: str) -> None:
     num("grid_step", 0.0, 1.0, lo_open=True)
     num("amount_step", 0.0, 1e9, lo_open=True)
     num("calibration", 0.0, 1e3)
+    num("assume_margin", 0.0, 0.99)
     if "discount_types" in values:
         types = values["discount_types"]
         if isinstance(types, str) or not all(t in DISCOUNT_TYPES for t in types) or not types:
@@ -290,12 +321,18 @@ def policy_from_mapping(data: Mapping, path=None) -> Policy:
     >>> p.min_margin, p.curves["grocery"].q_max, p.curves["grocery"].q0
     (0.3, 0.1, 0.01)
     """
-    top_keys = set(_OVERRIDABLE) | {"departments", "aliases", "sources", "allow_stacking"}
+    top_keys = set(_OVERRIDABLE) | {"departments", "aliases", "sources", "allow_stacking", "currency",
+                                    "keep_non_products"}
     unknown = set(data) - top_keys
     if unknown:
         raise InputError(f"unknown policy keys {sorted(unknown)}", path=path,
                          hint=f"known keys: {', '.join(sorted(top_keys))}")
     kwargs = {k: data[k] for k in _OVERRIDABLE if k in data}
+    if "currency" in data:
+        kwargs["currency"] = data["currency"] or None
+    if "keep_non_products" in data:
+        keep = data["keep_non_products"]
+        kwargs["keep_non_products"] = tuple([keep] if isinstance(keep, str) else keep)
     if "price_ending" in kwargs:
         kwargs["price_ending"] = _ending(kwargs["price_ending"])
     if "discount_types" in kwargs:
@@ -359,7 +396,7 @@ def load_policy(path) -> Policy:
 
 def policy_from_flags(base: Policy | None = None, *, min_margin=None, max_discount=None, discount_types=None,
                       price_ending=None, grid_step=None, amount_step=None, calibration=None,
-                      min_saving=None) -> Policy:
+                      min_saving=None, assume_margin=None, currency=None, keep_non_products=None) -> Policy:
     """Return ``base`` (default :class:`Policy`) with the command-line flags that were given.
 
     ``discount_types`` may be a comma-separated string; ``price_ending="none"``
@@ -391,6 +428,12 @@ def policy_from_flags(base: Policy | None = None, *, min_margin=None, max_discou
         changes["amount_step"] = float(amount_step)
     if calibration is not None:
         changes["calibration"] = float(calibration)
+    if assume_margin is not None:
+        changes["assume_margin"] = float(assume_margin)
+    if currency is not None:
+        changes["currency"] = currency
+    if keep_non_products is not None:
+        changes["keep_non_products"] = tuple(keep_non_products)
     try:
         return replace(base, **changes)
     except (TypeError, ValueError) as exc:
@@ -451,6 +494,10 @@ def policy_to_mapping(policy: Policy) -> dict:
         out["aliases"] = extra
     if policy.allow_stacking:
         out["allow_stacking"] = True
+    if policy.currency:
+        out["currency"] = policy.currency
+    if policy.keep_non_products:
+        out["keep_non_products"] = list(policy.keep_non_products)
     if policy.sources:
         out["sources"] = [dict(x) for x in policy.sources]
     return out

@@ -20,7 +20,9 @@ Reason types (first that applies):
 A tag cell may hold several tags separated by ``;`` ("cold relief;family first aid").
 
 The saving follows the rule of 100: a percent when the regular price is under
-100 ("save 15%" / "立省15%"), an amount from 100 up ("save ¥30" / "立省30元").
+100 ("save 15%" / "立省15%"), an amount from 100 up ("save £30" / "立省30英镑",
+"立省30元" for CNY). Amounts follow the shop's currency, an ISO 4217 code (see
+:mod:`recommender.money`); with none known they carry no symbol ("save 30").
 Percents are rounded down, so a line never overstates the saving.
 """
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import math
 
+from recommender.money import currency_symbol, currency_unit_zh
 from recommender.policy import DEFAULT_ALIASES, department_key
 
 REASON_TYPES = ("complete_the_look", "need_kit", "seasonal_kit", "value_pack")
@@ -178,17 +181,18 @@ def _cents(x) -> int:
     return int(math.floor(float(x) * 100 + 0.5 + 1e-7))
 
 
-def saving_text(saving, regular_price, lang="en", currency="¥") -> str:
+def saving_text(saving, regular_price, lang="en", currency=None) -> str:
     """The saving by the rule of 100: a percent under 100, an amount from 100 up.
 
-    Percents are rounded down (never overstated); a saving under 1% is shown as an amount.
+    Percents are rounded down (never overstated); a saving under 1% is shown as
+    an amount. ``currency`` is an ISO 4217 code (None: no symbol).
 
     >>> saving_text(12, 80), saving_text(12, 80, "zh")
     ('save 15%', '立省15%')
-    >>> saving_text(30, 200), saving_text(30, 200, "zh"), saving_text(2.5, 120)
-    ('save ¥30', '立省30元', 'save ¥2.50')
-    >>> saving_text(19.99, 100.0)
-    'save ¥19.99'
+    >>> saving_text(30, 200, "en", "CNY"), saving_text(30, 200, "zh", "CNY"), saving_text(2.5, 120, "en", "GBP")
+    ('save CN¥30', '立省30元', 'save £2.50')
+    >>> saving_text(19.99, 100.0, "zh", "GBP"), saving_text(19.99, 100.0)
+    ('立省19.99英镑', 'save 19.99')
     """
     _check_lang(lang)
     s_c, p_c = _cents(saving), _cents(regular_price)
@@ -197,7 +201,9 @@ def saving_text(saving, regular_price, lang="en", currency="¥") -> str:
     pct = s_c * 100 // p_c
     if p_c < 100_00 and pct >= 1:
         return f"save {pct}%" if lang == "en" else f"立省{pct}%"
-    return f"save {currency}{_amount(s_c)}" if lang == "en" else f"立省{_amount(s_c)}元"
+    if lang == "en":
+        return f"save {currency_symbol(currency, 'en')}{_amount(s_c)}"
+    return f"立省{_amount(s_c)}{currency_unit_zh(currency)}"
 
 
 def _check_lang(lang):
@@ -211,7 +217,7 @@ def _name(row, lang) -> str:
     return _text(row.get("name")) or str(row.get("sku"))
 
 
-def reason_line(items, saving=0.0, regular_price=None, lang="en", *, season=None, gift=None, currency="¥",
+def reason_line(items, saving=0.0, regular_price=None, lang="en", *, season=None, gift=None, currency=None,
                 kind=None) -> str:
     """One line saying why to buy the bundle.
 
@@ -227,8 +233,8 @@ def reason_line(items, saving=0.0, regular_price=None, lang="en", *, season=None
     gift : dict, optional
         Catalog row of a free gift (``name``, ``name_zh``): the line offers the
         gift instead of a saving.
-    currency : str
-        Symbol for English amounts (Chinese uses 元).
+    currency : str, optional
+        ISO 4217 code of the amounts (None: no symbol).
     kind : str, optional
         Force a reason type instead of :func:`reason_type`.
 
@@ -337,7 +343,7 @@ def evidence_line(antecedent, consequent, count: int, antecedent_count: int, lan
     return f"买{a}的顾客中{share}也买了{c}"
 
 
-def reasons_for(items, decision=None, *, season=None, gift=None, currency="¥") -> dict:
+def reasons_for(items, decision=None, *, season=None, gift=None, currency=None) -> dict:
     """Both reason lines for a priced bundle: ``{"reason_type", "reason_en", "reason_zh"}``.
 
     ``decision`` is a :class:`~recommender.pricing.PriceDecision` (or anything

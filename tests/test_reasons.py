@@ -82,10 +82,12 @@ def test_a_catalog_translation_column_wins():
 def test_rule_of_100_both_sides():
     assert saving_text(15, 99.99) == "save 15%"  # under 100: percent
     assert saving_text(15, 99.99, "zh") == "立省15%"
-    assert saving_text(15, 100) == "save ¥15"  # from 100: amount
-    assert saving_text(30, 300, "zh") == "立省30元"
-    assert saving_text(12.5, 250) == "save ¥12.50"
-    assert saving_text(0.5, 80) == "save ¥0.50"  # under 1%: the amount says more
+    assert saving_text(15, 100, currency="CNY") == "save CN¥15"  # from 100: amount
+    assert saving_text(30, 300, "zh", "CNY") == "立省30元"
+    assert saving_text(30, 300, "zh", "GBP") == "立省30英镑"  # Chinese copy follows the currency
+    assert saving_text(12.5, 250, currency="GBP") == "save £12.50"
+    assert saving_text(0.5, 80, currency="GBP") == "save £0.50"  # under 1%: the amount says more
+    assert saving_text(15, 100) == "save 15" and saving_text(15, 100, "zh") == "立省15"  # no currency: no symbol
 
 
 @given(st.integers(1, 9_999), st.integers(1, 9_999))
