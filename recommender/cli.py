@@ -600,7 +600,7 @@ def cmd_blend(args) -> int:
     # The run's threshold as a share of its receipts, so it scales to the (smaller) fitting part.
     used, n = run.manifest.get("parameters", {}).get("min_count_used"), run.manifest.get("n_receipts")
     if params.pop("min_count", None) is not None and used and n:
-        params["min_support"] = used / n
+        params["min_support"] = min(1.0, used / n)  # a threshold above every count stays one
     val_days = int(args.val_days) if str(args.val_days).isdigit() else args.val_days
     blend = learn_blend(lines, catalog, MiningParams(**params) if params else None, val_days=val_days, k=args.k,
                         progress=Progress())
