@@ -376,7 +376,8 @@ def build_catalog(seed: int = 20250101) -> pd.DataFrame:
             rows.append({"sku": sku, "name": name, "name_zh": name_zh, "department": dept,
                          "category": spec["category"], "subcategory": spec["subcategory"],
                          "subcategory_zh": spec["subcategory_zh"], "brand": brand,
-                         "unit_cost": cost, "price": price, "need": spec["need"], "season": spec["season"]})
+                         "unit_cost": cost, "price": price, "need": spec["need"], "season": spec["season"],
+                         "currency": "CNY"})  # bundles, copy and shelf cards take the currency from here
     return pd.DataFrame(rows)
 
 

@@ -85,7 +85,7 @@ def test_formula_is_neutralised_in_csv(bundles, tmp_path):
 
 
 def test_xlsx_reads_back_with_formats_and_no_formulas(bundles, tmp_path):
-    out = export_bundles(bundles, "xlsx", tmp_path / "b.xlsx", lang="zh", selection="all")
+    out = export_bundles(bundles, "xlsx", tmp_path / "b.xlsx", lang="zh", selection="all", currency="CNY")
     ws = load_workbook(out).active
     header = [c.value for c in ws[1]]
     assert header[:4] == ["套餐编号", "门店", "商品编码", "商品名称"]
