@@ -15,9 +15,9 @@ How a bundle is made
    redundant and has lift >= ``min_lift`` (default 1: a positive
    association). Significance is the gate, not the size of the lift: grocery
    and gift shops' real associations sit at lifts 1.5 to 3, and a fixed
-   ``lift >= 3`` threw them away without making the *recommended* offers any
-   more precise (``bench/bundle_gate.py``, README). What a merchandiser sees
-   first is ranked by expected incremental profit (step 6). Non-redundancy
+   ``lift >= 3`` threw them away (``bench/bundle_gate.py`` and the README
+   give the trade-off on four data shapes). What a merchandiser sees first is
+   ranked by expected incremental profit (step 6). Non-redundancy
    drops two bundles glued together (shirt + tie + jeans where jeans only go
    with the shirt). Sets holding both items of a substitute pair
    (``run.substitutes``) or a suspected non-product are dropped; each gate's
