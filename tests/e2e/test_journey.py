@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import random
+import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -23,7 +24,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.test_browser import (ARGS, CHROMIUM, FIRST_RUN_TIMEOUT, STEP_TIMEOUT, choose, free_port,
+from tests.e2e.test_browser import (ARGS, CHROMIUM, SHOTS, FIRST_RUN_TIMEOUT, STEP_TIMEOUT, choose, free_port,
                                     no_errors, open_page, server, settle, shot)
 
 pytestmark = pytest.mark.e2e
@@ -161,8 +162,13 @@ def run_journey(tmp_path, upload: Path, **kw) -> None:
             context = browser.new_context(viewport={"width": 1440, "height": 1700}, accept_downloads=True)
             context.route("**/*", guard)
             page = context.new_page()
-            with server(env, free_port(), tmp_path / "server.log") as base:
-                journey(page, base, upload, tmp_path=tmp_path, **kw)
+            try:
+                with server(env, free_port(), tmp_path / "server.log") as base:
+                    journey(page, base, upload, tmp_path=tmp_path, **kw)
+            finally:  # the server's log beside the screenshots, for a failure's traceback
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                if (tmp_path / "server.log").exists():
+                    shutil.copy(tmp_path / "server.log", SHOTS / f"{kw.get('tag', 'journey')}-server.log")
         finally:
             browser.close()
     assert not outside, outside
