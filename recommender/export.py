@@ -297,7 +297,8 @@ def staff_table(bundles: pd.DataFrame, *, store=None, lang="en", selection="reco
     columns = list(STAFF_COLUMNS)
     if any(o["cost_source"] == "assumed" for o in out):
         columns.append("cost_source")  # say it on every row where it matters
-    return pd.DataFrame(out, columns=columns + ["cost_source"])[columns]
+    # cost_source is listed once even when it is shown (a duplicate column cannot be displayed or written)
+    return pd.DataFrame(out, columns=list(dict.fromkeys(columns + ["cost_source"])))[columns]
 
 
 def _check_validity(valid_from, valid_to, bundle_id=None) -> None:

@@ -135,15 +135,22 @@ def test_department_filter_and_what_to_offer(data_dir):
     assert shirt not in offers["item"].tolist() and offers["reason"].str.len().min() > 0
 
 
+def amount(text: str) -> float:
+    """The number in a money metric ('CN¥1,457.90' -> 1457.9): the currency symbol is shown with it."""
+    import re
+
+    return float(re.sub(r"[^0-9.\-]", "", text))
+
+
 def test_amount_cap_reaches_the_pricing_guardrail(data_dir):
     at = open_page(start(), "bundles_page")
     bid = at.selectbox(key="pick_bundle").value
     at.selectbox(key=f"dtype_{bid}").set_value("amount_off").run()
-    regular = float(next(m.value for m in at.metric if m.label == t("regular_price")).replace(",", ""))
+    regular = amount(next(m.value for m in at.metric if m.label == t("regular_price")))
     cap = round(0.08 * regular)  # above the 5% smallest noticeable saving, below the default caps
     at.number_input(key=f"capamt_{bid}").set_value(float(cap)).run()
     clean(at)
-    saving = float(next(m.value for m in at.metric if m.label == t("saving")))
+    saving = amount(next(m.value for m in at.metric if m.label == t("saving")))
     assert saving == 0 or 0.05 * regular - 0.01 <= saving <= cap
     guard = next(d.value for d in at.dataframe if t("guardrail") in d.value.columns).set_index(t("guardrail"))
     assert guard.loc["max_discount", t("limit")] == pytest.approx(cap)
@@ -155,9 +162,13 @@ def test_changed_discount_then_approval_is_recorded_with_user(data_dir):
     at = open_page(start(), "bundles_page")
     bid = at.selectbox(key="pick_bundle").value
     dtype = at.selectbox(key=f"dtype_{bid}")
-    new_type = next(o for o in dtype.options if o != dtype.value and o in ("percent_off", "amount_off"))
+    new_type = next(o for o in ("percent_off", "amount_off") if o in dtype.options and o != dtype.value)
     dtype.set_value(new_type).run()
-    at.slider(key=f"cap_{bid}").set_value(5).run()
+    if new_type == "percent_off":
+        at.slider(key=f"cap_{bid}").set_value(5).run()
+    else:  # a money type: the cap is an amount, 5% of the regular price
+        regular = amount(next(m.value for m in at.metric if m.label == t("regular_price")))
+        at.number_input(key=f"capamt_{bid}").set_value(round(0.05 * regular, 2)).run()
     clean(at)
     at.button(key="btn_approve").click().run()
     clean(at)
