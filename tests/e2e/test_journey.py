@@ -123,7 +123,9 @@ def journey(page, base: str, upload: Path, *, expect_name: str, money: str, curr
         page.get_by_role("button", name="Download CSV").click()
     rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8-sig"))))
     assert len(rows) == 1
-    skus = [s.strip() for s in rows[0]["skus"].split(",")]
+    from recommender.export import HEADERS_EN
+
+    skus = [s.strip() for s in rows[0][HEADERS_EN["skus"]].split(",")]
     assert not set(skus) & set(fee_codes), skus
     shot(page, f"{tag}-05-export")
 
