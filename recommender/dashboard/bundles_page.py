@@ -195,7 +195,7 @@ with tab_b:
         st.info(T("no_bundles"))
     else:
         view = pd.DataFrame({
-            "store": b["store"], "rank": b["rank"], "bundle": b["level_items"].map(joined),
+            "store": b["store"].astype(object).where(b["store"].notna(), ""), "rank": b["rank"], "bundle": b["level_items"].map(joined),
             "names": b["names_zh" if c.lang() == "zh" else "names"].map(joined),
             "regular_price": b["regular_price"], "bundle_price": b["bundle_price"], "offer": b["discount_label"],
             "expected_profit": b["expected_profit"].round(0), "lift": b["lift"].round(2),
