@@ -40,16 +40,16 @@ def _shop_bundles(n_s1=11, n_s2=7) -> pd.DataFrame:
 
 
 def test_gift_offer_has_no_was_price_and_names_the_gift():
-    table = staff_table(_shop_bundles(), selection="all")
+    table = staff_table(_shop_bundles(), selection="all", currency="GBP")
     gifts, deals = table[table["gift"] != ""], table[table["gift"] == ""]
     assert len(gifts) and len(deals)
     assert gifts["regular_price"].isna().all() and gifts["saving"].isna().all()
-    assert gifts["offer"].eq("free medicine bag (worth ¥6.00)").all()
+    assert gifts["offer"].eq("free medicine bag (worth £6.00)").all()
     assert (deals["regular_price"] > deals["bundle_price"]).all()
     for r in deals.itertuples():
-        assert r.offer == (f"was ¥{r.regular_price:,.2f}, now ¥{r.bundle_price:,.2f}, save ¥{r.saving:,.2f}"
+        assert r.offer == (f"was £{r.regular_price:,.2f}, now £{r.bundle_price:,.2f}, save £{r.saving:,.2f}"
                            f" ({int(round(r.saving * 100) * 100 // round(r.regular_price * 100))}%)")
-    zh = staff_table(_shop_bundles(), selection="all", lang="zh")
+    zh = staff_table(_shop_bundles(), selection="all", lang="zh", currency="CNY")
     assert zh.loc[zh["gift"] != "", "offer"].eq("送药品收纳袋（价值¥6.00）").all()
 
 
@@ -60,7 +60,7 @@ def test_headers_are_words_and_xlsx_has_currency_and_dates(tmp_path):
     assert header == [HEADERS_EN[c] for c in staff_table(bundles).columns]
     assert not any("_" in h for h in header)
     ws = load_workbook(export_bundles(bundles, "xlsx", tmp_path / "b.xlsx", valid_from="2026-06-01",
-                                      valid_to="2026-08-31", currency="£")).active
+                                      valid_to="2026-08-31", currency="GBP")).active
     head = [c.value for c in ws[1]]
     price = ws.cell(row=2, column=head.index("Bundle price") + 1)
     assert isinstance(price.value, float) and price.number_format == '"£"#,##0.00'
