@@ -168,19 +168,25 @@ def _candidate_table(rec, cases, k: int, top: int = CANDIDATES):
     return np.vstack(feats), np.concatenate(case_ids), np.concatenate(codes), np.concatenate(is_hidden)
 
 
-def _hits(table, w: np.ndarray, n_cases: int, k: int) -> np.ndarray:
-    """Per validation case: whether its hidden item is in the top ``k`` under weights ``w``."""
+def _hidden_rank(table, w: np.ndarray, n_cases: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per validation case: the 0-based rank of its hidden item under weights ``w`` (ties by code), and
+    whether the hidden item is among the case's candidates at all."""
     feats, case, code, hid = table
-    if not len(feats):
-        return np.zeros(n_cases, bool)
     score = feats @ w
     hs = np.full(n_cases, np.nan)
     hc = np.zeros(n_cases, np.int64)
     hs[case[hid]] = score[hid]
     hc[case[hid]] = code[hid]
     better = (score > hs[case]) | ((score == hs[case]) & (code < hc[case]))
-    count = np.bincount(case[better], minlength=n_cases)
-    return (count < k) & ~np.isnan(hs)
+    return np.bincount(case[better], minlength=n_cases), ~np.isnan(hs)
+
+
+def _hits(table, w: np.ndarray, n_cases: int, k: int) -> np.ndarray:
+    """Per validation case: whether its hidden item is in the top ``k`` under weights ``w``."""
+    if not len(table[0]):
+        return np.zeros(n_cases, bool)
+    rank, found = _hidden_rank(table, w, n_cases)
+    return (rank < k) & found
 
 
 def _clearly_better(new: np.ndarray, old: np.ndarray, z: float = 2.0) -> bool:
@@ -248,16 +254,10 @@ def _calibrate(table, w: np.ndarray, n_cases: int, depth: int = CANDIDATES):
     The share of validation baskets whose hidden item sat at that rank, made
     non-increasing (a lower rank is never more likely); zero beyond ``depth``.
     """
-    feats, case, code, hid = table
-    if not len(feats) or not n_cases:
+    if not len(table[0]) or not n_cases:
         return None
-    score = feats @ w
-    hs = np.full(n_cases, np.nan)
-    hc = np.zeros(n_cases, np.int64)
-    hs[case[hid]] = score[hid]
-    hc[case[hid]] = code[hid]
-    better = (score > hs[case]) | ((score == hs[case]) & (code < hc[case]))
-    rank = np.bincount(case[better], minlength=n_cases)[~np.isnan(hs)]
+    rank, found = _hidden_rank(table, w, n_cases)
+    rank = rank[found]
     share = np.bincount(rank[rank < depth], minlength=depth)[:depth] / n_cases
     return [round(float(v), 8) for v in np.minimum.accumulate(share)]
 
