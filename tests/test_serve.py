@@ -61,6 +61,17 @@ def _call(port, path, body=None, method=None, raw=None):
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def _wait_healthy(port: int, log_path) -> None:
+    """Poll /health until the server answers (at most about a minute); fail with its log otherwise."""
+    for _ in range(300):
+        try:
+            if _call(port, "/health")[0] == 200:
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    pytest.fail("the server did not start: " + Path(log_path).read_text())
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serve")
@@ -80,14 +91,7 @@ def server(tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "recommender", "serve", str(run), "--port", str(port),
                              "--db", str(db)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        for _ in range(300):
-            try:
-                if _call(port, "/health")[0] == 200:
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        else:
-            pytest.fail("the server did not start: " + (folder / "server.log").read_text())
+        _wait_healthy(port, folder / "server.log")
         yield {"port": port, "run": run, "lines": lines, "folder": folder, "log": folder / "server.log"}
     finally:
         proc.terminate()
@@ -172,12 +176,7 @@ def test_several_workers_answer_and_log(tmp_path):
                                  "--workers", "2"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                                 stdout=log, stderr=subprocess.STDOUT)
         try:
-            for _ in range(300):
-                try:
-                    if _call(port, "/health")[0] == 200:
-                        break
-                except (urllib.error.URLError, ConnectionError):
-                    time.sleep(0.2)
+            _wait_healthy(port, log_path)
             with ThreadPoolExecutor(8) as pool:
                 got = list(pool.map(lambda _: _call(port, "/suggest?basket=milk&k=2"), range(16)))
             assert all(status == 200 and len(out["suggestions"]) == 2 for status, out in got)
