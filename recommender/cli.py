@@ -40,6 +40,9 @@ class Progress:
             print(file=sys.stderr)
 
 
+# where the decisions, launches and working data live unless --db says otherwise
+DB_HELP = "decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)"
+
 def _sep(value: str) -> str:
     named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
     return named.get(value.lower(), value)
@@ -903,7 +906,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-from", metavar="DATE")
     p.add_argument("--valid-to", metavar="DATE")
     p.add_argument("--currency", metavar="CODE", help="ISO 4217 currency of the amounts (default: the bundles')")
-    p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
+    p.add_argument("--db", metavar="PATH", help=DB_HELP)
     p.add_argument("--launch", metavar="ID|FILE", help="with --format pos: the launch's till file, every line "
                                                       "carrying the launch's promotion id")
     p.set_defaults(func=cmd_export)
@@ -956,7 +959,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--receipts", metavar="PATH", help="receipts for the projection (default: the run's input)")
     p.add_argument("--catalog", metavar="PATH", help="catalog (default: the run's)")
     p.add_argument("--out", metavar="FILE.json", help="also write the launch record as JSON")
-    p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
+    p.add_argument("--db", metavar="PATH", help=DB_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_launch)
 
@@ -965,7 +968,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--launch", required=True, action="append", metavar="ID|FILE",
                    help="launch id in the decisions database or a launch JSON file (repeatable)")
     add_loader_flags(p)
-    p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
+    p.add_argument("--db", metavar="PATH", help=DB_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_measure)
 
@@ -977,7 +980,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="POLICY.toml", help="the calibrated policy to write")
     p.add_argument("--policy", metavar="PATH", help="prior policy (default: built-in curves)")
     p.add_argument("--prior-sd", type=float, help="prior sd of a department's log take-rate factor (default log 3)")
-    p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
+    p.add_argument("--db", metavar="PATH", help=DB_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calibrate)
 
@@ -988,7 +991,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="worker processes (each loads the run once)")
     p.add_argument("--receipts", metavar="PATH", help="receipts for best sellers and history (default: the run's)")
     p.add_argument("--catalog", metavar="PATH", help="catalog (default: the run's)")
-    p.add_argument("--db", metavar="PATH", help="decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)")
+    p.add_argument("--db", metavar="PATH", help=DB_HELP)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="write the seeded demo shop into data/demo")
