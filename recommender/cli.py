@@ -43,6 +43,7 @@ class Progress:
 # where the decisions, launches and working data live unless --db says otherwise
 DB_HELP = "decisions database (default: RECOMMENDER_DB or data/decisions.sqlite)"
 
+
 def _sep(value: str) -> str:
     named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
     return named.get(value.lower(), value)
