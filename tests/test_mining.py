@@ -130,10 +130,11 @@ def test_small_problem_is_mined_without_importing_numba():
 
 def test_large_problem_goes_to_numba_with_the_same_answer():
     # more frequent pairs than the numpy path's bound: the rule rejects it before any search
-    m = sp.csr_array(np.ones((small.MAX_PAIRS // 10, 80), dtype=bool))
+    n = int(np.sqrt(2 * small.MAX_PAIRS)) + 2  # n * (n - 1) / 2 pairs > MAX_PAIRS
+    m = sp.csr_array(np.ones((50, n), dtype=bool))
     assert small.plan(mining.as_bool_csr(m), 1, max_len=2) is None
     df = frequent_itemsets(m, 1, max_len=2)
-    assert len(df) == 80 + 80 * 79 // 2
+    assert len(df) == n + n * (n - 1) // 2
     assert as_dict(df) == as_dict(small_path(m, 1, max_len=2))
 
 

@@ -35,14 +35,14 @@ __all__ = ["mine", "plan", "MAX_ITEMS", "MAX_PAIRS", "MAX_BITSET_BYTES", "MAX_IT
 #: the numpy path is used when there are at most MAX_ITEMS frequent items, their
 #: bit rows over all receipts take at most MAX_BITSET_BYTES, there are at most
 #: MAX_PAIRS frequent pairs, and the search finds at most MAX_ITEMSETS itemsets
-#: (past that it gives up and the numba miner starts afresh). Measured (bench
-#: data, numpy path vs warm numba): Online Retail 76 pairs 0.04 s vs 0.03 s,
-#: 817 pairs 0.13 s vs 0.04 s, 7,259 pairs 0.7 s vs 0.2 s; synthetic 88k
-#: receipts, 4,453 pairs 0.45 s vs 0.13 s. Numba costs about 1 s and 100 MB to
-#: start, so numpy wins overall up to several thousand pairs; the bound keeps
-#: the numpy path within 0.1-0.2 s of warm numba as well.
-MAX_ITEMS = 2_000
-MAX_PAIRS = 2_000
+#: (past that it gives up and the numba miner starts afresh). Measured (CPU
+#: seconds, numpy path vs warm numba; bench data): Online Retail 2,057 pairs
+#: 0.10 vs 0.05, 7,259 pairs 0.36 vs 0.10; synthetic 88k receipts 4,453 pairs
+#: 0.27 vs 0.09, 7,524 pairs 0.40 vs 0.09; synthetic 100k 13,755 pairs 0.68 vs
+#: 0.09. Numba costs about 0.45 CPU seconds and 95 MB to start (import and
+#: cached machine code), so numpy wins overall up to about 8,000 pairs.
+MAX_ITEMS = 4_000
+MAX_PAIRS = 8_000
 MAX_BITSET_BYTES = 32 << 20
 MAX_ITEMSETS = 20_000
 
@@ -107,8 +107,7 @@ def plan(matrix, min_count: int, max_len: int | None = None, rule: bool = True):
     found_a, found_b, found_n = [], [], []
     n_found = 0
     for lo in range((n_items - 1) // _PAIR_BLOCK * _PAIR_BLOCK, -1, -_PAIR_BLOCK):
-        block = sp.csr_array(xt[lo:lo + _PAIR_BLOCK] @ x)
-        block.sort_indices()
+        block = sp.csr_array(xt[lo:lo + _PAIR_BLOCK] @ x)  # unsorted columns: the few kept pairs are sorted below
         at = np.flatnonzero(block.data >= min_count)
         a = np.searchsorted(block.indptr, at, side="right").astype(np.int64) - 1 + lo
         b = block.indices[at].astype(np.int64)
@@ -119,8 +118,9 @@ def plan(matrix, min_count: int, max_len: int | None = None, rule: bool = True):
         n_found += int(upper.sum())
         if rule and n_found > MAX_PAIRS:
             return None
-    # blocks came in descending order of rank; reversed, the pairs are sorted by (a, b)
-    pair_a, pair_b, pair_counts = (np.concatenate(v[::-1]) for v in (found_a, found_b, found_n))
+    pair_a, pair_b, pair_counts = (np.concatenate(v) for v in (found_a, found_b, found_n))
+    order = np.lexsort((pair_b, pair_a))
+    pair_a, pair_b, pair_counts = pair_a[order], pair_b[order], pair_counts[order]
     bits = None
     if max_len >= 3 and pair_a.size:
         # receipt r of item i is bit r % 8 of byte r // 8 of row i; the words' byte order does
