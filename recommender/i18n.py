@@ -49,6 +49,15 @@ LABELS: dict[str, dict[str, str]] = {
     "source": {"en": "Data source", "zh": "数据来源"},
     "source_demo": {"en": "Demo shop", "zh": "演示门店"},
     "source_upload": {"en": "Upload receipts", "zh": "上传小票"},
+    "source_server": {"en": "File on the server", "zh": "服务器上的文件"},
+    "server_file": {"en": "Receipts file in the data folder", "zh": "数据文件夹中的小票文件"},
+    "server_pick": {"en": "Choose a file", "zh": "选择文件"},
+    "server_catalog": {"en": "Catalog file (optional)", "zh": "商品目录（可选）"},
+    "server_none": {"en": "The data folder on the server holds no receipts file (CSV, TSV, gz, XLSX, Parquet). "
+                          "Ask your administrator to put one there, or upload it.",
+                    "zh": "服务器的数据文件夹中没有小票文件（CSV、TSV、gz、XLSX、Parquet）。请联系管理员放入文件，或直接上传。"},
+    "server_active": {"en": "Active data: **{name}** (a file on the server). Choose another to replace it.",
+                      "zh": "当前数据：**{name}**（服务器上的文件）。选择其他文件可替换。"},
     "demo_caption": {"en": "Demo shop data: `{name}` ({fmt}, {enc}, separator {sep}). Every input row is either "
                            "used or rejected with a reason.",
                      "zh": "演示数据：`{name}`（{fmt}，{enc}，分隔符 {sep}）。每一行输入要么被使用，要么注明拒绝原因。"},

@@ -534,3 +534,41 @@ def test_approve_then_schedule_a_launch(data_dir):
     new = [r for r in list_launches(db) if r["launch_id"] not in before and r["created_by"] != "demo"]
     assert len(new) == 1 and new[0]["name"] == "dashboard test launch" and new[0]["stores"] == [str(rec["store"])]
     assert new[0]["control_stores"] and new[0]["bundles"][0]["projection"]["take_rate"] > 0
+
+
+def test_a_file_on_the_server_becomes_the_active_data(data_dir, tmp_path, monkeypatch):
+    root, outside = tmp_path / "shop-files", tmp_path / "elsewhere"
+    (root / "shop").mkdir(parents=True)
+    outside.mkdir()
+    (root / "shop" / "tea.csv").write_bytes(small_shop())
+    (outside / "secret.csv").write_bytes(small_shop())
+    (root / "out.csv").symlink_to(outside / "secret.csv")  # a link out of the root: never listed, never read
+    monkeypatch.setenv("RECOMMENDER_DATA_ROOT", str(root))
+    at = open_page(start(), "data_page")
+    at.radio(key="data_source").set_value("server").run()
+    clean(at)
+    assert at.selectbox(key="server_file").options == ["shop/tea.csv"]
+    at.selectbox(key="server_file").set_value("shop/tea.csv").run()
+    at.button[0].click().run()  # Load receipts, the columns recognised
+    clean(at)
+    assert {m.label: m.value for m in at.metric}["Rows used"] == "432"
+    db = decisions.default_db_path(data_dir)
+    act = workspace.get_active(db, "local")
+    assert act.receipts == str((root / "shop" / "tea.csv").resolve()) and act.label == "tea.csv"
+    # the Mining page works on it; a new session (a reload) opens the Data page on the same server file
+    at = open_page(at, "mining_page")
+    clean(at)
+    assert any("tea" in m for m in markdown_texts(at)) and at.selectbox(key="m_level").options == ["sku"]
+    at = open_page(start(), "data_page")
+    clean(at)
+    assert at.radio(key="data_source").value == "server" and at.selectbox(key="server_file").value == "shop/tea.csv"
+    assert "tea" in " ".join(markdown_texts(at)) and {m.label: m.value for m in at.metric}["Rows used"] == "432"
+    # a stored choice that now leads out of the root (the file swapped for a link) is no longer read
+    (root / "shop" / "tea.csv").unlink()
+    (root / "shop" / "tea.csv").symlink_to(outside / "secret.csv")
+    at = open_page(start(), "mining_page")
+    clean(at)
+    assert any("Demo shop" in m for m in markdown_texts(at))
+    audit = (data_dir / "audit.log").read_text(encoding="utf-8")
+    assert "server_file_refused" in audit
+    _back_to_demo(data_dir)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from recommender import access, auth, data_dir, decisions, workspace  # data_dir: the pages call common.data_dir()
+from recommender import access, auth, data_dir, decisions, server_files, workspace  # data_dir: the pages call common.data_dir()
 from recommender.i18n import t
 from recommender.receipts import LoadOptions, load_receipts
 
@@ -319,10 +319,33 @@ def demo_active() -> workspace.Active:
                             mapping={}, run=DEMO_RUN)
 
 
+def uploads_dir() -> Path:
+    return data_dir() / "uploads"
+
+
+def source_of(act: workspace.Active) -> str:
+    """Where the active data came from: ``demo``, ``upload`` (stored under the uploads folder) or ``server``."""
+    if act.label == DEMO_LABEL:
+        return "demo"
+    if act.receipts and server_files.inside_root(uploads_dir(), act.receipts):
+        return "upload"
+    return "server"
+
+
 def active() -> workspace.Active:
-    """The signed-in user's active dataset, read from the database: the demo shop until they choose another."""
+    """The signed-in user's active dataset, read from the database: the demo shop until they choose another.
+
+    A file chosen on the server is checked against the data root again on every
+    read: moved out, or a link changed to lead out, it is no longer used.
+    """
     act = workspace.get_active(db_path(), user().name)
-    if act is None or not act.receipts or not Path(act.receipts).exists():
+    usable = act is not None and act.receipts and Path(act.receipts).exists()
+    if usable and source_of(act) == "server" and not server_files.inside_root(server_files.data_root(), act.receipts):
+        if st.session_state.get("refused_logged") != act.receipts:  # once per session, not on every rerun
+            audit_log().write("server_file_refused", user=user().name, path=act.receipts, client=client_address())
+            st.session_state["refused_logged"] = act.receipts
+        usable = False
+    if not usable:
         return demo_active() if act is None else dataclasses.replace(demo_active(), run=act.run or DEMO_RUN)
     return act
 

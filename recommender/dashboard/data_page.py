@@ -1,4 +1,5 @@
-"""Data page: the demo shop or an uploaded receipts export, with every row accounted for."""
+"""Data page: the demo shop, an uploaded receipts export or a file from the server's data root, with every
+row accounted for."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import streamlit as st
 
 from recommender.dashboard import common as c
 from recommender.errors import InputError
-from recommender import workspace
+from recommender import server_files, workspace
 from recommender.receipts import FIELDS, OPTIONAL_FIELDS, LoadOptions, load_receipts, resolve_columns
 from recommender.spreadsheet import csv_bytes
 
@@ -67,12 +68,47 @@ def save_upload(upload, kind: str) -> Path | None:
     return out
 
 
+def pick_server_file(act) -> tuple[Path | None, Path | None]:
+    """A receipts file (and optional catalog) chosen from the data root on the server; checked inside the root."""
+    root = server_files.data_root()
+    files = server_files.list_server_files(root)
+    if not files:
+        st.info(T("server_none"))
+        st.stop()
+    base = root.resolve()
+    current = None
+    if c.source_of(act) == "server" and server_files.inside_root(root, act.receipts):
+        current = Path(act.receipts).resolve().relative_to(base).as_posix()
+    if st.session_state.get("server_file") not in files:  # the page opens on the active file
+        st.session_state["server_file"] = current if current in files else None
+    pick = st.selectbox(T("server_file"), files, key="server_file", index=None, placeholder=T("server_pick"))
+    cat_now = None
+    if current and act.catalog and server_files.inside_root(root, act.catalog):
+        cat_now = Path(act.catalog).resolve().relative_to(base).as_posix()
+    cat_pick = st.selectbox(T("server_catalog"), [""] + files, index=([""] + files).index(cat_now)
+                            if cat_now in files else 0, format_func=lambda f: f or T("not_mapped"),
+                            key="server_catalog")
+    if not pick:
+        st.stop()
+    try:  # the list holds only allowed files; the guard stands anyway (a link can change after listing)
+        path = server_files.resolve_in_root(root, pick)
+        cat = server_files.resolve_in_root(root, cat_pick) if cat_pick else None
+    except InputError as exc:
+        c.audit_log().write("server_file_refused", user=c.user().name, path=str(pick), client=c.client_address())
+        st.error(T("upload_refused", msg=c.plain(exc)))
+        st.stop()
+    if str(path) == act.receipts:
+        st.markdown(T("server_active", name=c.plain(pick)))
+    return path, cat
+
+
 act = c.active()
-options = ["demo", "upload"]
+options = ["demo", "upload", "server"]
 if "data_source" not in st.session_state:  # the page opens on what is active, never back on the demo
-    st.session_state["data_source"] = "demo" if c.is_demo(act) else "upload"
+    st.session_state["data_source"] = c.source_of(act)
 source = st.radio(T("source"), options, horizontal=True, key="data_source",
-                  format_func={"demo": T("source_demo"), "upload": T("source_upload")}.get)
+                  format_func={"demo": T("source_demo"), "upload": T("source_upload"),
+                               "server": T("source_server")}.get)
 
 if source == "demo":
     demo_dir = c.ensure_demo_data()
@@ -88,30 +124,33 @@ if source == "demo":
     st.caption(T("demo_caption", name=c.plain(path.name), fmt=acc.format, enc=acc.encoding, sep=repr(acc.sep)))
     show_accounting(receipts)
 else:
-    types = ["csv", "tsv", "txt", "gz", "xlsx", "parquet"]
-    up = st.file_uploader(T("upload_receipts"), type=types, key="upload_receipts")
-    cat = st.file_uploader(T("upload_catalog"), type=["csv", "xlsx", "parquet"], key="upload_catalog")
-    earlier = [u for u in workspace.list_uploads(c.db_path(), c.user().name, kind="receipts")]
     path = cat_path = None
-    if up is not None:
-        path = save_upload(up, "receipts")
-        cat_path = save_upload(cat, "catalog") if cat is not None else None
-    elif not c.is_demo(act):
-        path = Path(act.receipts)
-        cat_path = Path(act.catalog) if act.catalog else None
-        st.markdown(T("upload_active", name=c.plain(act.label),
-                      at=next((u["created_at"][:16].replace("T", " ") for u in earlier if u["path"] == act.receipts),
-                              "")))
-    if len(earlier) > 1 or (earlier and path is None):
-        by_path = {u["path"]: u for u in earlier}
-        pick = st.selectbox(T("earlier_uploads"), list(by_path), key="earlier_upload", index=None,
-                            format_func=lambda q: f"{by_path[q]['name']} · {by_path[q]['created_at'][:16]} · "
-                                                  f"{by_path[q]['bytes'] / 1e6:,.1f} MB")
-        if pick and up is None:
-            path, cat_path = Path(pick), None
-    if path is None:
-        st.info(T("upload_first"))
-        st.stop()
+    if source == "server":
+        path, cat_path = pick_server_file(act)
+    else:
+        types = ["csv", "tsv", "txt", "gz", "xlsx", "parquet"]
+        up = st.file_uploader(T("upload_receipts"), type=types, key="upload_receipts")
+        cat = st.file_uploader(T("upload_catalog"), type=["csv", "xlsx", "parquet"], key="upload_catalog")
+        earlier = [u for u in workspace.list_uploads(c.db_path(), c.user().name, kind="receipts")]
+        if up is not None:
+            path = save_upload(up, "receipts")
+            cat_path = save_upload(cat, "catalog") if cat is not None else None
+        elif c.source_of(act) == "upload":
+            path = Path(act.receipts)
+            cat_path = Path(act.catalog) if act.catalog else None
+            st.markdown(T("upload_active", name=c.plain(act.label),
+                          at=next((u["created_at"][:16].replace("T", " ") for u in earlier
+                                   if u["path"] == act.receipts), "")))
+        if len(earlier) > 1 or (earlier and path is None):
+            by_path = {u["path"]: u for u in earlier}
+            pick = st.selectbox(T("earlier_uploads"), list(by_path), key="earlier_upload", index=None,
+                                format_func=lambda q: f"{by_path[q]['name']} · {by_path[q]['created_at'][:16]} · "
+                                                      f"{by_path[q]['bytes'] / 1e6:,.1f} MB")
+            if pick and up is None:
+                path, cat_path = Path(pick), None
+        if path is None:
+            st.info(T("upload_first"))
+            st.stop()
     try:
         cols = columns_of(str(path), path.stat().st_mtime)
     except InputError as exc:

@@ -1,5 +1,6 @@
 """End to end in headless Chromium: start the server, filter, open a bundle, change its discount, approve,
-restart the server, find the approval, download the export; screenshots of every page.
+restart the server, find the approval, download the export, make a file on the server the active data;
+screenshots of every page.
 
 Run with ``pytest -m e2e tests/e2e``. Needs Playwright (Python) and a Chromium at ``CHROMIUM`` (default
 ``/usr/bin/chromium``); skipped otherwise. Screenshots go to ``test-artifacts/e2e/`` (``SCREENSHOT_DIR``
@@ -134,8 +135,18 @@ def open_page(page, base: str, path: str, heading: str, timeout=STEP_TIMEOUT) ->
 
 @pytest.fixture
 def env(tmp_path):
+    # the server's data root holds one till export (a small shop: tea with cups, cake with jam)
+    shop = tmp_path / "server-files" / "shop"
+    shop.mkdir(parents=True)
+    rows = ["InvoiceNo,StockCode,Description,Quantity,UnitPrice,InvoiceDate"]
+    for i in range(200):
+        pair = ("TEA", "CUP") if i % 2 else ("CAKE", "JAM")
+        rows += [f"{i},{pair[0]},{pair[0].title()},1,3.5,2025-03-{1 + i % 28:02d}"] + \
+            ([f"{i},{pair[1]},{pair[1].title()},1,2.0,2025-03-{1 + i % 28:02d}"] if i % 5 else [])
+    (shop / "till-export.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return {**os.environ, "RECOMMENDER_DATA_DIR": str(tmp_path / "data"),
-            "RECOMMENDER_DB": str(tmp_path / "db" / "decisions.sqlite"), "PYTHONUNBUFFERED": "1"}
+            "RECOMMENDER_DB": str(tmp_path / "db" / "decisions.sqlite"), "PYTHONUNBUFFERED": "1",
+            "RECOMMENDER_DATA_ROOT": str(tmp_path / "server-files")}
 
 
 def test_filter_edit_approve_restart_export(env, tmp_path):
@@ -263,5 +274,30 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
                 with page.expect_download(timeout=STEP_TIMEOUT) as info:
                     page.get_by_role("button", name="Download printable page (HTML)").click()
                 assert rows[0][H["bundle_id"]] in Path(info.value.path()).read_text(encoding="utf-8")
+
+                # a receipts file on the server (the data root) becomes the active data, like an upload
+                page.goto(base)
+                page.get_by_text("Rows read").first.wait_for(timeout=STEP_TIMEOUT)
+                settle(page)
+                page.get_by_text("File on the server", exact=True).first.click()
+                settle(page)
+                choose(page, "Receipts file in the data folder", "shop/till-export.csv")
+                page.get_by_role("button", name="Load receipts").click()
+                page.get_by_text("Loaded. Mine it on the Mining page.").first.wait_for(timeout=STEP_TIMEOUT)
+                settle(page)
+                no_errors(page)
+                sidebar = page.locator('[data-testid="stSidebar"]')
+                assert "till-export.csv" in sidebar.inner_text()
+                open_page(page, base, "mining", "Re-run mining")
+                page.get_by_text("Mining till-export.csv").first.wait_for(timeout=STEP_TIMEOUT)
+                no_errors(page)
+                shot(page, "09-server-file-mining")
+                page.goto(base)  # back on the first page: the server file is still the active data
+                page.get_by_text("Rows read").first.wait_for(timeout=STEP_TIMEOUT)
+                settle(page)
+                no_errors(page)
+                assert page.get_by_role("radio", name="File on the server").is_checked()
+                assert "till-export.csv" in page.locator('[data-testid="stSidebar"]').inner_text()
+                assert page.get_by_text("(a file on the server)").count() >= 1
         finally:
             browser.close()
