@@ -10,7 +10,8 @@ silently)::
 
     min_margin = 0.25            # bundle gross margin floor: price >= cost / (1 - min_margin)
     max_discount_pct = 0.30      # cap on the saving, as a share of the regular price
-    min_saving_pct = 0.05        # floor on the saving of discount-type offers (gift exempt)
+    min_saving_pct = 0.05        # smallest noticeable saving: floor on every offer's saving (a gift at its
+                                 # shelf value) and no takers below it (q = 0)
     discount_types = ["percent_off", "set_price", "amount_off",
                       "addon_discount", "cheapest_free", "gift"]
     price_ending = ".9"          # ".9", ".99", "whole", "9" (e.g. 39, 89) or "none"
@@ -38,19 +39,25 @@ silently)::
     assume_margin = 0.45
 
 ``min_saving_pct`` (default 0.05, i.e. 5% of the bundle's regular price) is
-the smallest saving a discount-type offer (percent_off, set_price, amount_off,
-addon_discount, cheapest_free) may give: a saving customers do not notice
-("save 0.45 on 112.80") does not earn the take rate the curve assumes and looks
-absurd on a shelf card. A gift is exempt (its value is the gift's price). Set
-it to 0 to search every saving down to one grid step.
+the smallest saving customers notice, and it plays two parts:
+
+* the response model: a saving below it earns no extra takers, q(d) = 0 for
+  d < min_saving_pct (:attr:`ResponseCurve.threshold`), whatever the curve;
+* a floor: no offer may give less (every discount type, a gift included,
+  whose saving is its shelf value to the customer). "Save 0.45 on 112.80"
+  does not move a customer and looks absurd on a shelf card.
+
+Set it to 0 to say customers notice any saving: the curve then applies from
+the first grid step.
 
 ``assume_margin`` (default :data:`DEFAULT_ASSUMED_MARGIN`) fills the costs a
 till export lacks: unit cost = regular price x (1 - assume_margin), per
 department when a department overrides it. Every bundle row then says
 ``cost_source = "assumed"`` and the CLI, the exports and the dashboard say so.
 
-The curve is q(d) = q0 + (q_max - q0) * (1 - exp(-k * d)), with d the saving
-as a share of the bundle's regular price. The defaults (:data:`DEFAULT_CURVES`)
+The curve is q(d) = q0 + (q_max - q0) * (1 - exp(-k * d)) for d >= the
+department's ``min_saving_pct`` and 0 below it, with d the saving as a share of
+the bundle's regular price (a gift counted at its shelf value). The defaults (:data:`DEFAULT_CURVES`)
 are assumptions to start from, not measurements: recalibrate them with
 :func:`calibration_factor` once offers have run.
 """
@@ -85,6 +92,9 @@ class ResponseCurve:
         Take rate approached as the discount deepens (``q0 <= q_max <= 1``).
     k : float
         Steepness: at ``d_pct = 1 / k`` about 63% of the way from q0 to q_max.
+    threshold : float
+        Smallest saving share customers notice (the policy's ``min_saving_pct``):
+        below it nobody takes the offer because of it, q = 0. Default 0.
 
     Examples
     --------
@@ -93,11 +103,15 @@ class ResponseCurve:
     (0.02, 0.0832)
     >>> c.scaled(0.5).q_max
     0.06
+    >>> n = ResponseCurve(0.02, 0.12, 10.0, threshold=0.05)
+    >>> n.take_rate(0.049), round(n.take_rate(0.1), 4)
+    (0.0, 0.0832)
     """
 
     q0: float
     q_max: float
     k: float
+    threshold: float = 0.0
 
     def __post_init__(self):
         vals = (self.q0, self.q_max, self.k)
@@ -107,18 +121,30 @@ class ResponseCurve:
             raise ValueError(f"need 0 <= q0 <= q_max <= 1, got q0={self.q0}, q_max={self.q_max}")
         if self.k <= 0:
             raise ValueError(f"k must be > 0, got {self.k}")
+        t = self.threshold
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not (0.0 <= t < 1.0):
+            raise ValueError(f"threshold must be a saving share in [0, 1), not {t!r}")
 
     def take_rate(self, d_pct):
-        """Expected take rate at discount share ``d_pct`` (scalar or array; negatives count as 0)."""
+        """Expected take rate at discount share ``d_pct`` (scalar or array; negatives count as 0).
+
+        0 below :attr:`threshold`: an unnoticed saving wins nobody.
+        """
         d = np.maximum(np.asarray(d_pct, dtype="float64"), 0.0)
         q = self.q0 + (self.q_max - self.q0) * (1.0 - np.exp(-self.k * d))
+        # the 1e-9 keeps a saving that sits on the threshold (rounded to cents) noticed
+        q = np.where(d < self.threshold - 1e-9, 0.0, q)
         return float(q) if q.ndim == 0 else q
 
     def scaled(self, factor: float) -> "ResponseCurve":
-        """Return the curve with q0 and q_max multiplied by ``factor`` (capped at 1)."""
+        """Return the curve with q0 and q_max multiplied by ``factor`` (capped at 1), same threshold."""
         if not (math.isfinite(factor) and factor >= 0):
             raise ValueError(f"calibration factor must be a finite number >= 0, not {factor}")
-        return ResponseCurve(min(1.0, self.q0 * factor), min(1.0, self.q_max * factor), self.k)
+        return ResponseCurve(min(1.0, self.q0 * factor), min(1.0, self.q_max * factor), self.k, self.threshold)
+
+    def noticed_from(self, threshold: float) -> "ResponseCurve":
+        """The same curve with another noticeable-saving threshold."""
+        return replace(self, threshold=float(threshold))
 
 
 #: Starting assumptions per department (replace with measured values).
@@ -176,8 +202,9 @@ class Policy:
     max_discount_pct : float
         Largest saving allowed, as a share of the bundle's regular price.
     min_saving_pct : float
-        Smallest saving a discount-type offer may give, as a share of the
-        bundle's regular price (default 0.05); a gift is exempt.
+        Smallest saving customers notice, as a share of the bundle's regular
+        price (default 0.05): no offer gives less (a gift counted at its shelf
+        value), and the response curves give no takers below it.
     discount_types : tuple of str
         Which of :data:`DISCOUNT_TYPES` may be offered.
     price_ending : str or None
@@ -215,7 +242,7 @@ class Policy:
     >>> p = Policy(departments={"apparel": {"min_margin": 0.4}})
     >>> p.for_department("Apparel").min_margin, p.for_department("grocery").min_margin
     (0.4, 0.25)
-    >>> p.curve_for("clothing") == DEFAULT_CURVES["apparel"]
+    >>> p.curve_for("clothing") == DEFAULT_CURVES["apparel"].noticed_from(0.05)
     True
     """
 
@@ -264,10 +291,11 @@ class Policy:
         return "default"
 
     def curve_for(self, name) -> ResponseCurve:
-        """The calibrated response curve for a catalog department."""
+        """The calibrated response curve for a catalog department, zero below its ``min_saving_pct``."""
         dept = self.department(name)
         curve = self.curves.get(dept, self.curves["default"])
-        return curve.scaled(self.for_department(name).calibration)
+        flat = self.for_department(name)
+        return curve.scaled(flat.calibration).noticed_from(flat.min_saving_pct)
 
     def for_department(self, name) -> "Policy":
         """This policy with the department's overrides applied (global calibration times its own)."""

@@ -41,14 +41,18 @@ candidate so that a binding guardrail is met exactly:
 * ``break_even``: cost per taker <= M - L (a taker must not lose money);
 * ``max_discount``: saving <= max_discount_pct * regular price;
 * ``min_saving``: saving >= min_saving_pct * regular price (default 5%) for
-  the discount types -- the grid starts there, and the floor itself is a
-  candidate. A saving customers do not notice does not earn the take rate the
-  curve assumes (and "save 0.45 on 112.80" looks absurd on a shelf card). A
-  gift is exempt: it is worth its price to the customer.
+  every type -- the grid starts there, and the floor itself is a candidate. A
+  gift is held to the same floor with its shelf value as the saving (what the
+  customer perceives) while the shop pays its unit cost. A saving customers do
+  not notice wins nobody: the response curve is 0 below ``min_saving_pct``
+  (:attr:`~recommender.policy.ResponseCurve.threshold`), so such an offer could
+  only give money away to set tickets (and "save 0.45 on 112.80" looks absurd
+  on a shelf card).
 
 A guardrail is reported as ``binding_constraint`` only when the offer sits on
-its limit and removing it would raise the expected profit; otherwise the offer
-is the ``"optimum"``. A price ending (``".9"``, ``"whole"`` ...) then rounds the
+its limit and removing it would raise the expected profit (for ``min_saving``:
+if customers noticed the smaller saving, i.e. on the curve without its
+threshold); otherwise the offer is the ``"optimum"``. A price ending (``".9"``, ``"whole"`` ...) then rounds the
 bundle price down to the ending if every guardrail still holds and the profit
 stays positive, else up (``"price_ending"`` when it moved the price). When no
 saving earns money, ``recommended`` is False, ``binding_constraint`` is
@@ -66,7 +70,10 @@ set (same economics, different grids and wording); ``addon_discount``: a
 percent off the add-on with the highest margin % (then the higher margin
 amount, then the SKU), the add-on whose discount the margin best absorbs;
 ``cheapest_free``: one unit of the cheapest item free; ``gift``: a low-cost item
-at 100% off, costing its unit cost, worth its price to the customer.
+at 100% off, costing the shop its unit cost (``discount_cost``, the cost in the
+profit, the margin floor and break-even) and worth its shelf price to the
+customer (the saving on the response curve and against ``min_saving`` and
+``max_discount``).
 
 Money is handled in whole cents so that component prices sum exactly.
 """
@@ -75,7 +82,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -131,8 +138,7 @@ class PriceDecision:
         ``name -> {"limit", "value", "holds", "kind", "text"}`` for
         :data:`GUARDRAILS`; ``kind`` "min" means value >= limit is required.
         min_margin bounds ``bundle_price``, break_even ``discount_cost``,
-        max_discount and min_saving ``saving`` (min_saving's limit is 0 for a
-        gift, which is exempt).
+        max_discount and min_saving ``saving`` (for a gift: its shelf value).
     components : tuple of dict
         One per item (gift included): sku, role, quantity, unit_price,
         regular_amount, promotion_price. ``promotion_price`` is what the till
@@ -303,8 +309,10 @@ def _bundle_policy(policy: Policy, rows):
     depts = {r["department"] for r in rows}
     per = [policy.for_department(d) for d in depts]
     base = policy.for_department(anchor_dept)
-    return (base, policy.curve_for(anchor_dept), max(p.min_margin for p in per), min(p.max_discount_pct for p in per),
-            max(p.min_saving_pct for p in per))
+    min_saving = max(p.min_saving_pct for p in per)
+    # the strictest department's noticeable saving is the bundle's: below it the offer wins nobody
+    return (base, policy.curve_for(anchor_dept).noticed_from(min_saving), max(p.min_margin for p in per),
+            min(p.max_discount_pct for p in per), min_saving)
 
 
 @dataclass(frozen=True)
@@ -414,8 +422,8 @@ def _guardrails(setup, bundle_c, cost_c, saving_c, extra_cost=0.0, gift=False) -
     min_price_c = math.ceil((setup.cost + extra_cost) * 100 / (1 - setup.min_margin) - 1e-6)
     be_c = math.floor((setup.margin - setup.loss) * 100 + 1e-6)
     max_c = math.floor(setup.max_pct * setup.p_c + 1e-6)
-    floor_c = 0 if gift else setup.floor_c
-    floor_text = ("a gift is exempt: it is worth its price to the customer" if gift
+    floor_c = setup.floor_c
+    floor_text = (f"gift's shelf value >= {_share(setup.min_pct)} of the regular price" if gift
                   else f"saving >= {_share(setup.min_pct)} of the regular price")
     return {
         "min_margin": {"limit": _money(min_price_c), "value": _money(bundle_c), "holds": bundle_c >= min_price_c,
@@ -599,8 +607,10 @@ def _price_on_grid(kind, setup) -> PriceDecision:
         else:
             reason = _why_not(setup, tight)
         return _decision(kind, setup, 0, 0, "no_profitable_discount", False, reason, discounted)
+    # What a saving under the floor would earn if customers noticed it: says whether the floor binds.
+    heard = replace(setup, curve=setup.curve.noticed_from(0.0))
     if best_e <= _EPS:
-        _, below_e = _best_on_grid(kind, setup, min(limit_c, floor_c - 1)) if floor_c > 1 else (None, -math.inf)
+        _, below_e = _best_on_grid(kind, heard, min(limit_c, floor_c - 1)) if floor_c > 1 else (None, -math.inf)
         reason = _too_small(setup) if below_e > _EPS else _why_not(setup)
         return _decision(kind, setup, best_c, best_c, "no_profitable_discount", False, reason, discounted)
     binding = "optimum"
@@ -611,7 +621,7 @@ def _price_on_grid(kind, setup) -> PriceDecision:
         if relaxed_e > best_e + _EPS * max(1.0, abs(best_e)):
             binding = tied[0]
     if binding == "optimum" and best_c == floor_c:
-        _, relaxed_e = _best_on_grid(kind, setup, limit_c)
+        _, relaxed_e = _best_on_grid(kind, heard, limit_c)
         if relaxed_e > best_e + _EPS * max(1.0, abs(best_e)):
             binding = "min_saving"
     notes = []
@@ -673,6 +683,11 @@ def _price_gift(setup, gift) -> PriceDecision:
     if broken:
         return _decision("gift", setup, 0, 0, "no_profitable_discount", False, _why_not(setup, broken[0]),
                          g["sku"], gift_row=g)
+    if value_c < setup.floor_c:
+        # the same floor as a discount: a gift worth less than a noticeable saving wins nobody
+        return _decision("gift", setup, 0, 0, "no_profitable_discount", False,
+                         f"the free {g['sku']} is worth less than the smallest noticeable saving "
+                         f"({_share(setup.min_pct)} of the set)", g["sku"], gift_row=g)
     e = float(setup.profit(value_c, cost_c))
     ok = e > _EPS
     return _decision("gift", setup, value_c, cost_c, "optimum" if ok else "no_profitable_discount", ok,

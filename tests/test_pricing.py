@@ -110,8 +110,8 @@ def test_guardrails_always_hold(items, gap, sets, policy, loss, gift, kind):
         assert d.bundle_price + 1e-9 >= cost / (1 - mm)
         assert d.discount_cost <= margin - loss + 1e-9
         assert d.saving <= mx * regular + 1e-9
-        if kind != "gift":  # a gift is exempt from the floor on the saving
-            assert _cents(d.saving) >= _floor_cents(items, policy)
+        # every type, a gift included (its shelf value is the saving), gives at least the noticeable saving
+        assert _cents(d.saving) >= _floor_cents(items, policy)
         assert d.expected_profit > 0
         assert all(g["holds"] for g in d.guardrails.values())
     else:
@@ -291,7 +291,7 @@ def test_min_saving_zero_is_the_old_search(items, gap, sets, policy, loss, kind)
         assert not d.recommended
 
 
-def test_min_saving_floor_applies_to_cheapest_free_but_not_to_a_gift():
+def test_min_saving_floor_applies_to_cheapest_free_and_to_a_gift():
     items = [{"sku": "cold", "price": 95, "unit_cost": 30, "department": "pharmacy"},
              {"sku": "tissue", "price": 3, "unit_cost": 0.5, "department": "pharmacy"},
              {"sku": "lozenge", "price": 10, "unit_cost": 2, "department": "pharmacy"}]
@@ -300,9 +300,13 @@ def test_min_saving_floor_applies_to_cheapest_free_but_not_to_a_gift():
     assert free.recommended and free.saving == 3.0  # under 3% of 108: below a 5% floor
     free = price_bundle(items, 1000, 10, discount_type="cheapest_free")
     assert not free.recommended and "smallest noticeable saving (5%)" in free.reason_not_recommended
+    # a gift worth under 2% of the set is held to the same 5% floor as a discount (was exempt)
     g = price_bundle(items, 1000, 10, gift=gift, discount_type="gift")
-    assert g.recommended and g.saving == 2.0
-    assert g.guardrails["min_saving"]["limit"] == 0 and g.guardrails["min_saving"]["holds"]
+    assert not g.recommended and "worth less than the smallest noticeable saving" in g.reason_not_recommended
+    assert g.guardrails["min_saving"]["limit"] == 5.4 and not g.guardrails["min_saving"]["holds"]
+    assert g.expected_takers == 0 and g.expected_profit == 0
+    g = price_bundle(items, 1000, 10, NO_FLOOR, gift=gift, discount_type="gift")
+    assert g.recommended and g.saving == 2.0 and g.guardrails["min_saving"]["holds"]
     # an add-on too cheap to carry a 5% saving of the set cannot be the discounted item
     addon = price_bundle(items, 1000, 10, discount_type="addon_discount")
     assert not addon.recommended and "price of tissue" in addon.reason_not_recommended
@@ -479,7 +483,7 @@ def test_example_policy_file_loads_with_overrides():
     assert p.for_department("apparel").price_ending == "whole"
     assert p.for_department("menswear").price_ending == "whole"  # alias
     assert p.for_department("pharmacy").max_discount_pct == 0.20
-    assert p.curve_for("grocery") == ResponseCurve(0.01, 0.12, 10.0)
+    assert p.curve_for("grocery") == ResponseCurve(0.01, 0.12, 10.0, threshold=0.05)
     assert p.for_department("grocery").discount_types == ("percent_off", "amount_off", "cheapest_free")
     # the strictest margin of a mixed bundle's departments applies
     items = [{"sku": "a", "price": 10, "unit_cost": 7.4, "department": "grocery"},
@@ -536,3 +540,40 @@ def test_min_saving_from_toml_and_flags(tmp_path):
     assert policy_from_flags(p).min_saving_pct == 0.03  # not given: kept
     with pytest.raises(InputError, match="min_saving_pct"):
         policy_from_flags(min_saving=1.2)
+
+
+# --------------------------------------------------------------------------- zero response below a noticeable saving
+
+
+@given(st.floats(0, 0.5), st.floats(0, 0.5), st.floats(0.1, 30), st.floats(0.001, 0.3), st.floats(0, 1))
+def test_no_takers_below_the_noticeable_saving(a, b, k, threshold, d):
+    c = ResponseCurve(min(a, b), max(a, b), k, threshold=threshold)
+    raw = ResponseCurve(min(a, b), max(a, b), k)
+    expected = 0.0 if d < threshold else raw.take_rate(d)
+    assert c.take_rate(d) == pytest.approx(expected)
+    assert c.scaled(2.0).threshold == threshold  # calibration keeps the threshold
+
+
+def test_policy_curves_give_no_takers_below_min_saving():
+    p = Policy(departments={"apparel": {"min_saving_pct": 0.08}})
+    assert p.curve_for("apparel").take_rate(0.079) == 0.0
+    assert p.curve_for("apparel").take_rate(0.08) == pytest.approx(DEFAULT_CURVES["apparel"].take_rate(0.08))
+    assert p.curve_for("grocery").take_rate(0.049) == 0.0 < p.curve_for("grocery").take_rate(0.05)
+    assert Policy(min_saving_pct=0.0).curve_for("grocery").take_rate(0.001) > 0
+
+
+def test_an_unnoticed_saving_earns_nothing_so_it_is_never_the_best_price():
+    # With no floor on the search a 1% saving would be priced with the curve's q0; with a 5% noticeable
+    # saving every saving under 5% wins no taker, so only set tickets are paid: the expected profit is
+    # negative there, and the optimum is at or above the threshold.
+    items = [{"sku": "a", "price": 60, "unit_cost": 20, "department": "grocery"},
+             {"sku": "b", "price": 40, "unit_cost": 10, "department": "grocery"}]
+    noticed = Policy(min_saving_pct=0.05)
+    setup_curve = noticed.curve_for("grocery")
+    assert setup_curve.take_rate(0.04) == 0.0
+    d = price_bundle(items, 1000, 50, noticed)
+    assert d.discount_pct >= 0.05 - 1e-9 and d.expected_take_rate == pytest.approx(setup_curve.take_rate(d.discount_pct))
+    # a gift worth 4% of the set: zero takers, so it is never recommended
+    gift = {"sku": "g", "price": 4, "unit_cost": 0.5}
+    g = price_bundle(items, 1000, 0, noticed, gift=gift, discount_type="gift")
+    assert not g.recommended and g.expected_takers == 0
