@@ -415,6 +415,11 @@ class Recommender:
         self.r_ante, self.r_cons = frame["ante"].tolist(), frame["cons"].tolist()
         # One number orders a basket's rules for an item: longer antecedent, then confidence, then lift.
         self.r_prio = self.r_alen + 0.999 * self.r_conf + 1e-7 * (self.r_lift / (1.0 + self.r_lift))
+        # The same order as whole numbers (0 = first; equal priorities: the earlier rule), so picking a basket's
+        # best rule per item is an integer minimum.at, about 8x faster than a float maximum.at on 10^4 rules.
+        self.r_order = np.lexsort((np.arange(len(self.r_prio)), -self.r_prio))
+        self.r_rank = np.empty(len(self.r_order), np.int64)
+        self.r_rank[self.r_order] = np.arange(len(self.r_order))
         keys = frame["akey"].to_numpy(object)
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         ends = np.r_[starts[1:], len(keys)]
@@ -548,8 +553,13 @@ class Recommender:
             return np.zeros(0, np.int64)
         return np.concatenate([np.arange(s, e) for s, e in spans])
 
-    def components(self, basket, customer=None, store=None, sources=SOURCES):
+    def components(self, basket, customer=None, store=None, sources=SOURCES, scored=None):
         """Each source's raw score for every SKU, and which SKUs may be suggested.
+
+        ``scored`` (default ``sources``) names the sources whose scores are
+        computed; the others stay zero, which is all a zero blend weight makes
+        of them anyway. The matched rules (shown with every suggestion) follow
+        ``sources``.
 
         Returns
         -------
@@ -562,6 +572,7 @@ class Recommender:
         context : dict
             What reasons and bundles need (basket codes, matched rules, store, history).
         """
+        scored = sources if scored is None else scored
         basket = list(dict.fromkeys(str(s).strip() for s in basket if str(s).strip()))
         bcodes = [self.code[s] for s in basket if s in self.code]
         labels = {int(x) for x in self.label_of_sku[bcodes] if x >= 0} if bcodes else set()
@@ -584,25 +595,24 @@ class Recommender:
             codes = customer_row[0]
             allowed[codes[self.durable[codes]]] = False
         h = np.zeros(n)
-        if known:
+        if known and "history" in scored:
             codes, counts, visits, _tier = known
             h[codes] = counts / (visits + PRIOR_VISITS)
 
         r = np.zeros(n)
-        picked = np.zeros(0, np.int64)
+        picked = picked_items = np.zeros(0, np.int64)
         if "rule" in sources and labels and len(self.r_item):
             idx = self._matched_rules(labels)
-            own = np.zeros(len(self.labels), bool)
-            own[list(labels)] = True
-            idx = idx[~own[self.r_item[idx]]]
             items = self.r_item[idx]
-            # The most specific rule per item without sorting every matched rule (large baskets match 10^5).
-            best_prio = np.full(len(self.labels), -1.0)
-            np.maximum.at(best_prio, items, self.r_prio[idx])
-            winners = idx[self.r_prio[idx] == best_prio[items]]
-            _, first = np.unique(self.r_item[winners], return_index=True)
-            top = winners[first]
-            picked = idx
+            picked, picked_items = idx, items
+        if "rule" in scored and len(picked):
+            # The most specific rule per item without sorting every matched rule (large baskets match 10^5);
+            # no rule for an item already in the basket.
+            none = len(self.r_rank)
+            best = np.full(len(self.labels), none, np.int64)
+            np.minimum.at(best, picked_items, self.r_rank[picked])
+            best[list(labels)] = none
+            top = self.r_order[best[best < none]]
             shrunk = ((self.r_count[top] + PRIOR_RECEIPTS * self.r_base[top])
                       / (self.r_acount[top] + PRIOR_RECEIPTS))
             if self.level == "sku":
@@ -615,7 +625,7 @@ class Recommender:
             r[target] = shrunk * within
 
         a = np.zeros(n, bool)
-        if "attribute" in sources:
+        if "attribute" in scored:
             for x in bcodes:
                 for g in self.groups_of.get(x, ()):
                     m = self.group_members[g]
@@ -627,7 +637,7 @@ class Recommender:
         sims, blocks = [], {}
         for name in ("ease", "itemknn"):
             w = self.similarity.get(name)
-            if name in sources and w is not None and bcodes:
+            if name in scored and w is not None and bcodes:
                 # The basket items' rows straight from the CSR arrays (scipy's row indexing costs ~100x more).
                 rows = np.asarray(bcodes, np.int64)
                 starts, ends = w.indptr[rows], w.indptr[rows + 1]
@@ -638,8 +648,9 @@ class Recommender:
                 sims.append(np.bincount(cols, weights=vals, minlength=n))
             else:
                 sims.append(np.zeros(n))
-        terms = np.vstack([r, h, a * p, p if "bestseller" in sources else np.zeros(n), *sims])
+        terms = np.vstack([r, h, a * p, p if "bestseller" in scored else np.zeros(n), *sims])
         context = {"basket": basket, "bcodes": bcodes, "store_key": store_key, "known": known, "picked": picked,
+                   "picked_items": picked_items, "labels": labels,
                    "p": p, "blocks": blocks}
         return terms, allowed, context
 
@@ -687,7 +698,11 @@ class Recommender:
             raise ValueError(f"k must be >= 0, not {k}")
         if rank_by not in ("score", "margin"):
             raise ValueError(f"rank_by must be 'score' or 'margin', not {rank_by!r}")
-        terms, allowed, ctx = self.components(basket, customer, store, SOURCES if sources is None else sources)
+        scored = None
+        if sources is None and self.weights is not None:  # a source with weight zero cannot change the answer
+            scored = tuple(s for s in SOURCES if self.weights.get(s, 0.0) != 0.0)
+        terms, allowed, ctx = self.components(basket, customer, store, SOURCES if sources is None else sources,
+                                              scored)
         score, valid, weighted = self._combine(terms, allowed, sources)
         key = score
         if rank_by == "margin":
@@ -700,11 +715,12 @@ class Recommender:
         # Equal expected margins (e.g. no prices at all) fall back to the score's order.
         ranked = cand[np.lexsort((cand, -score[cand], -key[cand]))][:k]
         in_basket = set(ctx["basket"])
+        candidates = self._rules_of(ranked, ctx)
         out = []
         for rank, code in enumerate(ranked.tolist(), start=1):
             t = weighted[:, code]
             source = SOURCES[int(np.argmax(t))] if t.max() > 0 else "bestseller"
-            rules = self._rules_for(code, ctx["picked"])
+            rules = self._rules_for(code, candidates)
             if source == "rule" and not rules:
                 source = "bestseller"
             sku = self.skus[code]
@@ -736,7 +752,19 @@ class Recommender:
         prob[top] = self.calibration[:len(top)]
         return prob
 
+    def _rules_of(self, codes: np.ndarray, ctx: dict) -> np.ndarray:
+        """The basket's matched rules whose item is one of ``codes``' labels (not a basket label), in match order."""
+        picked = ctx["picked"]
+        if not len(picked) or not len(codes):
+            return picked[:0]
+        want = np.zeros(len(self.labels), bool)
+        lab = self.label_of_sku[codes]
+        want[lab[lab >= 0]] = True
+        want[list(ctx["labels"])] = False
+        return picked[want[ctx["picked_items"]]]
+
     def _rules_for(self, code, picked) -> list[int]:
+        """Rules among ``picked`` (see :meth:`_rules_of`) for ``code``'s label, the reason's rule first."""
         if not len(picked):
             return []
         label = self.label_of_sku[code]
