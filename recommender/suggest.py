@@ -398,10 +398,17 @@ class Recommender:
         self.group_sets = {g: set(m) for g, m in members.items()}
 
     def _index_rules(self):
-        """Rule arrays grouped by antecedent: antecedent frozenset -> slice; label -> multi-item antecedents."""
+        """Rule arrays grouped by antecedent: antecedent frozenset -> slice; label -> multi-item antecedents.
+
+        Each distinct antecedent has an id (its rules are ``key_start[id]:key_end[id]``); ``single_key[label]``
+        is the id of the antecedent that is that label alone (-1: none); ``item_rules[item_ptr[y]:item_ptr[y + 1]]``
+        are the rules for item ``y`` in rule order.
+        """
         frame = self._rules
         self.by_antecedent: dict[frozenset, tuple[int, int]] = {}
+        self.key_id: dict[frozenset, int] = {}
         self.multi: dict[int, list[frozenset]] = {}
+        self.single_key = np.full(len(self.labels), -1, np.int64)
         if not len(frame):
             self.r_item = np.zeros(0, np.int64)
             return
@@ -415,20 +422,28 @@ class Recommender:
         self.r_ante, self.r_cons = frame["ante"].tolist(), frame["cons"].tolist()
         # One number orders a basket's rules for an item: longer antecedent, then confidence, then lift.
         self.r_prio = self.r_alen + 0.999 * self.r_conf + 1e-7 * (self.r_lift / (1.0 + self.r_lift))
-        # The same order as whole numbers (0 = first; equal priorities: the earlier rule), so picking a basket's
-        # best rule per item is an integer minimum.at, about 8x faster than a float maximum.at on 10^4 rules.
-        self.r_order = np.lexsort((np.arange(len(self.r_prio)), -self.r_prio))
+        # The same order as whole numbers (0 = first; equal priorities: the rule seen on more receipts, then the
+        # earlier rule), so picking a basket's best rule per item is an integer minimum.at, about 8x faster than a
+        # float maximum.at on 10^4 rules.
+        self.r_order = np.lexsort((np.arange(len(self.r_prio)), -self.r_count, -self.r_prio))
         self.r_rank = np.empty(len(self.r_order), np.int64)
         self.r_rank[self.r_order] = np.arange(len(self.r_order))
         keys = frame["akey"].to_numpy(object)
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         ends = np.r_[starts[1:], len(keys)]
-        for s, e in zip(starts.tolist(), ends.tolist()):
+        self.key_start, self.key_end = starts.astype(np.int64), ends.astype(np.int64)
+        self.r_key = np.repeat(np.arange(len(starts), dtype=np.int64), ends - starts)
+        for j, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
             key = frozenset(self.label_code[x] for x in self.r_ante[s])
             self.by_antecedent[key] = (s, e)
+            self.key_id[key] = j
             if len(key) > 1:
                 for x in key:
                     self.multi.setdefault(x, []).append(key)
+            else:
+                self.single_key[next(iter(key))] = j
+        self.item_rules = np.argsort(self.r_item, kind="stable")
+        self.item_ptr = np.searchsorted(self.r_item[self.item_rules], np.arange(len(self.labels) + 1))
 
     def _index_substitutes(self, subs: pd.DataFrame):
         self.substitutes: dict[str, set[str]] = {}  # by label text, for callers and tests
@@ -544,14 +559,20 @@ class Recommender:
             self._cache[("best", store_key)] = hit
         return hit
 
-    def _matched_rules(self, labels: set) -> np.ndarray:
-        keys = {frozenset((x,)) for x in labels}
-        for x in labels:
-            keys.update(a for a in self.multi.get(x, ()) if a <= labels)
-        spans = [self.by_antecedent[a] for a in keys if a in self.by_antecedent]
-        if not spans:
+    def _matched_keys(self, labels: set) -> np.ndarray:
+        """Ids of the antecedents that the basket's ``labels`` contain."""
+        keys = self.single_key[list(labels)]
+        keys = keys[keys >= 0]
+        multi = {self.key_id[a] for x in labels for a in self.multi.get(x, ()) if a <= labels}
+        return np.concatenate([keys, np.fromiter(multi, np.int64, len(multi))]) if multi else keys
+
+    def _matched_rules(self, keys: np.ndarray) -> np.ndarray:
+        """The rules of the antecedents ``keys``, as one array of rule indices."""
+        if not len(keys):
             return np.zeros(0, np.int64)
-        return np.concatenate([np.arange(s, e) for s, e in spans])
+        starts = self.key_start[keys]
+        lens = self.key_end[keys] - starts
+        return np.repeat(starts - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(lens.sum())
 
     def components(self, basket, customer=None, store=None, sources=SOURCES, scored=None):
         """Each source's raw score for every SKU, and which SKUs may be suggested.
@@ -600,17 +621,16 @@ class Recommender:
             h[codes] = counts / (visits + PRIOR_VISITS)
 
         r = np.zeros(n)
-        picked = picked_items = np.zeros(0, np.int64)
+        keys = np.zeros(0, np.int64)
         if "rule" in sources and labels and len(self.r_item):
-            idx = self._matched_rules(labels)
-            items = self.r_item[idx]
-            picked, picked_items = idx, items
-        if "rule" in scored and len(picked):
+            keys = self._matched_keys(labels)
+        if "rule" in scored and len(keys):
             # The most specific rule per item without sorting every matched rule (large baskets match 10^5);
             # no rule for an item already in the basket.
+            idx = self._matched_rules(keys)
             none = len(self.r_rank)
             best = np.full(len(self.labels), none, np.int64)
-            np.minimum.at(best, picked_items, self.r_rank[picked])
+            np.minimum.at(best, self.r_item[idx], self.r_rank[idx])
             best[list(labels)] = none
             top = self.r_order[best[best < none]]
             shrunk = ((self.r_count[top] + PRIOR_RECEIPTS * self.r_base[top])
@@ -649,8 +669,8 @@ class Recommender:
             else:
                 sims.append(np.zeros(n))
         terms = np.vstack([r, h, a * p, p if "bestseller" in scored else np.zeros(n), *sims])
-        context = {"basket": basket, "bcodes": bcodes, "store_key": store_key, "known": known, "picked": picked,
-                   "picked_items": picked_items, "labels": labels,
+        context = {"basket": basket, "bcodes": bcodes, "store_key": store_key, "known": known, "keys": keys,
+                   "labels": labels,
                    "p": p, "blocks": blocks}
         return terms, allowed, context
 
@@ -658,8 +678,11 @@ class Recommender:
         """(score, valid, weighted terms): the blend's score and the SKUs it may rank."""
         if sources is None and self.weights is not None:
             w = np.array([self.weights.get(s, 0.0) for s in SOURCES])
-            weighted = w[:, None] * normalise(terms, allowed)
-            return weighted.sum(axis=0), allowed, weighted
+            # Only the sources with a weight: a zero row adds nothing to the sum (and costs a pass over every SKU).
+            used = np.flatnonzero(w)
+            weighted = np.zeros_like(terms)
+            weighted[used] = w[used, None] * normalise(terms[used], allowed)
+            return weighted[used].sum(axis=0), allowed, weighted
         used = FIXED_SOURCES if sources is None else sources
         w = np.array([WEIGHTS.get(s, 1.0) if s in used else 0.0 for s in SOURCES])
         weighted = w[:, None] * terms
@@ -715,12 +738,17 @@ class Recommender:
         # Equal expected margins (e.g. no prices at all) fall back to the score's order.
         ranked = cand[np.lexsort((cand, -score[cand], -key[cand]))][:k]
         in_basket = set(ctx["basket"])
-        candidates = self._rules_of(ranked, ctx)
+        matched = None
+        if len(ctx["keys"]):
+            matched = np.zeros(len(self.key_start), bool)
+            matched[ctx["keys"]] = True
         out = []
+        top_terms = weighted[:, ranked]
+        largest = top_terms.argmax(axis=0).tolist() if len(ranked) else []
+        positive = (top_terms.max(axis=0) > 0).tolist() if len(ranked) else []
         for rank, code in enumerate(ranked.tolist(), start=1):
-            t = weighted[:, code]
-            source = SOURCES[int(np.argmax(t))] if t.max() > 0 else "bestseller"
-            rules = self._rules_for(code, candidates)
+            source = SOURCES[largest[rank - 1]] if positive[rank - 1] else "bestseller"
+            rules = self._rules_for(code, matched, ctx["labels"])
             if source == "rule" and not rules:
                 source = "bestseller"
             sku = self.skus[code]
@@ -752,26 +780,21 @@ class Recommender:
         prob[top] = self.calibration[:len(top)]
         return prob
 
-    def _rules_of(self, codes: np.ndarray, ctx: dict) -> np.ndarray:
-        """The basket's matched rules whose item is one of ``codes``' labels (not a basket label), in match order."""
-        picked = ctx["picked"]
-        if not len(picked) or not len(codes):
-            return picked[:0]
-        want = np.zeros(len(self.labels), bool)
-        lab = self.label_of_sku[codes]
-        want[lab[lab >= 0]] = True
-        want[list(ctx["labels"])] = False
-        return picked[want[ctx["picked_items"]]]
+    def _rules_for(self, code, matched, labels) -> list[int]:
+        """The basket's rules for ``code``'s label (none for a basket label), the reason's rule first.
 
-    def _rules_for(self, code, picked) -> list[int]:
-        """Rules among ``picked`` (see :meth:`_rules_of`) for ``code``'s label, the reason's rule first."""
-        if not len(picked):
+        ``matched`` flags the antecedents the basket contains (None: no rule applies). Order: longer antecedent,
+        then confidence, then lift, then the rule seen on more receipts, then rule order.
+        """
+        if matched is None:
             return []
-        label = self.label_of_sku[code]
-        if label < 0:
+        label = int(self.label_of_sku[code])
+        if label < 0 or label in labels:
             return []
-        mine = picked[self.r_item[picked] == label]
-        return mine[np.lexsort((-self.r_lift[mine], -self.r_conf[mine], -self.r_alen[mine]))].tolist()
+        cand = self.item_rules[self.item_ptr[label]:self.item_ptr[label + 1]]
+        mine = cand[matched[self.r_key[cand]]]
+        return mine[np.lexsort((-self.r_count[mine], -self.r_lift[mine], -self.r_conf[mine],
+                                -self.r_alen[mine]))].tolist()
 
     def _display(self, label: str) -> str:
         return self.names.get(label, label) if self.level == "sku" else label
