@@ -101,9 +101,18 @@ def server(tmp_path_factory):
 
 def test_good_and_bad_requests_at_once_get_the_right_answers_and_status_codes(server):
     port, run, lines = server["port"], server["run"], server["lines"]
-    expected = suggest(run, ["milk"], k=3, lines=lines)
-    good = [("GET", "/suggest?basket=milk&k=3", None, None)] * 20
-    good += [("POST", "/suggest", {"basket": ["milk"], "k": 3}, None)] * 20
+    # Each good request with the answer of the library call behind `suggest --json` (same run, same receipts).
+    asks = [(["milk"], 3, None, None, "score"), (["milk", "bread"], 5, "S1", None, "score"),
+            (["jam"], 4, "S2", "C7", "score"), (["milk", "tea"], 2, None, None, "margin"),
+            (["butter", "nosuchsku"], 5, "S9", "C1", "margin")]
+    expected, good = [], []
+    for basket, k, store, customer, rank_by in asks:
+        want = suggest(run, basket, k=k, customer=customer, store=store, lines=lines, rank_by=rank_by)
+        query = f"basket={','.join(basket)}&k={k}" + (f"&store={store}" if store else "") + (
+            f"&customer={customer}" if customer else "") + (f"&rank_by={rank_by}" if rank_by != "score" else "")
+        body = {"basket": basket, "k": k, "store": store, "customer": customer, "rank_by": rank_by}
+        good += [("GET", f"/suggest?{query}", None, None)] * 4 + [("POST", "/suggest", body, None)] * 4
+        expected += [want] * 8
     bad = [("GET", "/suggest?basket=milk&k=zero", None, None, 422),
            ("GET", "/suggest?basket=milk&k=0", None, None, 422),
            ("GET", "/suggest?basket=milk&k=1000", None, None, 422),
@@ -121,13 +130,14 @@ def test_good_and_bad_requests_at_once_get_the_right_answers_and_status_codes(se
            ("POST", "/suggest", None, b"{" + b" " * 70_000 + b"}", 413),
            ("GET", "/nowhere", None, None, 404),
            ("DELETE", "/suggest", None, None, 405)]
-    jobs = [(m, p, b, r, 200) for m, p, b, r in good] + bad * 3
+    jobs = [(m, p, b, r, 200, i) for i, (m, p, b, r) in enumerate(good)] + [j + (None,) for j in bad * 3]
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(lambda j: (j, _call(port, j[1], body=j[2], method=j[0], raw=j[3])), jobs))
-    for (method, path, body, raw, want), (status, payload) in results:
+    assert len({json.dumps(e, sort_keys=True) for e in expected}) == len(asks)  # five different answers
+    for (method, path, body, raw, want, i), (status, payload) in results:
         assert status == want, (method, path[:60], status, payload)
         if want == 200:
-            assert payload == expected
+            assert payload == expected[i], (method, path)
         else:
             assert isinstance(payload.get("error"), str) and payload["error"]
 
