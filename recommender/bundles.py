@@ -16,7 +16,11 @@ How a bundle is made
    association). Significance is the gate, not the size of the lift: grocery
    and gift shops' real associations sit at lifts 1.5 to 3, and a fixed
    ``lift >= 3`` threw them away (``bench/bundle_gate.py`` and the README
-   give the trade-off on four data shapes). What a merchandiser sees first is
+   give the trade-off on four data shapes). Then each set is re-judged
+   *within its shopping trip* (:func:`trip_gate`): against the tickets that
+   visit its items' departments rather than all tickets, so that pharmacy
+   items are not a bundle merely because pharmacy visitors buy pharmacy
+   items (gate ``same_trip_only``). What a merchandiser sees first is
    ranked by expected incremental profit (step 6). Non-redundancy
    drops two bundles glued together (shirt + tie + jeans where jeans only go
    with the shirt). Sets holding both items of a substitute pair
@@ -82,8 +86,9 @@ from recommender.money import resolve_currency
 from recommender.policy import Policy
 from recommender.pricing import best_offer
 from recommender.reasons import evidence_line, reason_type, reasons_for
+from recommender.significance import fisher_greater
 
-__all__ = ["BUNDLE_COLUMNS", "CANDIDATE_GATES", "OFFER_GATES", "KIT_TYPES", "build_bundles", "bundles_for_run",
+__all__ = ["BUNDLE_COLUMNS", "CANDIDATE_GATES", "trip_departments", "trip_gate", "OFFER_GATES", "KIT_TYPES", "build_bundles", "bundles_for_run",
            "candidate_itemsets", "bundle_id", "regular_prices", "eligible_skus", "store_best_sellers", "find_gift",
            "receipts_notices"]
 
@@ -349,7 +354,7 @@ def _q_columns(run):
 
 #: Why a set of items is not a candidate, in the order checked (counted in ``attrs["gates"]``).
 CANDIDATE_GATES = ("not_significant", "lift_below_min", "redundant", "pair_not_associated", "substitutes",
-                   "suspected_non_product")
+                   "suspected_non_product", "same_trip_only")
 
 
 def candidate_itemsets(run, *, max_items: int = 4, min_lift: float = 1.0, allow_redundant: bool = False,
@@ -479,6 +484,133 @@ def candidate_itemsets(run, *, max_items: int = 4, min_lift: float = 1.0, allow_
     return out
 
 
+def trip_departments(catalog: pd.DataFrame | None, level: str) -> pd.Series | None:
+    """SKU -> department that defines a set's shopping trip, or None when the whole file is the trip.
+
+    The trip is a department when the catalog names departments and the run's
+    level is finer than them (sku, subcategory, category); at department level
+    or coarser, by brand, or without a department column, every ticket is part
+    of the trip.
+
+    >>> cat = pd.DataFrame({"sku": ["a", "b"], "department": ["pharmacy", "grocery"]})
+    >>> trip_departments(cat, "sku").to_dict(), trip_departments(cat, "department")
+    ({'a': 'pharmacy', 'b': 'grocery'}, None)
+    """
+    if catalog is None or "department" not in catalog.columns or level not in ("sku", "subcategory", "category"):
+        return None
+    dept = catalog.drop_duplicates("sku").set_index(catalog.drop_duplicates("sku")["sku"].astype(str))["department"]
+    dept = dept.astype("string").str.strip().str.lower()
+    dept = dept[dept.notna() & (dept != "")]
+    return dept if len(dept) else None
+
+
+def _label_departments(labels: pd.Series, depts: pd.Series) -> dict:
+    """Label -> its most common department over the lines (labels above SKU level may span several)."""
+    pairs = pd.DataFrame({"label": labels.to_numpy(), "dept": depts.to_numpy()}).dropna()
+    if pairs.empty:
+        return {}
+    counts = pairs.groupby(["label", "dept"], sort=True).size().rename("n").reset_index()
+    counts = counts.sort_values(["label", "n", "dept"], ascending=[True, False, True], kind="stable")
+    return dict(zip(counts.drop_duplicates("label")["label"].astype(str), counts.drop_duplicates("label")["dept"]))
+
+
+def trip_gate(cands: pd.DataFrame, lines: pd.DataFrame, catalog: pd.DataFrame | None, level: str, *,
+              min_lift: float = 1.0, fdr: float = 0.05) -> pd.DataFrame:
+    """Keep the candidates whose items go together *within the shopping trip*, not merely on the same trip.
+
+    A pharmacy ticket holds pharmacy items: calcium, cold remedy and
+    multivitamin are all "lifted" against every ticket of the shop simply
+    because people who visit the pharmacy buy pharmacy items. The trip of a
+    set is the tickets that visit one of its items' departments
+    (:func:`trip_departments`; without departments, every ticket). For each
+    item ``j`` of the set, the rule ``(set - j) -> j`` is re-judged on the
+    trip's tickets: lift ``n_set * N_trip / (n_{set-j} * n_j)`` >= ``min_lift``
+    and one-sided Fisher exact test within the trip, Benjamini-Hochberg over
+    every test at ``fdr``; the same for every pair of a larger set (two
+    same-trip pairs glued together are not one set). Counts are over ``lines`` (all
+    their dates). Adds ``trip_tickets`` and ``trip_lift`` (of anchor ->
+    add-ons); ``attrs["gates"]["same_trip_only"]`` counts the sets removed.
+    When the whole file is the trip the run's own gate already judged them and
+    nothing is removed.
+
+    Pharmacy visitors take a and b independently (lift 1 within the trip),
+    yet against every ticket of the shop, grocery included, a + b has lift 2:
+
+    >>> baskets = [["a", "b"]] * 25 + [["a"]] * 25 + [["b"]] * 25 + [["c"]] * 25 + [["x", "y"]] * 100
+    >>> lines = pd.DataFrame([{"receipt_id": str(i), "sku": s} for i, b in enumerate(baskets) for s in b])
+    >>> cat = pd.DataFrame({"sku": ["a", "b", "c", "x", "y"], "department": ["ph"] * 3 + ["gr"] * 2})
+    >>> c = pd.DataFrame({"level_items": [("a", "b")], "anchor": ["a"], "addons": [("b",)]})
+    >>> kept = trip_gate(c, lines, cat, "sku")
+    >>> len(kept), kept.attrs["gates"]["same_trip_only"]
+    (0, 1)
+    >>> len(trip_gate(c, lines, None, "sku"))  # no departments: the whole file is the trip
+    1
+    """
+    from recommender.significance import bh_qvalues, fisher_greater
+
+    gates = dict(cands.attrs.get("gates", {}))
+    gates.setdefault("same_trip_only", 0)
+    dept = trip_departments(catalog, level)
+    out = cands.copy()
+    out.attrs["gates"] = gates
+    if dept is None or cands.empty:
+        out["trip_tickets"], out["trip_lift"] = np.nan, np.nan
+        return out
+    lines = _check_lines(lines)
+    sku = lines["sku"].astype(str)
+    labels = _labels(lines["sku"], catalog, level)
+    r_codes, receipts = pd.factorize(lines["receipt_id"], sort=True)
+    n = len(receipts)
+
+    def presence(values):
+        known = values.notna().to_numpy()
+        codes, uniq = pd.factorize(values[known].astype(str), sort=True)
+        mat = sp.coo_array((np.ones(int(known.sum()), bool), (r_codes[known], codes)), shape=(n, len(uniq)))
+        return sp.csc_array(mat.tocsc().astype(bool)), {u: i for i, u in enumerate(uniq)}
+
+    has_label, label_col = presence(labels)
+    has_dept, dept_col = presence(sku.map(dept))
+    label_dept = _label_departments(labels, sku.map(dept))
+
+    def column(mat, col, key):
+        j = col.get(key)
+        return np.zeros(n, bool) if j is None else mat[:, [j]].toarray()[:, 0]
+
+    tests, per_set = [], []
+    for c in cands.itertuples(index=False):
+        items = list(c.level_items)
+        has = np.column_stack([column(has_label, label_col, x) for x in items])
+        depts = {label_dept.get(x) for x in items} - {None}
+        trip = np.zeros(n, bool) if depts else np.ones(n, bool)
+        for d in depts:
+            trip |= column(has_dept, dept_col, d)
+        trip |= has.any(axis=1)  # an item without a department still belongs to its own trip
+        n_trip = int(trip.sum())
+        n_set = int(has.all(axis=1).sum())
+        first = len(tests)
+        for j in range(len(items)):
+            rest = np.delete(has, j, axis=1).all(axis=1)
+            tests.append((n_set, int(rest.sum()), int(has[:, j].sum()), n_trip))
+        if len(items) > 2:  # and every pair on its own: two same-trip pairs glued together are not one set
+            for a, b in _pairs(range(len(items))):
+                tests.append((int((has[:, a] & has[:, b]).sum()), int(has[:, a].sum()), int(has[:, b].sum()),
+                              n_trip))
+        rest = has[:, 1:].all(axis=1)
+        lift = n_set * n_trip / max(int(has[:, 0].sum()) * int(rest.sum()), 1)
+        per_set.append((first, len(tests), n_trip, lift))
+    t = np.asarray(tests, dtype=float)
+    lifts = t[:, 0] * t[:, 3] / np.maximum(t[:, 1] * t[:, 2], 1.0)
+    q = bh_qvalues(fisher_greater(t[:, 0], t[:, 1], t[:, 2], t[:, 3]))
+    ok = (lifts >= min_lift) & (q <= fdr)
+    keep = np.array([bool(ok[a:b].all()) for a, b, _, _ in per_set])
+    out["trip_tickets"] = [x[2] for x in per_set]
+    out["trip_lift"] = [x[3] for x in per_set]
+    gates["same_trip_only"] += int((~keep).sum())
+    out = out[keep].reset_index(drop=True)
+    out.attrs["gates"] = gates
+    return out
+
+
 def _pairs(items):
     items = sorted(items)
     return [(a, b) for i, a in enumerate(items) for b in items[i + 1:]]
@@ -490,7 +622,7 @@ def _pairs(items):
 class _Tickets:
     """Receipts of the period as a receipts x labels presence matrix, with margins and stores."""
 
-    def __init__(self, lines, catalog, level, info, weeks):
+    def __init__(self, lines, catalog, level, info, weeks, dept=None):
         mask, self.start, self.end = _window(lines["timestamp"], weeks)
         period = lines.loc[mask]
         labels = _labels(period["sku"], catalog, level)
@@ -505,6 +637,16 @@ class _Tickets:
         margin = info["margin"].reindex(period["sku"].astype(str)).to_numpy(dtype=float)
         margin = np.where(np.isfinite(margin), margin, 0.0) * period["quantity"].to_numpy(dtype=float)
         self.margin = sp.csc_array(sp.coo_array((margin, (r_codes, l_codes)), shape=(n, k)).tocsc())
+        # Departments visited, for the trip of a set (see trip_gate); None: the whole file is the trip.
+        self.dept_of, self.has_dept, self.dept_col = {}, None, {}
+        if dept is not None:
+            d = period["sku"].astype(str).map(dept)
+            self.dept_of = _label_departments(labels, d)
+            ok = d.notna().to_numpy()
+            d_codes, d_uniq = pd.factorize(d[ok].astype(str), sort=True)
+            self.dept_col = {u: i for i, u in enumerate(d_uniq)}
+            self.has_dept = sp.csc_array(sp.coo_array((np.ones(int(ok.sum()), bool), (r_codes[ok], d_codes)),
+                                                      shape=(n, len(d_uniq))).tocsc().astype(bool))
         store = period["store_id"].groupby(r_codes).first().reindex(range(n))
         store_values = [None if pd.isna(x) else str(x) for x in store]
         self.stores = sorted(set(store_values), key=lambda s: ("" if s is None else "\x01" + str(s)))
@@ -519,6 +661,17 @@ class _Tickets:
             if c >= 0:
                 out[:, j] = self.has[:, [c]].toarray()[:, 0]
         return out
+
+    def trip(self, labels, has) -> np.ndarray | None:
+        """Tickets on the shopping trip of ``labels`` (``has``: their columns), None when every ticket is."""
+        if self.has_dept is None:
+            return None
+        trip = has.any(axis=1)
+        for d in {self.dept_of.get(x) for x in labels} - {None}:
+            j = self.dept_col.get(d)
+            if j is not None:
+                trip = trip | self.has_dept[:, [j]].toarray()[:, 0]
+        return trip
 
     def by_store(self, mask, weights=None) -> np.ndarray:
         return np.bincount(self.store_code[mask], weights=None if weights is None else weights[mask],
@@ -555,21 +708,28 @@ def _as_of(lines: pd.DataFrame, as_of):
     return lines[(ts < day + pd.Timedelta(days=1)).to_numpy(dtype=bool)], str(day.date())
 
 
-def _in_season(has: np.ndarray, min_lift: float) -> tuple:
-    """(ok, why not): do the window's anchor tickets hold the add-ons ``min_lift`` times as often as all tickets?
+def _in_season(has: np.ndarray, min_lift: float, trip: np.ndarray | None = None, alpha: float = 0.05) -> tuple:
+    """(ok, why not): do the window's anchor tickets hold the add-ons ``min_lift`` times as often as all tickets
+    of the set's shopping trip (``trip``, a ticket mask; None: every ticket) do, significantly (one-sided
+    Fisher exact test on the trip's tickets, p <= ``alpha``), with at least :data:`SEASON_MIN_SETS` set tickets?
 
     >>> has = np.array([[1, 1], [1, 1], [1, 0], [0, 0]] * 5, bool)
     >>> _in_season(has, 1.2)[0], _in_season(has[:, [0, 1]][[2, 3]], 1.2)[0]
     (True, False)
+    >>> _in_season(has, 1.2, trip=has.any(axis=1))[0]  # on the trip, the add-on is no likelier with the anchor
+    False
     """
     anchor, addons = has[:, 0], has[:, 1:].all(axis=1)
     sets = int((anchor & addons).sum())
-    rate, base = sets / max(int(anchor.sum()), 1), addons.mean() if len(addons) else 0.0
+    on_trip = addons if trip is None else addons[trip]
+    rate, base = sets / max(int(anchor.sum()), 1), on_trip.mean() if len(on_trip) else 0.0
     lift = rate / base if base > 0 else 0.0
-    if sets >= SEASON_MIN_SETS and lift >= min_lift:
+    # A handful of set tickets in the window is chance, not a season: the lift must also be significant.
+    p = float(fisher_greater(sets, int(anchor.sum()), int(on_trip.sum()), len(on_trip)))
+    if sets >= SEASON_MIN_SETS and lift >= min_lift and p <= alpha:
         return True, None
     return False, (f"not bought together in the season it would run: {sets} set ticket(s), lift {lift:.1f} "
-                   f"in the counting window (needs {SEASON_MIN_SETS} and {min_lift:g})")
+                   f"(p = {p:.2g}) in the counting window (needs {SEASON_MIN_SETS}, {min_lift:g} and p <= {alpha:g})")
 
 
 def _no_stacking(rows: list) -> list:
@@ -688,11 +848,14 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
         Judge offers as of this day: later lines are ignored, the counting
         window ends here (default: the last date in the data).
     season_min_lift : float, optional
-        In-season gate (default ``min_lift``): an offer is recommended only when,
-        in the counting window before ``as_of`` (the season it would run in),
-        its anchor tickets hold the add-ons at least this many times as often as
-        all tickets do, and at least :data:`SEASON_MIN_SETS` tickets hold the
-        whole set. A summer kit mined over a year is not offered in December.
+        In-season gate (default 1): an offer is recommended only when, in the
+        counting window before ``as_of`` (the season it would run in), its
+        anchor tickets hold the add-ons at least this many times as often as
+        the tickets of the set's shopping trip do (:func:`trip_gate`),
+        significantly (Fisher exact, p <= the run's FDR level), and at least
+        :data:`SEASON_MIN_SETS` tickets hold the whole set. A summer kit mined
+        over a year is not offered in December, nor is its sub-kit on the
+        handful of December tickets that happen to hold it.
     known_launches : iterable of launch records
         Their promoted store-periods are left out of every count
         (:func:`recommender.launch.exclude_launches`): a promotion's takers are
@@ -756,7 +919,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
 
         lines = exclude_launches(lines, list(known_launches))
         n_promoted = int(lines.attrs.get("excluded_lines", 0))
-    season_min_lift = min_lift if season_min_lift is None else float(season_min_lift)
+    season_min_lift = 1.0 if season_min_lift is None else float(season_min_lift)
     if catalog is not None and "sku" not in catalog.columns:
         raise InputError("the catalog has no sku column")
     currency = resolve_currency(currency, catalog, policy, run.manifest)
@@ -764,6 +927,8 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
     say(0, 1, "finding candidate bundles")
     cands = candidate_itemsets(run, max_items=max_items, min_lift=min_lift, allow_redundant=allow_redundant,
                                exclude=excluded if level == "sku" else ())
+    fdr = float(run.manifest.get("parameters", {}).get("fdr", 0.05) or 0.05)
+    cands = trip_gate(cands, lines, catalog, level, fdr=fdr)
     rows_by_sku = _catalog_rows(catalog)
     info = eligible_skus(lines, catalog, inactive_weeks)
     if not (info["price"] > 0).any():
@@ -777,7 +942,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
     usable = info.index[info["usable"].to_numpy(dtype=bool)]
     best = store_best_sellers(lines, catalog, level, usable, BEST_SELLER_WEEKS)
     best_sku = {(s, lab): sku for s, lab, sku in zip(best["store"], best["label"], best["sku"])}
-    tickets = _Tickets(lines, catalog, level, info, weeks)
+    tickets = _Tickets(lines, catalog, level, info, weeks, trip_departments(catalog, level))
     gifts = _gift_candidates(catalog, info, gift_sku)
     all_labels = {x for t in cands["level_items"] for x in t}
     names_en, names_zh = _label_names(catalog, level, all_labels, rows_by_sku)
@@ -795,7 +960,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
         has_anchor, lack = has[:, 0], ~has[:, 1:]
         gap = has_anchor & lack.any(axis=1)
         full = has_anchor & ~lack.any(axis=1)
-        in_season = _in_season(has, season_min_lift)
+        in_season = _in_season(has, season_min_lift, tickets.trip(labels, has), fdr)
         g_s, s_s = tickets.by_store(gap), tickets.by_store(full)
         lack_n = [tickets.by_store(gap & lack[:, j]) for j in range(len(c.addons))]
         loss_total = np.zeros(len(tickets.stores))
