@@ -25,14 +25,18 @@ exceeds what the workers handle at once. Every answer is checked: status 200
 and 5 suggestions, else it counts as an error.
 
 The machine is usually shared: the 1-minute load average is printed before and
-after each level, and the time inside the app from the server's own log line.
-Results go to bench/results/serve.txt.
+after each level, with the time inside the app (the server's own log line), the
+CPU seconds per request of the server's workers and of the load generator, and
+the CPU time of ``suggest`` alone on the same baskets in this process. CPU time
+moves much less with the neighbours than wall time does. Results go to
+bench/results/serve.txt; the whole run takes about two minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import http.client
 import json
 import os
@@ -57,14 +61,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def baskets_from(run_dir, receipts, n=2000, seed=0) -> list[list[str]]:
+def baskets_from(run_dir, receipts, n=2000, seed=0) -> tuple[list[list[str]], dict]:
+    """Real baskets of the run's input, and the CPU time of ``suggest`` alone on them (in this process)."""
     from recommender.cli import _run_inputs
+    from recommender.suggest import Recommender, suggest
 
-    _run, lines, _cat = _run_inputs(run_dir, receipts, None)
+    run, lines, catalog = _run_inputs(run_dir, receipts, None)
     groups = lines.groupby("receipt_id")["sku"].agg(lambda s: list(dict.fromkeys(s.astype(str))))
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(groups), size=min(n, len(groups)), replace=False)
-    return [groups.iloc[i][:50] for i in pick]
+    baskets = [groups.iloc[i][:50] for i in pick]
+    rec = Recommender.from_run(run, catalog=catalog, lines=lines)
+    for b in baskets[:100]:
+        suggest(None, b, k=5, recommender=rec)
+    cpu = []
+    for b in baskets:
+        t = time.thread_time()
+        suggest(None, b, k=5, recommender=rec)
+        cpu.append((time.thread_time() - t) * 1000)
+    return baskets, {"p50": float(np.percentile(cpu, 50)), "p99": float(np.percentile(cpu, 99)),
+                     "mean": float(np.mean(cpu))}
 
 
 # ---------------------------------------------------------------------- the client process
@@ -166,7 +182,7 @@ def main(argv=None):
     bodies_file = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8")
     try:
         t = time.perf_counter()
-        baskets = baskets_from(args.run_dir, args.receipts)
+        baskets, alone = baskets_from(args.run_dir, args.receipts)
         for b in baskets:
             bodies_file.write(json.dumps({"basket": b, "k": 5}) + "\n")
         bodies_file.close()
@@ -196,6 +212,8 @@ def main(argv=None):
             f"{np.mean([len(b) for b in baskets]):.1f} SKUs (at most 50), POST /suggest k=5, keep-alive, loopback")
         say("client: one separate asyncio process (aiohttp), closed loop, exactly c connections; it shares the "
             f"{os.cpu_count()} cores with the server and with whatever else runs on the machine (see load average)")
+        say(f"suggest alone (in-process, the same baskets, CPU time per call): p50 {alone['p50']:.2f} ms, p99 "
+            f"{alone['p99']:.2f} ms, mean {alone['mean']:.2f} ms")
         run_level(port, bodies_file.name, 4, 500, 10)  # warm-up: every worker answers, caches fill
         say(f"{'clients':>8} {'requests':>9} {'seconds':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
             f"{'errors':>7} {'load avg before/after':>22}")
@@ -210,17 +228,19 @@ def main(argv=None):
             time.sleep(0.5)
             with open(log_path, encoding="utf-8", errors="replace") as f:
                 f.seek(start)
-                ms = [float(m.group(1)) for m in re.finditer(r"POST /suggest 200 .*? ([0-9.]+)ms", f.read())]
-            inside.append((c, ms))
+                hits = re.findall(r" (\d+) recommender\.serve INFO POST /suggest 200 .*? ([0-9.]+)ms", f.read())
+            ms = [float(m) for _pid, m in hits]
+            per_worker = sorted(collections.Counter(pid for pid, _m in hits).values(), reverse=True)
+            inside.append((c, ms, per_worker))
             say(f"{r['clients']:>8} {r['requests']:>9,} {r['seconds']:>8.1f} {r['throughput']:>8.0f} {r['p50']:>8.1f} "
                 f"{r['p99']:>8.1f} {r['max']:>8.1f} {r['errors']:>7} {before:>11.2f} / {after:<8.2f}")
             if r["first_error"]:
                 say(f"   first error: {r['first_error']!r}")
         say("time inside the app per request (the server's own log line: parse, suggest, JSON), without queueing:")
-        for c, ms in inside:
+        for c, ms, per_worker in inside:
             if ms:
                 say(f"{c:>8} clients: p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms "
-                    f"over {len(ms):,} requests")
+                    f"over {len(ms):,} requests; requests per worker {' / '.join(f'{n:,}' for n in per_worker)}")
         say("CPU per request (user + system seconds over the level / requests; what the neighbours do changes "
             "it little):")
         for c, server_ms, client_ms in cpu:

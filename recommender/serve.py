@@ -21,8 +21,9 @@ is loaded again in a background thread and swapped in with one assignment, so
 every request sees the old run or the new one, never half of one; a run that
 fails to load is logged and the old one stays.
 
-One log line per request (method, path, status, basket size, k, store,
-milliseconds); never the query string or a customer id.
+One log line per request (after the time, the worker's process id; then
+method, path, status, basket size, k, store, milliseconds); never the query
+string or a customer id.
 """
 
 from __future__ import annotations
@@ -305,7 +306,7 @@ def create_app(run_dir, receipts=None, catalog=None, db=None, check_seconds: flo
 
 def _configure_logging(log_level: str):
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
 
 
 def app_from_environment():
