@@ -54,11 +54,23 @@ def numba_path(matrix, min_count, max_len=None, **kw):
     return fast.mine(mining.as_bool_csr(matrix), min_count, max_len=max_len, **kw)
 
 
+def numba_path_words(words):
+    """The numba miner with subtrees of nodes up to 64 x ``words`` receipts mined on bitsets (0: never)."""
+    def mine(matrix, min_count, max_len=None, **kw):
+        saved, fast.BITSET_WORDS = fast.BITSET_WORDS, words
+        try:
+            return numba_path(matrix, min_count, max_len=max_len, **kw)
+        finally:
+            fast.BITSET_WORDS = saved
+    return mine
+
+
 def auto_fast(matrix, min_count, max_len=None, **kw):
     return frequent_itemsets(matrix, min_count, max_len=max_len, engine="fast", **kw)
 
 
-PATHS = pytest.mark.parametrize("mine", [auto_fast, small_path, numba_path], ids=["auto", "numpy", "numba"])
+PATHS = pytest.mark.parametrize("mine", [auto_fast, small_path, numba_path, numba_path_words(0)],
+                                ids=["auto", "numpy", "numba", "numba-no-bitsets"])
 
 
 @PATHS
@@ -99,6 +111,17 @@ def test_numpy_path_spans_several_bit_words(dense, min_count):
     dense = dense | (np.arange(10) < 4)[None, :] & (np.arange(150) % 7 == 0)[:, None]
     expected = brute_force(dense, min_count)
     assert as_dict(small_path(sp.csr_array(dense), min_count)) == expected
+
+
+@pytest.mark.parametrize("words", [1, 2, 16])
+@settings(max_examples=30, deadline=None)
+@given(dense=arrays(bool, (150, 10)), min_count=st.integers(1, 20), max_len=lengths)
+def test_numba_bitset_subtrees_span_several_words(words, dense, min_count, max_len):
+    # 150 receipts: with 1 word the big nodes are projected and the small ones go to bitsets,
+    # with 2 and 16 words a node's receipts span several words
+    dense = dense | (np.arange(10) < 4)[None, :] & (np.arange(150) % 7 == 0)[:, None]
+    df = numba_path_words(words)(sp.csr_array(dense), min_count, max_len=max_len)
+    assert as_dict(df) == brute_force(dense, min_count, max_len)
 
 
 def test_numpy_path_counts_pairs_across_item_blocks():

@@ -27,10 +27,20 @@ file, or, where that is read-only, in numba's per-user cache directory
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 # Statuses returned by mine_range.
 OK, TOO_MANY_ITEMSETS, TOO_MUCH_MEMORY = 0, 1, 2
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """Number of set bits of a uint64, as an int64 (one POPCNT instruction where the CPU has it)."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.int64(types.uint64), codegen
 
 
 @njit(cache=True)
@@ -159,7 +169,7 @@ def pair_histogram(flat, occ, off, n_items, min_count, max_count):
 
 @njit(cache=True)
 def mine_range(flat, root_occ, root_off, single_counts, lo, hi, n_items, min_count, max_len, perfect,
-               out_parent, out_item, out_count, n_out, max_out, max_occ):
+               out_parent, out_item, out_count, n_out, max_out, max_occ, bitset_words):
     """Depth-first search below the single items lo..hi-1; appends nodes to the out arrays.
 
     Node ids: single item e is node e; node ``n_items + i`` is out row i.
@@ -171,6 +181,10 @@ def mine_range(flat, root_occ, root_off, single_counts, lo, hi, n_items, min_cou
     in every receipt of their node are not searched: the node's finished
     subtree is copied with each of them added (Borgelt's perfect extension
     pruning), which is what keeps dense data with long itemsets fast.
+
+    A node with at most ``64 * bitset_words`` occurrences has its subtree mined
+    on bitsets instead (:func:`_bitset_subtree`): below a few hundred receipts
+    an AND and a popcount per candidate beat scanning and projecting suffixes.
     Returns (status, n_out, out_parent, out_item, out_count).
     """
     if max_len < 2 or hi <= lo:
@@ -202,6 +216,11 @@ def mine_range(flat, root_occ, root_off, single_counts, lo, hi, n_items, min_cou
     f_r0 = np.empty(depth_cap, np.int64)
     f_perf = np.empty(depth_cap, np.int64)
     perf = np.empty(1024, np.int32)
+    # buffers of the bitset subtrees, reused from one to the next
+    bits = np.empty(1024, np.uint64)
+    b_item = np.empty(256, np.int32)
+    b_node = np.empty(256, np.int64)
+    levels = np.empty((4, 16), np.int64)
     for e0 in range(lo, hi):
         occ_top = n_root
         db_top = 0
@@ -279,7 +298,16 @@ def mine_range(flat, root_occ, root_off, single_counts, lo, hi, n_items, min_cou
                         n_out += 1
                     old_occ = occ_top
                     old_db = db_top
-                    if plen + 1 < max_len and nf > 1:
+                    if plen + 1 < max_len and nf > 1 and src_b - src_a <= 64 * bitset_words:
+                        # few receipts left: the whole subtree on bitsets (the children keep
+                        # ext_len 0, so the frame below only finishes the node)
+                        status, n_out, out_parent, out_item, out_count, bits, b_item, b_node, levels = \
+                            _bitset_subtree(src, occ, src_a, src_b, ext_item, ext_node, ext_top, nf, slot,
+                                            plen + 1, min_count, max_len, n_items, out_parent, out_item,
+                                            out_count, n_out, max_out, bits, b_item, b_node, levels)
+                        if status != OK:
+                            return status, n_out, out_parent, out_item, out_count
+                    elif plen + 1 < max_len and nf > 1:
                         # pass 2: project the receipts on the frequent extensions and
                         # deliver each occurrence that can still be extended
                         if occ_top + total + db_top + total + (src_b - src_a) > max_occ:
@@ -367,6 +395,106 @@ def mine_range(flat, root_occ, root_off, single_counts, lo, hi, n_items, min_cou
             if not expand:
                 break
     return OK, n_out, out_parent, out_item, out_count
+
+
+@njit(cache=True)
+def _bitset_subtree(src, occ, src_a, src_b, ext_item, ext_node, ext_top, nf, slot, child_len,
+                    min_count, max_len, n_items, out_parent, out_item, out_count, n_out, max_out,
+                    bits, b_item, b_node, levels):
+    """Every frequent itemset below a node's children (already emitted), by Eclat on bitsets.
+
+    The node's receipts are its occurrences ``occ[src_a:src_b]`` (a few
+    hundred at most); child j (``ext_item[ext_top + j]``) gets one bit per
+    receipt whose suffix holds it, and the count of a union is the popcount of
+    an AND. Any fixed order of a class enumerates each itemset once, so the
+    children stay in the order they came. The rows emitted all descend from the
+    node, as :func:`_add_perfect` requires. ``bits``, ``b_item``, ``b_node``
+    and ``levels`` are scratch buffers, returned (grown if needed) for reuse.
+    """
+    n_occ = src_b - src_a
+    w = (n_occ + 63) // 64
+    cap = max(2 * nf, 64)
+    if cap * w > bits.size:
+        bits = np.empty(cap * w, np.uint64)
+    if cap > b_item.size:
+        b_item = np.empty(cap, np.int32)
+        b_node = np.empty(cap, np.int64)
+    cap = min(bits.size // w, b_item.size)
+    bits[:nf * w] = 0
+    for j in range(nf):
+        slot[ext_item[ext_top + j]] = j
+        b_item[j] = ext_item[ext_top + j]
+        b_node[j] = ext_node[ext_top + j]
+    for k in range(n_occ):
+        p = occ[src_a + k]
+        x = src[p]
+        word = k >> 6
+        bit = np.uint64(1) << np.uint64(k & 63)
+        while x >= 0:
+            j = slot[x]
+            if j >= 0:
+                bits[j * w + word] |= bit
+            p += 1
+            x = src[p]
+    for j in range(nf):
+        slot[ext_item[ext_top + j]] = -1
+    # levels of the search: rows start, end, next to expand and itemset length of each class
+    lv = 0
+    levels[0, 0] = 0
+    levels[1, 0] = nf
+    levels[2, 0] = 0
+    levels[3, 0] = child_len
+    top = nf
+    while lv >= 0:
+        if levels[2, lv] >= levels[1, lv] or levels[3, lv] >= max_len:
+            top = levels[0, lv]
+            lv -= 1
+            continue
+        i = levels[2, lv]
+        levels[2, lv] += 1
+        end = levels[1, lv]
+        if top + (end - i) > cap:
+            cap = max(2 * cap, top + (end - i))
+            bits = _grow(bits, cap * w)
+            b_item = _grow(b_item, cap)
+            b_node = _grow(b_node, cap)
+        start = top
+        ia = i * w
+        for j in range(i + 1, end):
+            ja = j * w
+            ta = top * w
+            c = 0
+            for q in range(w):
+                v = bits[ia + q] & bits[ja + q]
+                bits[ta + q] = v
+                c += _popcount(v)
+            if c >= min_count:
+                if n_out + 1 > max_out:
+                    return TOO_MANY_ITEMSETS, n_out, out_parent, out_item, out_count, bits, b_item, b_node, levels
+                if n_out + 1 > out_item.size:
+                    out_parent = _grow(out_parent, n_out + 1)
+                    out_item = _grow(out_item, n_out + 1)
+                    out_count = _grow(out_count, n_out + 1)
+                out_parent[n_out] = b_node[i]
+                out_item[n_out] = b_item[j]
+                out_count[n_out] = c
+                b_item[top] = b_item[j]
+                b_node[top] = n_items + n_out
+                n_out += 1
+                top += 1
+        if top - start >= 2 and levels[3, lv] + 1 < max_len:
+            lv += 1
+            if lv >= levels.shape[1]:
+                grown = np.empty((4, 2 * lv), np.int64)
+                grown[:, :lv] = levels[:, :lv]
+                levels = grown
+            levels[0, lv] = start
+            levels[1, lv] = top
+            levels[2, lv] = start
+            levels[3, lv] = levels[3, lv - 1] + 1
+        else:
+            top = start
+    return OK, n_out, out_parent, out_item, out_count, bits, b_item, b_node, levels
 
 
 @njit(cache=True)
