@@ -525,6 +525,54 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_approve(args) -> int:
+    """Approve (or reject) bundles of a run in the decisions database, as the dashboard does.
+
+    An offer that is not recommended, or whose expected profit is negative, is approved only with
+    ``--reason``; the reason is kept with the decision and shown in the exports.
+    """
+    from recommender import decisions
+    from recommender.runs import read_run
+
+    run = read_run(args.run_dir)
+    table = run.tables.get("bundles")
+    if table is None or table.empty:
+        raise InputError("this run has no bundles yet", path=args.run_dir,
+                         hint=f"run `recommender bundles {args.run_dir}` first")
+    db = _db(args)
+    ids = list(_csv_list([args.bundles]))
+    known = set(table["bundle_id"].astype(str))
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise InputError(f"bundle id(s) not in this run: {missing[:5]}", path=run.path,
+                         hint="ids are in the bundle_id column of bundles.csv")
+    state = decisions.current(db)
+    rows = decisions.apply_decisions(table, state) if len(state) else table
+    rows = rows.set_index(rows["bundle_id"].astype(str))
+    action = "reject" if args.reject else "approve"
+    needs = {i: decisions.reason_needed(rows.loc[i]) for i in ids} if action == "approve" else {}
+    lacking = [f"{i} ({why})" for i, why in needs.items() if why]
+    reason = (args.reason or "").strip() or None
+    if lacking and reason is None:
+        raise InputError(f"approving {len(lacking)} offer(s) needs a reason: {'; '.join(lacking[:5])}",
+                         hint='say why with --reason "TEXT" (it is kept with the decision and shown in exports)')
+    user = args.user or os.environ.get("USER") or "cli"
+    written = []
+    for i in ids:
+        r = rows.loc[i]
+        out = decisions.record(db, i, items=list(r["items"]), store=r.get("store"), action=action, user=user,
+                               role="merchandiser", run=run.path.name,
+                               reason=reason if needs.get(i) else None, needs_reason=needs.get(i))
+        written.append({"bundle_id": i, "status": out["status"], "reason": out["reason"]})
+    if args.json:
+        print(json.dumps({"db": str(db), "decisions": written}, ensure_ascii=False))
+    else:
+        for w in written:
+            why = f" -- reason: {w['reason']}" if w["reason"] else ""
+            print(f"{w['bundle_id']}: {w['status']} by {user}{why}")
+    return 0
+
+
 def _run_inputs(run_dir, receipts, catalog):
     """Receipt lines and catalog for a run: given paths, else what the run's manifest recorded."""
     from recommender.bundles import _load_options
@@ -963,6 +1011,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="PATH", help=DB_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_launch)
+
+    p = sub.add_parser("approve", help="approve or reject bundles of a run (a reason is required for an offer "
+                                       "that is not recommended)")
+    p.add_argument("run_dir")
+    p.add_argument("--bundles", required=True, metavar="IDS", help="bundle_id values, comma-separated")
+    p.add_argument("--reason", metavar="TEXT", help="why: required to approve an offer that is not recommended or is "
+                                                    "expected to lose money; kept with the decision, shown in exports")
+    p.add_argument("--reject", action="store_true", help="reject instead of approve")
+    p.add_argument("--user", help="who decides (default: $USER)")
+    p.add_argument("--db", metavar="PATH", help=DB_HELP)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_approve)
 
     p = sub.add_parser("measure", help="per-bundle attach uplift, takers and margin of a launch vs its projection")
     p.add_argument("path", help="receipts file covering the launch")

@@ -13,8 +13,16 @@ Schema::
     decision_history(id INTEGER PRIMARY KEY AUTOINCREMENT, bundle_id TEXT, items TEXT (JSON array),
                      store TEXT, action TEXT (approve|reject|edit|reset), status TEXT (approved|rejected|pending),
                      user TEXT, role TEXT, at TEXT (UTC ISO 8601), run TEXT, note TEXT,
-                     changes TEXT (JSON {field: [old, new]}), fields TEXT (JSON: every edited field, after))
+                     changes TEXT (JSON {field: [old, new]}), fields TEXT (JSON: every edited field, after),
+                     reason TEXT (why an offer that is not recommended was approved))
     decision_current = the row with the highest id per bundle_id
+
+Approving an offer that is not recommended, or whose expected profit is
+negative, needs a reason (:func:`reason_needed` says when; :func:`record`
+refuses the approval without one, :class:`ReasonRequired`). The reason is kept
+in the row, shown in the decision log and carried into the exports
+(``approval_reason``). A database made before the column existed gains it on
+first use.
 
 Concurrency: the database is in WAL mode with a busy timeout, and every write
 reads the previous state and appends the new row inside one ``BEGIN
@@ -61,7 +69,8 @@ CREATE TABLE IF NOT EXISTS decision_history (
     run TEXT,
     note TEXT,
     changes TEXT NOT NULL,
-    fields TEXT NOT NULL
+    fields TEXT NOT NULL,
+    reason TEXT
 );
 CREATE INDEX IF NOT EXISTS decision_history_bundle ON decision_history (bundle_id, id);
 CREATE VIEW IF NOT EXISTS decision_current AS
@@ -74,11 +83,43 @@ CREATE TRIGGER IF NOT EXISTS decision_history_no_delete BEFORE DELETE ON decisio
 """
 
 _COLUMNS = ["id", "bundle_id", "items", "store", "action", "status", "user", "role", "at", "run", "note",
-            "changes", "fields"]
+            "changes", "fields", "reason"]
 
 
 class NotAllowed(PermissionError):
     """The signed-in role may not write decisions."""
+
+
+class ReasonRequired(ValueError):
+    """Approving this offer needs a reason (it is not recommended, or it is expected to lose money)."""
+
+
+def reason_needed(offer) -> str | None:
+    """Why approving ``offer`` needs a reason, or None when it does not.
+
+    ``offer`` is a bundles-table row or a dict with ``recommended`` and
+    ``expected_profit`` (the offer as it would be approved, edits included).
+
+    >>> reason_needed({"recommended": True, "expected_profit": 120.0}) is None
+    True
+    >>> reason_needed({"recommended": False, "expected_profit": -1079.0})
+    'the offer is not recommended and its expected profit is negative (-1,079.00)'
+    """
+    get = offer.get if hasattr(offer, "get") else (lambda k, d=None: getattr(offer, k, d))
+    rec = get("recommended", True)
+    rec = str(rec).lower() in ("true", "1") if isinstance(rec, str) else bool(rec) if rec is not None else True
+    try:
+        profit = float(get("expected_profit", 0.0))
+    except (TypeError, ValueError):
+        profit = 0.0
+    loses = math.isfinite(profit) and profit < 0
+    if rec and not loses:
+        return None
+    if not rec and loses:
+        return f"the offer is not recommended and its expected profit is negative ({profit:,.2f})"
+    if not rec:
+        return "the offer is not recommended"
+    return f"its expected profit is negative ({profit:,.2f})"
 
 
 def default_db_path(data_dir) -> Path:
@@ -101,6 +142,8 @@ def _connect(path):
         con.execute("PRAGMA journal_mode = WAL")
         con.execute("PRAGMA synchronous = NORMAL")
         con.executescript(_SCHEMA)
+        if "reason" not in {r[1] for r in con.execute("PRAGMA table_info(decision_history)")}:
+            con.execute("ALTER TABLE decision_history ADD COLUMN reason TEXT")  # a database from before reasons
         yield con
     finally:
         con.close()
@@ -132,7 +175,7 @@ def _now() -> str:
 
 def record(path, bundle_id: str, *, items, store=None, action: str, user: str, role: str = "merchandiser",
            edits: dict | None = None, original: dict | None = None, run: str | None = None,
-           note: str | None = None) -> dict:
+           note: str | None = None, reason: str | None = None, needs_reason: str | None = None) -> dict:
     """Append one decision and return the new current state of the bundle.
 
     Parameters
@@ -154,6 +197,11 @@ def record(path, bundle_id: str, *, items, store=None, action: str, user: str, r
         The run's values of the edited fields, used as "old" the first time a
         field is changed.
     run, note : str, optional
+    reason : str, optional
+        Why the offer is approved although it is not recommended (kept with the decision).
+    needs_reason : str, optional
+        :func:`reason_needed` of the offer as approved; when set, an approval
+        without a ``reason`` raises :class:`ReasonRequired`.
 
     Returns
     -------
@@ -176,6 +224,9 @@ def record(path, bundle_id: str, *, items, store=None, action: str, user: str, r
         raise NotAllowed(f"role {role!r} may not approve, reject or edit bundles")
     if not user:
         raise ValueError("a decision needs the user who made it")
+    reason = reason.strip() if isinstance(reason, str) and reason.strip() else None
+    if action == "approve" and needs_reason and reason is None:
+        raise ReasonRequired(f"approving this offer needs a reason: {needs_reason}")
     edits = {k: _plain(v) for k, v in (edits or {}).items()}
     bad = sorted(set(edits) - set(EDITABLE))
     if bad:
@@ -202,9 +253,9 @@ def record(path, bundle_id: str, *, items, store=None, action: str, user: str, r
             row = (str(bundle_id), json.dumps([str(i) for i in items], ensure_ascii=False),
                    None if store is None or (isinstance(store, float) and math.isnan(store)) else str(store),
                    action, status, str(user), str(role), _now(), run, note,
-                   json.dumps(changes, ensure_ascii=False), json.dumps(fields, ensure_ascii=False))
+                   json.dumps(changes, ensure_ascii=False), json.dumps(fields, ensure_ascii=False), reason)
             cur = con.execute("INSERT INTO decision_history (bundle_id, items, store, action, status, user, role, "
-                              "at, run, note, changes, fields) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
+                              "at, run, note, changes, fields, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -271,6 +322,9 @@ def apply_decisions(bundles: pd.DataFrame, state: pd.DataFrame) -> pd.DataFrame:
                                   dtype=object)
     out["decided_at"] = pd.Series([by_id[i]["at"] if i in by_id else None for i in ids], index=out.index,
                                   dtype=object)
+    # why an offer that is not recommended was approved (None for the rest), carried into the exports
+    out["approval_reason"] = pd.Series([by_id[i].get("reason") if i in by_id and by_id[i]["status"] == "approved"
+                                        else None for i in ids], index=out.index, dtype=object)
     for pos, i in enumerate(ids):
         for key, value in (by_id[i]["fields"] if i in by_id else {}).items():
             if key not in out.columns:

@@ -87,10 +87,12 @@ DATE_COLUMNS = ("valid_from", "valid_to")
 HEADERS_EN = {"bundle_id": "Bundle", "store": "Store", "skus": "SKUs", "names": "Products",
               "regular_price": "Regular price", "bundle_price": "Bundle price", "saving": "Saving",
               "gift": "Free gift", "gift_value": "Gift worth", "offer": "Offer", "reason": "Reason to buy",
-              "valid_from": "Valid from", "valid_to": "Valid to", "cost_source": "Cost"}
+              "valid_from": "Valid from", "valid_to": "Valid to", "cost_source": "Cost",
+              "approval_reason": "Approved although not recommended, because"}
 HEADERS_ZH = {"bundle_id": "套餐编号", "store": "门店", "skus": "商品编码", "names": "商品名称",
               "regular_price": "原价", "bundle_price": "套餐价", "saving": "立省", "reason": "推荐理由",
-              "valid_from": "开始日期", "valid_to": "结束日期", "cost_source": "成本来源"}
+              "valid_from": "开始日期", "valid_to": "结束日期", "cost_source": "成本来源",
+              "approval_reason": "未推荐仍批准的理由"}
 #: The notice a staff list opens with when costs were assumed.
 ASSUMED_COST_NOTICE = {"en": "Costs are assumed (no unit cost in a catalog): check these offers against real costs "
                              "before launch.",
@@ -290,6 +292,7 @@ def staff_table(bundles: pd.DataFrame, *, store=None, lang="en", selection="reco
             "valid_from": _date(valid_from if valid_from is not None else r.get("valid_from")),
             "valid_to": _date(valid_to if valid_to is not None else r.get("valid_to")),
             "cost_source": "" if _missing(r.get("cost_source")) else str(r["cost_source"]),
+            "approval_reason": "" if _missing(r.get("approval_reason")) else str(r["approval_reason"]),
         }
         _check_validity(row["valid_from"], row["valid_to"], row["bundle_id"])
         row["offer"] = offer_text(row, lang, currency)
@@ -297,8 +300,10 @@ def staff_table(bundles: pd.DataFrame, *, store=None, lang="en", selection="reco
     columns = list(STAFF_COLUMNS)
     if any(o["cost_source"] == "assumed" for o in out):
         columns.append("cost_source")  # say it on every row where it matters
-    # cost_source is listed once even when it is shown (a duplicate column cannot be displayed or written)
-    return pd.DataFrame(out, columns=list(dict.fromkeys(columns + ["cost_source"])))[columns]
+    if any(o["approval_reason"] for o in out):
+        columns.append("approval_reason")  # an offer approved against the recommendation says why
+    # each column is listed once even when it is shown (a duplicate column cannot be displayed or written)
+    return pd.DataFrame(out, columns=list(dict.fromkeys(columns + ["cost_source", "approval_reason"])))[columns]
 
 
 def _check_validity(valid_from, valid_to, bundle_id=None) -> None:
