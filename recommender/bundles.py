@@ -84,7 +84,7 @@ from recommender.catalog import level_map
 from recommender.errors import InputError
 from recommender.money import resolve_currency
 from recommender.policy import Policy
-from recommender.pricing import best_offer
+from recommender.pricing import best_offer, named_label
 from recommender.reasons import evidence_line, reason_type, reasons_for
 from recommender.significance import fisher_greater
 
@@ -732,26 +732,42 @@ def _in_season(has: np.ndarray, min_lift: float, trip: np.ndarray | None = None,
                    f"(p = {p:.2g}) in the counting window (needs {SEASON_MIN_SETS}, {min_lift:g} and p <= {alpha:g})")
 
 
-def _no_stacking(rows: list) -> list:
-    """Per store, recommended offers may not share an item: keep the more profitable, flag the others.
+def _no_stacking(rows: list) -> tuple[list, dict]:
+    """Per store, the recommended offers priced as one portfolio: the most expected profit, no shared item.
 
-    Overlapping offers are one portfolio (a ticket takes one of them, not both), so adding their profits
-    would count the same gap tickets twice; the policy's ``allow_stacking`` switches this off.
+    Overlapping offers compete for the same tickets (a ticket takes one of them, not both, and the till
+    would stack their discounts), so their profits cannot be added. :func:`recommender.portfolio.choose_offers`
+    picks, per store, the set of offers with no item in common whose summed expected profit is largest
+    (exact up to :data:`recommender.portfolio.MAX_EXACT` clashing offers, greedy above, reported); the
+    others are flagged. The policy's ``allow_stacking`` switches this off. Returns the rows and, per store,
+    the portfolio's offers, total, method and what greedy would have kept.
     """
-    kept: dict = {}
-    for row in sorted(rows, key=lambda r: (not r["recommended"], -float(r["expected_profit"]), r["bundle_id"])):
-        if not row["recommended"]:
-            continue
-        used = kept.setdefault(row["store"], {})
-        clash = [used[i] for i in row["items"] if i in used]
-        if clash:
+    from recommender.portfolio import choose_offers
+
+    by_store: dict = {}
+    for row in rows:
+        if row["recommended"]:
+            by_store.setdefault(row["store"], []).append(row)
+    summary = {}
+    for store, offers in sorted(by_store.items(), key=lambda kv: str(kv[0])):
+        offers.sort(key=lambda r: r["bundle_id"])
+        p = choose_offers([float(r["expected_profit"]) for r in offers], [r["items"] for r in offers],
+                          names=[r["bundle_id"] for r in offers])
+        keep = set(p.chosen)
+        kept = [offers[i] for i in p.chosen]
+        for i, row in enumerate(offers):
+            if i in keep:
+                continue
+            clash = next(k for k in kept if set(k["items"]) & set(row["items"])) if kept else None
+            with_ = f" ({' + '.join(clash['level_items'])})" if clash is not None else ""
             row.update(recommended=False, _key=(False, row["_key"][1]),
-                       reason_not_recommended=f"shares an item with a better offer in this store "
-                                              f"({' + '.join(clash[0])}); the policy does not allow stacking")
-            continue
-        for i in row["items"]:
-            used[i] = row["level_items"]
-    return rows
+                       reason_not_recommended=f"shares an item with an offer in this store's best portfolio{with_}: "
+                                              f"the offers chosen earn more together; the policy does not allow "
+                                              f"stacking")
+        key = "(all stores)" if store is None else str(store)
+        summary[key] = {"offers": len(offers), "chosen": len(p.chosen), "expected_profit": p.total,
+                        "greedy_expected_profit": p.greedy_total, "method": p.method}
+    return rows, summary
 
 
 def _season_of(rows, season):
@@ -1027,8 +1043,9 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
         kept.sort(key=lambda r: r["_key"], reverse=True)
         out.extend(kept if max_per_anchor is None else kept[:max_per_anchor])
     say(len(jobs), max(1, len(jobs)), f"{len(out):,} bundles")
+    portfolio = None
     if not getattr(policy, "allow_stacking", False):
-        out = _no_stacking(out)
+        out, portfolio = _no_stacking(out)
     frame = _frame(out, tickets, top)
     gates = {**cands.attrs.get("gates", {}), **skipped,
              "not_recommended": int((~frame["recommended"].astype(bool)).sum()) if len(frame) else 0}
@@ -1044,11 +1061,23 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
                               "counting_note": ("promoted store-periods of known launches left out" if known_launches
                                                 else "no launch known: counts may include promoted store-periods"),
                               "gates": gates, "catalog": filled, "currency": currency,
+                              "portfolio": _portfolio_summary(portfolio),
                               "cost_source": {k: int(v) for k, v in sources.items()},
                               "suspected_non_products_excluded": sorted(excluded),
                               "notices": receipts_notices(filled, currency, excluded),
                               "seconds": round(time.perf_counter() - t0, 4)}
     return frame
+
+
+def _portfolio_summary(per_store):
+    """How the stores' offers were chosen, for the manifest: per store and in total."""
+    if per_store is None:
+        return {"method": "stacking allowed", "stores": {}}
+    methods = {v["method"] for v in per_store.values()}
+    return {"method": "greedy" if "greedy" in methods else "exact",
+            "expected_profit": float(sum(v["expected_profit"] for v in per_store.values())),
+            "greedy_expected_profit": float(sum(v["greedy_expected_profit"] for v in per_store.values())),
+            "stores": per_store}
 
 
 def _receipts_catalog(run, lines, catalog, policy):
@@ -1132,7 +1161,7 @@ def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets,
         "names": tuple(_name(r, "en") for r in rows), "names_zh": tuple(_name(r, "zh") for r in rows),
         "anchor": skus[0], "anchor_label": c.anchor, "addons": tuple(skus[1:]),
         "regular_price": d.regular_price, "bundle_price": d.bundle_price, "discount_type": d.discount_type,
-        "discount_label": d.label, "saving": d.saving, "discount_pct": d.discount_pct,
+        "discount_label": named_label(d, _offer_item_name(d, gift, skus, rows)), "saving": d.saving, "discount_pct": d.discount_pct,
         "binding_constraint": d.binding_constraint, "expected_profit": d.expected_profit,
         "break_even_take_rate": d.break_even_take_rate, "expected_take_rate": q, "recommended": bool(d.recommended),
         "reason_not_recommended": d.reason_not_recommended, **why,
@@ -1156,6 +1185,15 @@ def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets,
         "currency": currency,
         "_key": (bool(d.recommended), float(d.expected_profit)),
     }
+
+
+def _offer_item_name(d, gift, skus, rows):
+    """The name of the item an offer discounts or gives away: labels say "free First-aid pouch", not a SKU."""
+    if d.discount_type == "gift" and gift is not None:
+        return _text(gift.get("name")) or None
+    if d.discounted_sku in skus:
+        return _text(rows[skus.index(d.discounted_sku)].get("name")) or None
+    return None
 
 
 def _frame(rows, tickets, top) -> pd.DataFrame:

@@ -64,6 +64,25 @@ def item_rows(bundle, catalog=None) -> list[dict]:
     return rows
 
 
+def _discounted_name(bundle, decision, catalog=None, gift=None):
+    """The name of the item the offer gives away or discounts (the gift's name for a gift), else None."""
+    sku = decision.discounted_sku
+    if sku is None:
+        return None
+    if decision.discount_type == "gift":
+        name = _text((gift or {}).get("name"))
+        if name:
+            return name
+    for row in item_rows(bundle, catalog):
+        if row["sku"] == str(sku) and _text(row.get("name")):
+            return row["name"]
+    if catalog is not None and "sku" in catalog.columns and "name" in catalog.columns:
+        hit = catalog.loc[catalog["sku"].astype(str) == str(sku), "name"]
+        if len(hit) and _text(hit.iloc[0]):
+            return hit.iloc[0]
+    return None
+
+
 def offer_edits(bundle, decision, *, catalog=None, gift=None, own_copy=None) -> dict:
     """The fields an edit of ``bundle``'s offer changes, all from ``decision``: price, till lines and copy.
 
@@ -95,11 +114,12 @@ def offer_edits(bundle, decision, *, catalog=None, gift=None, own_copy=None) -> 
     >>> offer_edits(row, d, own_copy={"reason_en": "Our pick"})["reason_en"]
     'Our pick'
     """
+    from recommender.pricing import named_label
     from recommender.reasons import reasons_for
 
     flat = decision.to_row()
     out = {k: flat[k] for k in PRICE_FIELDS if k in flat}
-    out["discount_label"] = decision.label
+    out["discount_label"] = named_label(decision, _discounted_name(bundle, decision, catalog, gift))
     out["components"] = list(decision.components)
     out["guardrails"] = decision.guardrails
     extra = {}
@@ -114,3 +134,34 @@ def offer_edits(bundle, decision, *, catalog=None, gift=None, own_copy=None) -> 
     out.update(own)
     out["copy_edited"] = bool(own)
     return out
+
+
+def discount_cost(bundle, unit_costs=None) -> float:
+    """What one redeeming ticket costs the shop: the saving, or for a gift the gift's unit cost.
+
+    A gift is worth its shelf price to the customer (the ``saving``) but costs the shop what it paid for it;
+    profit on screen must use the cost. The gift's cost comes from ``unit_costs`` (SKU -> unit cost), else
+    from the gift offer the run priced (``offers``), else the saving.
+
+    >>> row = {"discount_type": "gift", "saving": 5.0,
+    ...        "components": [{"sku": "a", "role": "anchor", "quantity": 1}, {"sku": "g", "role": "gift", "quantity": 1}],
+    ...        "offers": [{"discount_type": "gift", "discount_cost": 1.2}]}
+    >>> discount_cost(row), discount_cost(row, {"g": 1.5}), discount_cost({**row, "discount_type": "percent_off"})
+    (1.2, 1.5, 5.0)
+    """
+    if str(bundle.get("discount_type")) != "gift":
+        return float(bundle["saving"])
+    comps = _seq(bundle.get("components"))
+    gift = next((x for x in comps if isinstance(x, dict) and x.get("role") == "gift"), None)
+    if gift is not None and unit_costs is not None:
+        cost = unit_costs.get(str(gift["sku"]))
+        try:
+            cost = float(cost)
+        except (TypeError, ValueError):
+            cost = float("nan")
+        if cost == cost and cost >= 0:
+            return cost * int(gift.get("quantity") or 1)
+    for o in _seq(bundle.get("offers")):
+        if isinstance(o, dict) and o.get("discount_type") == "gift" and o.get("discount_cost") is not None:
+            return float(o["discount_cost"])
+    return float(bundle["saving"])

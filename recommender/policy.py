@@ -529,3 +529,34 @@ def policy_to_mapping(policy: Policy) -> dict:
     if policy.sources:
         out["sources"] = [dict(x) for x in policy.sources]
     return out
+
+
+def policy_from_fields(fields: Mapping | None) -> Policy:
+    """The :class:`Policy` a run recorded (``dataclasses.asdict`` of it, as the manifest stores it).
+
+    The dashboard re-prices an offer with the policy of the run it came from, not the defaults. Missing or
+    unreadable fields give the defaults (a run made before policies were recorded).
+
+    >>> from dataclasses import asdict
+    >>> p = Policy(min_margin=0.4, departments={"grocery": {"max_discount_pct": 0.1}})
+    >>> policy_from_fields(asdict(p)) == p
+    True
+    >>> policy_from_fields(None) == Policy()
+    True
+    """
+    if not isinstance(fields, Mapping):
+        return Policy()
+    names = {f for f in Policy.__dataclass_fields__}
+    kw = {k: v for k, v in fields.items() if k in names}
+    if isinstance(kw.get("curves"), Mapping):
+        kw["curves"] = {str(k): ResponseCurve(**{x: c[x] for x in ("q0", "q_max", "k", "threshold") if x in c})
+                        for k, c in kw["curves"].items()}
+    for key in ("discount_types", "keep_non_products"):
+        if key in kw and kw[key] is not None:
+            kw[key] = tuple(kw[key])
+    if "sources" in kw:
+        kw["sources"] = tuple(dict(x) for x in kw["sources"] or ())
+    try:
+        return Policy(**kw)
+    except (TypeError, ValueError):
+        return Policy()

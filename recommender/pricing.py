@@ -90,7 +90,7 @@ from recommender.errors import InputError
 from recommender.policy import (DEFAULT_CURVES, DISCOUNT_TYPES, PRICE_ENDINGS, Policy, ResponseCurve,
                                 calibration_factor, load_policy, policy_from_flags)
 
-__all__ = ["PriceDecision", "Offer", "price_bundle", "best_offer", "split_amount", "expected_profit",
+__all__ = ["PriceDecision", "Offer", "price_bundle", "best_offer", "split_amount", "expected_profit", "named_label",
            "break_even_take_rate", "ResponseCurve", "Policy", "DEFAULT_CURVES", "DISCOUNT_TYPES",
            "load_policy", "policy_from_flags", "calibration_factor", "BINDING_CONSTRAINTS", "GUARDRAILS"]
 
@@ -474,6 +474,28 @@ def _label(kind, setup, saving_c, bundle_c, discounted):
     if kind == "cheapest_free":
         return f"{discounted} free"
     return f"free {discounted}"
+
+
+def named_label(decision: PriceDecision, name) -> str:
+    """The offer's label with the discounted item, free item or gift called by ``name`` instead of its SKU.
+
+    >>> items = [{"sku": "a", "price": 20, "unit_cost": 8}, {"sku": "b", "price": 10, "unit_cost": 4}]
+    >>> d = price_bundle(items, 500, 5, gift={"sku": "000140", "price": 3, "unit_cost": 0.5},
+    ...                  discount_type="gift")
+    >>> d.label, named_label(d, "First-aid pouch")
+    ('free 000140', 'free First-aid pouch')
+    """
+    sku = decision.discounted_sku
+    if not sku or not isinstance(name, str) or not name.strip() or not decision.label.count(sku):
+        return decision.label
+    kind, name = decision.discount_type, name.strip()
+    if kind == "gift":
+        return f"free {name}"
+    if kind == "cheapest_free":
+        return f"{name} free"
+    if kind == "addon_discount" and decision.label.endswith(f" off {sku}"):
+        return decision.label[: -len(sku)] + name
+    return decision.label
 
 
 def _pct_text(share: float) -> str:

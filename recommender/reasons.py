@@ -313,7 +313,10 @@ def evidence_percent(count: int, antecedent_count: int) -> int:
 
 
 def evidence_line(antecedent, consequent, count: int, antecedent_count: int, lang="en") -> str:
-    """A line true to the data: the share of anchor buyers who also bought the add-on(s).
+    """A line true to the data: the share of receipts with the anchor that also hold the add-on(s).
+
+    It counts receipts (tickets), not customers: one customer may leave many receipts, and a till export
+    rarely knows who bought, so the line says "receipts" ("小票").
 
     Parameters
     ----------
@@ -325,11 +328,11 @@ def evidence_line(antecedent, consequent, count: int, antecedent_count: int, lan
     Examples
     --------
     >>> evidence_line("shirt", "tie", 62, 100)
-    '62% of customers who buy shirt also buy tie'
+    '62% of receipts with shirt also have tie'
     >>> evidence_line("衬衫", "领带", 623, 1000, "zh")
-    '买衬衫的顾客中62%也买了领带'
+    '含衬衫的小票中62%也有领带'
     >>> evidence_line("a", ["b", "c"], 1, 1000)
-    'under 1% of customers who buy a also buy b + c'
+    'under 1% of receipts with a also have b + c'
     """
     _check_lang(lang)
     pct = evidence_percent(count, antecedent_count)
@@ -338,9 +341,9 @@ def evidence_line(antecedent, consequent, count: int, antecedent_count: int, lan
     c = consequent if isinstance(consequent, str) else sep.join(consequent)
     if lang == "en":
         share = f"{pct}%" if pct >= 1 else "under 1%"
-        return f"{share} of customers who buy {a} also buy {c}"
+        return f"{share} of receipts with {a} also have {c}"
     share = f"{pct}%" if pct >= 1 else "不到1%"
-    return f"买{a}的顾客中{share}也买了{c}"
+    return f"含{a}的小票中{share}也有{c}"
 
 
 def reasons_for(items, decision=None, *, season=None, gift=None, currency=None) -> dict:

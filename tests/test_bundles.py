@@ -105,7 +105,7 @@ def test_evidence_counts_are_the_planted_associations(all_bundles, demo):
         assert set(rows["count"]) == {truth["both_receipts"]}
         assert set(rows["antecedent_count"]) == {truth["antecedent_receipts"]}
         pct = truth["both_receipts"] * 100 // truth["antecedent_receipts"]
-        assert rows["evidence_en"].str.startswith(f"{pct}% of customers who buy {assoc['antecedent'][0]}").all()
+        assert rows["evidence_en"].str.startswith(f"{pct}% of receipts with {assoc['antecedent'][0]}").all()
 
 
 @pytest.mark.slow

@@ -142,3 +142,37 @@ def test_break_even_above_100_percent_is_shown_as_not_reachable():
     assert take_rate_text(0.5) == "50.0%"
     assert take_rate_text(2.97).startswith("not reachable") and "297%" in take_rate_text(2.97)
     assert take_rate_text(float("inf")) == "∞"
+
+
+def test_each_store_runs_its_best_portfolio_of_offers(demo_run, demo_data):
+    # Overlapping offers are priced as one portfolio: among the offers that were worth running, each store
+    # runs the set with no shared item whose expected profits sum highest (checked by enumeration), and the
+    # manifest's portfolio total is the sum of the offers it runs, not of every overlapping offer.
+    import itertools
+
+    from recommender.bundles import build_bundles
+    from recommender.catalog import load_catalog
+    from recommender.receipts import load_receipts
+
+    lines = load_receipts(demo_data / "receipts.csv").lines
+    table = build_bundles(read_run(demo_run), lines, load_catalog(demo_data / "catalog.csv"))
+    port = table.attrs["summary"]["portfolio"]
+    assert port["method"] == "exact"
+    worth = table[table["recommended"].astype(bool)
+                  | table["reason_not_recommended"].fillna("").str.contains("best portfolio")]
+    assert (~worth["recommended"].astype(bool)).any()  # some offers overlap on the demo
+    for store, group in worth.groupby("store"):
+        rows = list(group.itertuples())
+        rec = [r for r in rows if r.recommended]
+        items = [i for r in rec for i in r.items]
+        assert len(items) == len(set(items)), store
+        best = 0.0
+        if len(rows) <= 14:
+            for n in range(1, len(rows) + 1):
+                for combo in itertools.combinations(rows, n):
+                    its = [i for r in combo for i in r.items]
+                    if len(its) == len(set(its)):
+                        best = max(best, sum(r.expected_profit for r in combo))
+            assert sum(r.expected_profit for r in rec) == pytest.approx(best, rel=1e-12), store
+        assert port["stores"][str(store)]["expected_profit"] == pytest.approx(sum(r.expected_profit for r in rec))
+        assert port["stores"][str(store)]["expected_profit"] >= port["stores"][str(store)]["greedy_expected_profit"] - 1e-9

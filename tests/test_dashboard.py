@@ -10,6 +10,7 @@ import os
 import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -170,6 +171,9 @@ def test_changed_discount_then_approval_is_recorded_with_user(data_dir):
         regular = amount(next(m.value for m in at.metric if m.label == t("regular_price")))
         at.number_input(key=f"capamt_{bid}").set_value(round(0.05 * regular, 2)).run()
     clean(at)
+    asked = [w for w in at.text_input if w.key == f"approval_reason_{bid}"]
+    if asked:  # the 5% cap left an offer that is not recommended: approving it needs a reason
+        asked[0].input("a 5% test").run()
     at.button(key="btn_approve").click().run()
     clean(at)
     assert any("Approved by **local**" in s.value for s in at.success)
@@ -178,6 +182,7 @@ def test_changed_discount_then_approval_is_recorded_with_user(data_dir):
     assert last["user"] == "local" and last["status"] == "approved"
     assert last["changes"]["discount_type"][1] == new_type
     assert last["fields"]["discount_pct"] <= 0.05 + 1e-9
+    assert (last["reason"] == "a 5% test") if asked else pd.isna(last["reason"])
     # the export page lists it, with the edited price
     at = open_page(at, "export_page")
     clean(at)
@@ -572,3 +577,91 @@ def test_a_file_on_the_server_becomes_the_active_data(data_dir, tmp_path, monkey
     audit = (data_dir / "audit.log").read_text(encoding="utf-8")
     assert "server_file_refused" in audit
     _back_to_demo(data_dir)
+
+
+def _demo_bundles(data_dir):
+    from recommender.dashboard import common
+    from recommender.runs import read_run
+
+    return read_run(data_dir / "runs" / common.DEMO_RUN).tables["bundles"]
+
+
+def _open_bundle(at: AppTest, bid: str) -> AppTest:
+    at.selectbox(key="pick_bundle").set_value(bid).run()
+    assert at.selectbox(key="pick_bundle").value == bid
+    return at
+
+
+def test_approving_a_not_recommended_offer_asks_for_a_reason(data_dir):
+    db = _back_to_demo(data_dir)
+    table = _demo_bundles(data_dir)
+    done = set(decisions.current(db)["bundle_id"]) if db.exists() else set()
+    row = table[~table["recommended"].astype(bool) & ~table["bundle_id"].isin(done)].iloc[0]
+    bid = row["bundle_id"]
+    at = _open_bundle(open_page(start(), "bundles_page"), bid)
+    clean(at)
+    assert any(t("reason_needed", why="").split(":")[0] in m.value for m in at.markdown)
+    at.button(key="btn_approve").click().run()  # no reason: refused, said so, nothing written
+    assert [e.value for e in at.error] == [t("reason_missing")]
+    assert decisions.history(db, bid).empty
+    at.text_input(key=f"approval_reason_{bid}").input("clearance of last season's stock").run()
+    at.button(key="btn_approve").click().run()
+    clean(at)
+    assert any("Approved by **local**" in s.value for s in at.success)
+    last = decisions.history(db, bid).iloc[-1]
+    assert last["status"] == "approved" and last["reason"] == "clearance of last season's stock"
+    log = next(d.value for d in at.dataframe if t("approval_reason") in d.value.columns)
+    assert log[t("approval_reason")].iloc[-1] == "clearance of last season's stock"
+
+
+def test_gift_profit_on_screen_uses_the_gift_cost_and_the_label_its_name(data_dir):
+    _back_to_demo(data_dir)
+    table = _demo_bundles(data_dir)
+    gifts = table[(table["discount_type"] == "gift") & table["recommended"].astype(bool)]
+    assert len(gifts)
+    row = gifts.iloc[0]
+    # the label names the gift, never its SKU code
+    assert row["discount_label"] == f"free {row['gift_name']}" and row["gift_sku"] not in row["discount_label"]
+    at = _open_bundle(open_page(start(), "bundles_page"), row["bundle_id"])
+    clean(at)
+    shown = next(m.value for m in at.metric if m.label == t("projected_profit"))
+    # E[profit] = q G (M - c - L) - c S with c the gift's unit cost from the catalog (q as the slider rounds it)
+    from recommender.catalog import load_catalog
+
+    catalog = load_catalog(data_dir / "demo" / "catalog.csv").set_index("sku")
+    q, G, S = round(float(row["expected_take_rate"]), 3), int(row["gap_tickets"]), int(row["set_tickets"])
+    M, L = float(row["added_margin"]), float(row["substitute_margin_loss"] or 0.0)
+
+    def profit(c):
+        return q * G * (M - c - L) - c * S
+
+    cost = float(catalog.loc[str(row["gift_sku"]), "unit_cost"])
+    assert shown == f"{profit(cost):,.0f}"
+    assert f"{profit(float(row['gift_value'])):,.0f}" != shown  # the shelf price would show another figure
+
+
+def test_the_price_editor_reprices_with_the_runs_policy(data_dir):
+    import dataclasses
+
+    from recommender.dashboard import common
+    from recommender.policy import Policy
+    from recommender.runs import read_run, write_run
+
+    _back_to_demo(data_dir)
+    run = read_run(data_dir / "runs" / common.DEMO_RUN)
+    manifest = {k: v for k, v in run.manifest.items() if k not in ("files", "tables")}
+    strict = dataclasses.asdict(Policy(min_margin=0.41, max_discount_pct=0.17))
+    manifest["bundles"] = {**manifest.get("bundles", {}),
+                           "parameters": {**manifest.get("bundles", {}).get("parameters", {}), "policy": strict}}
+    write_run(data_dir / "runs" / "demo-strict", itemsets_df=run.itemsets, rules_df=run.rules,
+              substitutes_df=run.substitutes, manifest=manifest, extra_tables=dict(run.tables))
+    at = open_page(start(run_name="demo-strict"), "bundles_page")
+    bid = at.selectbox(key="pick_bundle").value
+    assert at.slider(key=f"margin_{bid}").value == 41
+    dtype = at.selectbox(key=f"dtype_{bid}")
+    new_type = next(o for o in ("percent_off", "addon_discount") if o in dtype.options and o != dtype.value)
+    dtype.set_value(new_type).run()
+    clean(at)
+    assert at.slider(key=f"cap_{bid}").value == 17
+    guard = next(d.value for d in at.dataframe if t("guardrail") in d.value.columns).set_index(t("guardrail"))
+    assert "41%" in guard.loc["min_margin", ""] and "17%" in guard.loc["max_discount", ""]

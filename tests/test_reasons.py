@@ -108,14 +108,14 @@ def test_evidence_percent_never_overstates(antecedent_count, data):
     assert pct * antecedent_count <= count * 100 < (pct + 1) * antecedent_count
     line = evidence_line("X", "Y", count, antecedent_count)
     if pct >= 1:
-        assert line == f"{pct}% of customers who buy X also buy Y"
+        assert line == f"{pct}% of receipts with X also have Y"
 
 
 def test_evidence_lines():
-    assert evidence_line("shirt", "tie", 62, 100) == "62% of customers who buy shirt also buy tie"
-    assert evidence_line("shirt", "tie", 629, 1000) == "62% of customers who buy shirt also buy tie"  # not 63
-    assert evidence_line("衬衫", "领带", 62, 100, "zh") == "买衬衫的顾客中62%也买了领带"
-    assert evidence_line("a", "b", 0, 10, "zh") == "买a的顾客中不到1%也买了b"
+    assert evidence_line("shirt", "tie", 62, 100) == "62% of receipts with shirt also have tie"
+    assert evidence_line("shirt", "tie", 629, 1000) == "62% of receipts with shirt also have tie"  # not 63
+    assert evidence_line("衬衫", "领带", 62, 100, "zh") == "含衬衫的小票中62%也有领带"
+    assert evidence_line("a", "b", 0, 10, "zh") == "含a的小票中不到1%也有b"
     with pytest.raises(ValueError):
         evidence_line("a", "b", 11, 10)
 

@@ -12,8 +12,9 @@ import streamlit as st
 from recommender import decisions
 from recommender.dashboard import common as c
 from recommender.errors import InputError
-from recommender.policy import DISCOUNT_TYPES, Policy, policy_from_flags
-from recommender.pricing import expected_profit, price_bundle
+from recommender.policy import DISCOUNT_TYPES, Policy, policy_from_fields, policy_from_flags
+from recommender.pricing import expected_profit, named_label, price_bundle
+from recommender.offer import discount_cost as offer_cost
 from recommender.offer import offer_edits
 from recommender.rules_query import SORTABLE, query_rules
 
@@ -327,7 +328,8 @@ with left:
         st.markdown(":material/warning: " + T("substitute_warning", text=c.plain(row["substitute_warning"])))
 
     st.markdown(f"**{T('price_editor')}**")
-    base = Policy()
+    # re-price with the policy the run priced with (its curves, floors, departments), not the defaults
+    base = policy_from_fields(run.manifest.get("bundles", {}).get("parameters", {}).get("policy"))
     types = [t_ for t_ in DISCOUNT_TYPES if t_ != "gift" or isinstance(row.get("gift_sku"), str)]
     cur_type = row["discount_type"] if row["discount_type"] in types else types[0]
     p1, p2, p3 = st.columns(3)
@@ -353,6 +355,8 @@ with left:
         g = next((x for x in comps if x["role"] == "gift"), None) or {"sku": row["gift_sku"]}
         gsku = str(g["sku"])
         gift = {"sku": gsku, "price": price_of.get(gsku), "unit_cost": cost.get(gsku)}
+    gift_name = (row.get("gift_name") if isinstance(row.get("gift_name"), str) else None) or (
+        names_of.get(gift["sku"]) if gift else None)
     policy = policy_from_flags(base, max_discount=cap / 100, min_margin=margin / 100)
     decision = price_bundle(items, int(row["gap_tickets"]), int(row["set_tickets"]), policy,
                             float(row["substitute_margin_loss"] or 0.0), gift, discount_type=dtype,
@@ -364,7 +368,9 @@ with left:
     q2.metric(T("bundle_price"), c.money(shown.bundle_price if shown else row["bundle_price"], cur),
               delta=f"{(shown.bundle_price - row['bundle_price']):+.2f}" if shown else None, delta_color="off")
     q3.metric(T("saving"), c.money(shown.saving if shown else row["saving"], cur))
-    st.caption(c.plain(shown.label if shown else row["discount_label"]))  # the label names the gift: text
+    shown_label = named_label(shown, (gift_name or names_of.get(shown.discounted_sku))
+                              if shown.discount_type == "gift" else names_of.get(shown.discounted_sku)) if shown else None
+    st.caption(c.plain(shown_label or row["discount_label"]))  # the label names the gift: text
     guards = shown.guardrails if shown else json.loads(row["guardrails"])
     st.dataframe(pd.DataFrame([{T("guardrail"): name, T("limit"): g["limit"], T("value"): g["value"],
                                 T("holds"): bool(g["holds"]), "": g.get("text", "")}
@@ -377,7 +383,8 @@ with left:
 with right:
     st.markdown(f"**{T('projection')}**")
     take = decision.expected_take_rate if shown else float(row["expected_take_rate"])
-    cost_each = decision.discount_cost if shown else float(row["saving"])
+    # what one redeeming ticket costs the shop: the saving, or for a gift its unit cost (not its shelf price)
+    cost_each = decision.discount_cost if shown else offer_cost(row, cost)
     q = st.slider(T("take_rate"), 0.0, 1.0, float(round(take, 3)), 0.005, key=f"take_{bid}")
     gap, sets = int(row["gap_tickets"]), int(row["set_tickets"])
     profit = float(expected_profit(q, gap, float(row["added_margin"]), cost_each, sets,
@@ -426,18 +433,36 @@ with right:
     if not c.can("approve"):
         st.info(T("read_only", role=c.role_label(who.role)))
     else:
-        def decide(action: str) -> None:
+        # the offer as it would be approved (edits included): one that is not recommended, or that is expected
+        # to lose money, is approved only with a reason, kept with the decision and shown in the exports
+        as_approved = {"recommended": shown.recommended if shown else row["recommended"],
+                       "expected_profit": shown.expected_profit if shown else row["expected_profit"]}
+        needs = decisions.reason_needed(as_approved)
+        why = ""
+        if needs:
+            st.markdown(":material/warning: " + T("reason_needed", why=c.plain(needs)))
+            why = st.text_input(T("approval_reason"), key=f"approval_reason_{bid}")
+
+        def decide(action: str) -> bool:
             orig = {k: original[k] for k in decisions.EDITABLE if k in original.index}
             orig = {k: (json.loads(v) if k in ("components", "guardrails") and isinstance(v, str) else v)
                     for k, v in orig.items()}
-            decisions.record(c.db_path(), bid, items=row["items"], store=row["store"], action=action,
-                             user=who.name, role=who.role, edits=edits if action != "reset" else None,
-                             original=orig, run=run_path.name)
+            try:
+                decisions.record(c.db_path(), bid, items=row["items"], store=row["store"], action=action,
+                                 user=who.name, role=who.role, edits=edits if action != "reset" else None,
+                                 original=orig, run=run_path.name, reason=why or None, needs_reason=needs)
+            except decisions.ReasonRequired:
+                st.session_state["reason_missing"] = bid
+                return False
             st.session_state["flash"] = T("saved", action=action, user=who.label)
+            return True
 
+        if st.session_state.get("reason_missing") == bid and not why:
+            st.error(T("reason_missing"))
         a1, a2, a3, a4 = st.columns(4)
         if a1.button(T("approve"), type="primary", key="btn_approve"):
-            decide("approve")
+            if decide("approve"):
+                st.session_state.pop("reason_missing", None)
             st.rerun()
         if a2.button(T("reject"), key="btn_reject"):
             decide("reject")
@@ -453,7 +478,7 @@ with st.expander(T("history")):
     hist = decisions.history(c.db_path(), bid)
     if len(hist):
         st.dataframe(pd.DataFrame({"at": hist["at"], "user": hist["user"], "action": hist["action"],
-                                   "status": hist["status"],
+                                   "status": hist["status"], T("approval_reason"): hist["reason"].fillna(""),
                                    "changes": hist["changes"].map(lambda d: json.dumps(
                                        {k: v for k, v in d.items() if k not in ("components", "guardrails")},
                                        ensure_ascii=False))}), hide_index=True, width="stretch")

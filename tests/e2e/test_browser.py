@@ -198,6 +198,15 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
                 no_errors(page)
                 price = page.locator('[data-testid="stMetric"]').filter(has_text="Bundle price").first
                 edited_price = price.locator('[data-testid="stMetricValue"]').inner_text().strip()
+                reason_box = page.get_by_label("Reason for approving")
+                if reason_box.count():
+                    # the edited offer is not recommended (or loses money): approving it without a reason is
+                    # refused, with a reason it is recorded
+                    page.get_by_role("button", name="Approve").click()
+                    page.get_by_text("Not approved: write the reason").first.wait_for(timeout=STEP_TIMEOUT)
+                    reason_box.fill("e2e: approved against the recommendation")
+                    reason_box.press("Enter")
+                    settle(page)
                 page.get_by_role("button", name="Approve").click()
                 page.get_by_text("Approved by local").first.wait_for(timeout=STEP_TIMEOUT)
                 settle(page)
