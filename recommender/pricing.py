@@ -530,7 +530,7 @@ def _decision(kind, setup, saving_c, cost_c, binding, recommended, reason, disco
 
 def _why_not(setup, guard_name=None) -> str:
     if setup.gap == 0:
-        return "no gap tickets: customers who buy the anchor already take the add-ons (or never buy it)"
+        return "no gap tickets: every receipt with the anchor already holds the add-ons (or none has the anchor)"
     if setup.margin - setup.loss <= 0:
         return "the add-ons earn no margin (after substitutes) to pay for a discount"
     if guard_name is not None:
