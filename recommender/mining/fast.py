@@ -154,27 +154,68 @@ def _batches(work, n_batches):
 
 
 def _to_frame(rank_to_col, single_counts, out_parent, out_item, out_count, n_out) -> pd.DataFrame:
-    """Nodes -> DataFrame of tuples of column indices, sorted by (length, items)."""
+    """Nodes -> DataFrame of tuples of column indices, sorted by (length, items).
+
+    Millions of tuples are built here, so: every tuple refers to one shared int
+    object per column (not a fresh int per cell, which would double the memory),
+    rows are sorted by one integer key where their columns fit in 63 bits, and
+    the garbage collector, which would walk the growing heap of tuples again
+    and again, is paused meanwhile.
+    """
+    import gc
+
     from recommender.mining import _kernels as K
 
     n_items = rank_to_col.size
     order = np.argsort(rank_to_col, kind="stable")
-    items = [(c,) for c in rank_to_col[order].tolist()]
-    counts = [single_counts[order]]
-    if n_out:
-        lengths = K.node_lengths(out_parent, n_out, n_items)
-        for k in range(2, int(lengths.max()) + 1):
-            rows = np.flatnonzero(lengths == k)
-            if rows.size == 0:
-                continue
-            arr = K.fill_itemsets(out_parent, out_item, lengths, rows, k, n_items, rank_to_col)
-            srt = np.lexsort(arr.T[::-1])
-            # a structured view makes numpy build the tuples itself, without lists in between
-            rec = np.ascontiguousarray(arr[srt]).view(np.dtype([(f"i{c}", np.int64) for c in range(k)]))
-            items.extend(rec.ravel().tolist())
-            counts.append(out_count[rows][srt])
-    return pd.DataFrame({"items": pd.Series(items, dtype=object),
-                         "count": np.concatenate(counts).astype(np.int64)})
+    n_cols = int(rank_to_col.max()) + 1 if n_items else 0
+    labels = np.empty(n_cols, dtype=object)
+    labels[:] = list(range(n_cols))
+    bits = max(1, n_cols.bit_length())
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        items = list(zip(labels[rank_to_col[order]]))
+        counts = [single_counts[order]]
+        if n_out:
+            lengths = K.node_lengths(out_parent, n_out, n_items)
+            for k in range(2, int(lengths.max()) + 1):
+                rows = np.flatnonzero(lengths == k)
+                if rows.size == 0:
+                    continue
+                arr = K.fill_itemsets(out_parent, out_item, lengths, rows, k, n_items, rank_to_col)
+                srt = _lexicographic_order(arr, bits)
+                arr = arr[srt]
+                items.extend(zip(*(labels[arr[:, c]] for c in range(k))))
+                counts.append(out_count[rows][srt])
+                del arr
+        return pd.DataFrame({"items": pd.Series(items, dtype=object),
+                             "count": np.concatenate(counts).astype(np.int64)})
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _lexicographic_order(arr, bits):
+    """Order of the rows of ``arr`` (non-negative ints below ``2**bits``) by their columns in turn.
+
+    Columns are packed several to an int64 key, so a sort takes a few passes
+    rather than one per column.
+
+    >>> _lexicographic_order(np.array([[1, 3, 2], [1, 2, 9], [0, 5, 5]]), 4).tolist()
+    [2, 1, 0]
+    """
+    per_key = max(1, 63 // bits)
+    keys = []
+    for lo in range(0, arr.shape[1], per_key):
+        key = arr[:, lo].astype(np.int64)
+        for c in range(lo + 1, min(lo + per_key, arr.shape[1])):
+            key <<= bits
+            key |= arr[:, c]
+        keys.append(key)
+    if len(keys) == 1:
+        return np.argsort(keys[0], kind="stable")
+    return np.lexsort(keys[::-1])
 
 
 def _suggest(counts_desc, cap, min_count):
