@@ -8,28 +8,46 @@ gives them) sorted by the chosen measure, and how many rules pass the filters.
 The query runs in DuckDB straight over the Parquet file, so a run with millions
 of rules costs the caller the rows it shows, not the run: the dashboard's rules
 table, scatter chart and network all come from here.
+
+Filters on items (a search, a department's labels, item-to-item rules only)
+never scan the rules' text: a per-run item index, ``rules_index.parquet``
+beside ``rules.parquet`` (each label and the row numbers of the rules holding
+it), is built once on first use and kept in memory per process; the labels a
+filter wants become a set of row numbers that DuckDB joins on. The DuckDB
+connection is made once per process (each query runs on its own cursor).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import re
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from recommender.atomic import file_mode
 from recommender.errors import InputError
 
-__all__ = ["query_rules", "SORTABLE"]
+__all__ = ["query_rules", "rule_index", "SORTABLE", "INDEX_FILE"]
+
+#: The per-run item index, written beside rules.parquet (derived from it; rebuilt when it is older).
+INDEX_FILE = "rules_index.parquet"
 
 #: Measures the rules can be sorted by (descending, except p- and q-values).
 SORTABLE = ("lift", "confidence", "support", "count", "leverage", "conviction", "p_value", "q_value")
 _ASCENDING = ("p_value", "q_value")
-#: A stored list of exactly one label: ["..."] with JSON escapes inside.
-_ONE_LABEL = r'\["(?:[^"\\]|\\.)*"\]'
 
 
-def _connect():
+_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _connection():
     import duckdb
 
     # no extension is fetched from the network: the JSON and Parquet readers are built in
@@ -37,9 +55,127 @@ def _connect():
                                   "threads": 2})
 
 
+def _connect():
+    """A cursor on the process's one DuckDB connection (a cursor per query: pages run in several threads)."""
+    with _LOCK:
+        return _connection().cursor()
+
+
+@dataclass(frozen=True)
+class RuleIndex:
+    """Which rules hold each label: ``rules[offsets[i]:offsets[i + 1]]`` are the row numbers (in
+    rules.parquet) of the rules holding ``labels[i]``; ``labels`` sorted."""
+
+    labels: np.ndarray
+    offsets: np.ndarray
+    rules: np.ndarray
+    n_rules: int
+    columns: tuple
+
+    @functools.cached_property
+    def sizes(self) -> np.ndarray:
+        """Items in each rule (antecedents and consequents together)."""
+        return np.bincount(self.rules, minlength=self.n_rules)
+
+    @functools.cached_property
+    def position(self) -> dict:
+        return {lab: i for i, lab in enumerate(self.labels)}
+
+    def rows_with(self, wanted) -> np.ndarray:
+        """A boolean mask over the rules: those holding at least one of the labels ``wanted``."""
+        mask = np.zeros(self.n_rules, dtype=bool)
+        for label in {str(x) for x in wanted}:
+            i = self.position.get(label)
+            if i is not None:
+                mask[self.rules[self.offsets[i]:self.offsets[i + 1]]] = True
+        return mask
+
+    def rows_matching(self, text: str, also=()) -> np.ndarray:
+        """Rules holding a label that contains ``text`` (case-insensitive) or is one of ``also``."""
+        text = text.lower()
+        hit = [lab for lab in self.labels if text in lab.lower()]
+        return self.rows_with(set(hit) | {str(x) for x in also})
+
+
+def _build_index(path: Path):
+    """(label, list of rule row numbers) for every label of a rules.parquet, as an Arrow table (DuckDB)."""
+    con = _connect()
+    try:
+        return con.sql(
+            "SELECT label, list(rule ORDER BY rule) AS rules FROM ("
+            "SELECT file_row_number::UINTEGER AS rule, unnest(list_concat("
+            "from_json(antecedents, '[\"VARCHAR\"]'), from_json(consequents, '[\"VARCHAR\"]'))) AS label "
+            f"FROM read_parquet('{_quote(path)}', file_row_number = true)) GROUP BY label ORDER BY label"
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _write_index(table, target: Path) -> None:
+    """Write the index beside the rules atomically; a folder we may not write to keeps it in memory only."""
+    import pyarrow.parquet as pq
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp)
+            os.chmod(tmp, file_mode())  # mkstemp's private mode: the run folder's files are ordinary ones
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass
+
+
+@functools.lru_cache(maxsize=2)  # the index of a run with 2.9 M rules holds about 45 MB
+def _load_index(path: str, mtime_ns: int, size: int) -> RuleIndex:
+    import pyarrow.parquet as pq
+
+    rules_file = Path(path)
+    target = rules_file.with_name(INDEX_FILE)
+    table = None
+    if target.exists() and target.stat().st_mtime_ns >= mtime_ns:
+        try:
+            table = pq.read_table(target)
+        except (OSError, ValueError):  # a broken index is rebuilt, never trusted
+            table = None
+    if table is None:
+        table = _build_index(rules_file)
+        _write_index(table, target)
+    meta = pq.ParquetFile(rules_file).metadata
+    lists = table.column("rules").combine_chunks()
+    offsets = np.asarray(lists.offsets, dtype=np.int64)
+    values = np.asarray(lists.values.to_numpy(zero_copy_only=False), dtype=np.uint32)  # 4 bytes a reference
+    labels = np.asarray(table.column("label").to_pylist(), dtype=object)
+    return RuleIndex(labels=labels, offsets=offsets - offsets[0] if len(offsets) else np.zeros(1, np.int64),
+                     rules=values, n_rules=int(meta.num_rows), columns=tuple(meta.schema.to_arrow_schema().names))
+
+
+def rule_index(run_dir) -> RuleIndex:
+    """The item index of a run's rules (built and written beside them on first use; cached per process).
+
+    >>> import tempfile
+    >>> from recommender.runs import write_run
+    >>> rules = pd.DataFrame({"antecedents": [("tea",), ("cake",), ("tea", "cake")],
+    ...                       "consequents": [("cup",), ("jam",), ("cup",)], "count": [40, 30, 5]})
+    >>> items = pd.DataFrame({"items": [("tea",)], "size": [1], "count": [50], "support": [0.5]})
+    >>> ix = rule_index(write_run(Path(tempfile.mkdtemp()) / "run", itemsets_df=items, rules_df=rules))
+    >>> ix.labels.tolist(), ix.rows_with(["cup"]).tolist(), ix.sizes.tolist()
+    (['cake', 'cup', 'jam', 'tea'], [True, False, True], [2, 2, 3])
+    """
+    path = Path(run_dir) / "rules.parquet"
+    if not path.exists():
+        raise InputError("the run folder has no rules.parquet", path=run_dir, hint="run `recommender mine` again")
+    st = path.stat()
+    return _load_index(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
 def query_rules(run_dir, *, min_support: float = 0.0, min_confidence: float = 0.0, min_lift: float = 0.0,
                 significant_only: bool = False, search: str = "", search_labels=(), any_labels=None,
-                pairs_only: bool = False, sort_by: str = "lift", top: int = 2000) -> tuple[pd.DataFrame, int]:
+                pairs_only: bool = False, sort_by: str = "lift", top: int = 2000,
+                columns=None) -> tuple[pd.DataFrame, int]:
     """The rules of a run that pass the filters: the first ``top`` by ``sort_by``, and their total count.
 
     Parameters
@@ -51,7 +187,7 @@ def query_rules(run_dir, *, min_support: float = 0.0, min_confidence: float = 0.
     significant_only : bool
         Keep rules flagged significant (FDR-controlled) only.
     search : str
-        Case-insensitive text looked for in the rule's labels.
+        Case-insensitive text looked for in the rule's labels (a rule passes when one of its labels holds it).
     search_labels : iterable of str
         Labels that also match the search (e.g. items whose *name* contains it).
     any_labels : iterable of str, optional
@@ -62,6 +198,8 @@ def query_rules(run_dir, *, min_support: float = 0.0, min_confidence: float = 0.
         One of :data:`SORTABLE`; p- and q-values sort ascending, the rest descending.
     top : int
         Most rows returned.
+    columns : iterable of str, optional
+        Only these columns (antecedents and consequents always); every column when None.
 
     Examples
     --------
@@ -80,51 +218,52 @@ def query_rules(run_dir, *, min_support: float = 0.0, min_confidence: float = 0.
     1
     """
     path = Path(run_dir) / "rules.parquet"
-    if not path.exists():
-        raise InputError("the run folder has no rules.parquet", path=run_dir, hint="run `recommender mine` again")
     if sort_by not in SORTABLE:
         raise ValueError(f"sort_by must be one of {', '.join(SORTABLE)}, not {sort_by!r}")
+    index = rule_index(run_dir)  # raises the InputError of a folder without rules.parquet
+    cols = index.columns
+    if sort_by not in cols:
+        sort_by = "lift"
+    where, args = [], []
+    for col, bound in (("support", min_support), ("confidence", min_confidence), ("lift", min_lift)):
+        if bound and col in cols:
+            where.append(f"{col} >= ?")
+            args.append(float(bound))
+    if significant_only and "significant" in cols:
+        where.append("significant")
+    # filters on items go through the item index (a mask of rule rows), never through the rules' text
+    keep = None
+    if search:
+        keep = index.rows_matching(search, search_labels)
+    if any_labels is not None:
+        wanted = index.rows_with(any_labels)
+        keep = wanted if keep is None else keep & wanted
+    if pairs_only:
+        pairs = index.sizes == 2
+        keep = pairs if keep is None else keep & pairs
+    if columns is None:
+        shown = list(cols)
+    else:
+        shown = [col for col in dict.fromkeys(["antecedents", "consequents", *columns]) if col in cols]
+    order = "ASC" if sort_by in _ASCENDING else "DESC"
+    tie = ", count DESC" if "count" in cols and sort_by != "count" else ""
+    select = ", ".join(f'"{col}"' for col in shown)
     con = _connect()
     try:
-        cols = [r[0] for r in con.execute("SELECT name FROM parquet_schema(?)", [str(path)]).fetchall()]
-        if sort_by not in cols:
-            sort_by = "lift"
-        where, args = [], []
-        for col, bound in (("support", min_support), ("confidence", min_confidence), ("lift", min_lift)):
-            if bound and col in cols:
-                where.append(f"{col} >= ?")
-                args.append(float(bound))
-        if significant_only and "significant" in cols:
-            where.append("significant")
-        # a label is in a rule when its JSON-quoted text is in the stored list: one regular expression over the
-        # text, much cheaper than parsing millions of JSON lists
-        labels = "antecedents || consequents"
-        if search:
-            text = f"%{search.lower()}%"
-            cond = "(lower(antecedents) LIKE ? OR lower(consequents) LIKE ?"
-            args += [text, text]
-            extra = sorted({str(x) for x in search_labels})
-            if extra:
-                cond += f" OR regexp_matches({labels}, ?)"
-                args.append(_any_of(extra))
-            where.append(cond + ")")
-        if any_labels is not None:
-            wanted = sorted({str(x) for x in any_labels})
-            if not wanted:
-                where.append("false")
-            else:
-                where.append(f"regexp_matches({labels}, ?)")
-                args.append(_any_of(wanted))
-        if pairs_only:
-            where.append("regexp_full_match(antecedents, ?) AND regexp_full_match(consequents, ?)")
-            args += [_ONE_LABEL, _ONE_LABEL]
+        source = f"read_parquet('{_quote(path)}', file_row_number = true)"
+        if keep is not None:
+            rows = np.flatnonzero(keep)
+            if not len(rows):
+                return _empty(con, path, shown), 0
+            import pyarrow as pa
+
+            con.register("wanted_rows", pa.table({"rule": pa.array(rows, type=pa.int64())}))
+            where.append("file_row_number IN (SELECT rule FROM wanted_rows)")
         sql_where = (" WHERE " + " AND ".join(where)) if where else ""
-        source = f"read_parquet('{_quote(path)}')"
         total = con.execute(f"SELECT count(*) FROM {source}{sql_where}", args).fetchone()[0]
-        order = "ASC" if sort_by in _ASCENDING else "DESC"
-        tie = ", count DESC" if "count" in cols and sort_by != "count" else ""
-        frame = con.execute(f"SELECT * FROM {source}{sql_where} ORDER BY {sort_by} {order} NULLS LAST{tie}, "
-                            f"antecedents, consequents LIMIT {int(top)}", args).df()
+        # ties last by the order the run was written: a text tie-break would read every passing rule's text
+        frame = con.execute(f"SELECT {select} FROM {source}{sql_where} ORDER BY {sort_by} {order} NULLS LAST{tie}, "
+                            f"file_row_number LIMIT {int(top)}", args).df()
     finally:
         con.close()
     from recommender.runs import _decode
@@ -132,9 +271,10 @@ def query_rules(run_dir, *, min_support: float = 0.0, min_confidence: float = 0.
     return _decode(frame, ["antecedents", "consequents"]), int(total)
 
 
-def _any_of(labels) -> str:
-    """A regular expression matching any of ``labels`` as stored (JSON-quoted, as runs.write_run writes them)."""
-    return "|".join(re.escape(json.dumps(str(x), ensure_ascii=False)) for x in labels)
+def _empty(con, path: Path, shown) -> pd.DataFrame:
+    """No rule passes: an empty frame with the run's column types."""
+    select = ", ".join(f'"{col}"' for col in shown)
+    return con.execute(f"SELECT {select} FROM read_parquet('{_quote(path)}') LIMIT 0").df()
 
 
 def _quote(path: Path) -> str:

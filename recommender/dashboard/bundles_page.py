@@ -22,6 +22,8 @@ T = c.T
 c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
 RULES_SHOWN = 2000  # rows in the rules table and points in the chart: the top ones by the chosen measure
 POINTS_SHOWN = 2000
+#: The rule columns the table, chart and network show (only these are read from the run's Parquet).
+RULE_COLUMNS = ("count", "support", "confidence", "lift", "p_value", "q_value", "significant", "redundant")
 st.title(T("bundles_title"))
 c.demo_banner()
 flash = st.session_state.pop("flash", None)
@@ -160,7 +162,8 @@ def rules_view(path: str, version: float, filters: str, sort_by: str, top: int, 
     f = json.loads(filters)
     return query_rules(path, min_support=f["support"], min_confidence=f["conf"], min_lift=f["lift"],
                        significant_only=f["sig"], search=f["search"], search_labels=_search_labels,
-                       any_labels=_any_labels, pairs_only=pairs_only, sort_by=sort_by, top=top)
+                       any_labels=_any_labels, pairs_only=pairs_only, sort_by=sort_by, top=top,
+                       columns=RULE_COLUMNS)
 
 
 name_hits = tuple(sorted(i for i, n in names_of.items() if search and search in str(n).lower()))

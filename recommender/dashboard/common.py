@@ -18,6 +18,7 @@ import streamlit as st
 from recommender import access, auth, data_dir, decisions, server_files, workspace  # data_dir: the pages call common.data_dir()
 from recommender.i18n import t
 from recommender.receipts import LoadOptions, load_receipts
+from recommender.rules_query import INDEX_FILE
 
 DEMO_RUN = "demo"
 #: The workspace label of the demo shop (shown translated).
@@ -52,7 +53,9 @@ def list_runs() -> list[str]:
 def folder_version(path) -> float:
     """Latest modification time of a folder's files: part of every cache key, so a re-run is seen."""
     path = Path(path)
-    return max([path.stat().st_mtime] + [f.stat().st_mtime for f in path.iterdir()])
+    # the item index is derived from rules.parquet (whose time is here): writing it is no new version
+    return max([path.stat().st_mtime] + [f.stat().st_mtime for f in path.iterdir()
+                                         if f.name != INDEX_FILE and not f.name.startswith(".")])
 
 
 # ------------------------------------------------------------------ language and users
