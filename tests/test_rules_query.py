@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recommender.rules_query import INDEX_FILE, query_rules, rule_index
+from recommender.rules_query import INDEX_FILES, query_rules, rule_index
 from recommender.runs import write_run
 
 LABELS = ["tea", "Teapot", "cup", "jam", "cake", "绿茶", 'say "hi"', "back\\slash", "a, b", "[x]"]
@@ -86,8 +86,7 @@ def test_only_the_asked_columns_and_an_empty_answer_keeps_them(tmp_path):
 def test_the_index_is_kept_beside_the_rules_and_rebuilt_when_they_change(tmp_path):
     run = write(tmp_path, make_rules([(["tea"], ["cup"], 40, 0.8, 2.0, True)]))
     assert query_rules(run, search="tea")[1] == 1
-    index = run / INDEX_FILE
-    assert index.exists()
+    assert all((run / name).exists() for name in INDEX_FILES)
     # the run written again with other rules: the old index is older than rules.parquet, so it is not trusted
     again = write_run(run, itemsets_df=pd.DataFrame({"items": [("jam",)], "size": [1], "count": [5],
                                                      "support": [0.5]}),
@@ -110,7 +109,7 @@ def test_a_folder_that_cannot_be_written_still_answers(tmp_path, monkeypatch):
 
     monkeypatch.setattr(rq.tempfile, "mkstemp", refuse)
     assert query_rules(run, any_labels=["jam"])[1] == 1  # the index is kept in memory only
-    assert not (run / INDEX_FILE).exists() and not list(run.glob(".*"))
+    assert not any((run / name).exists() for name in INDEX_FILES) and not list(run.glob(".*"))
 
 
 def test_mask_of_labels(tmp_path):

@@ -18,7 +18,7 @@ import streamlit as st
 from recommender import access, auth, data_dir, decisions, server_files, workspace  # data_dir: the pages call common.data_dir()
 from recommender.i18n import t
 from recommender.receipts import LoadOptions, load_receipts
-from recommender.rules_query import INDEX_FILE
+from recommender.rules_query import INDEX_FILES
 
 DEMO_RUN = "demo"
 #: The workspace label of the demo shop (shown translated).
@@ -55,7 +55,7 @@ def folder_version(path) -> float:
     path = Path(path)
     # the item index is derived from rules.parquet (whose time is here): writing it is no new version
     return max([path.stat().st_mtime] + [f.stat().st_mtime for f in path.iterdir()
-                                         if f.name != INDEX_FILE and not f.name.startswith(".")])
+                                         if f.name not in INDEX_FILES and not f.name.startswith(".")])
 
 
 # ------------------------------------------------------------------ language and users
@@ -265,6 +265,10 @@ def mine_run(receipts_path, out_dir, catalog_path=None, mapping=None, params=Non
                                   progress=lambda d, n, m: say(0.8 + 0.2 * d / n if n else 0.8, 1, m))
     except InputError:
         n_bundles = 0
+    from recommender.rules_query import rule_index
+
+    say(1, 1, "indexing the rules by item")
+    rule_index(path)  # built now, under the progress bar, not on the Bundles page's first open
     say(1, 1, "done")
     return {"itemsets": len(result.itemsets), "rules": len(result.rules), "bundles": n_bundles,
             "secs": time.perf_counter() - t0, "path": str(path)}
