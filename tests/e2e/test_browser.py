@@ -1,4 +1,5 @@
-"""End to end in headless Chromium: start the server, filter, open a bundle, change its discount, approve,
+"""End to end in headless Chromium: start the server, filter, open a bundle, change its discount (to an offer that is
+not recommended, so approving it asks for a reason), approve,
 restart the server, find the approval, download the export, make a file on the server the active data;
 screenshots of every page.
 
@@ -196,17 +197,24 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
                 new_type = "amount_off" if "amount_off" not in current.inner_text() else "percent_off"
                 choose(page, "Discount type", new_type)
                 no_errors(page)
+                # a 60% margin floor: no saving keeps it, so the edited offer is not recommended, and approving it
+                # needs a reason -- refused without one, recorded with it
+                margin = page.locator('[data-testid="stSlider"]').filter(has_text="Minimum bundle margin").first
+                thumb = margin.get_by_role("slider").first
+                thumb.focus()
+                thumb.press("End")
+                settle(page)
+                no_errors(page)
                 price = page.locator('[data-testid="stMetric"]').filter(has_text="Bundle price").first
                 edited_price = price.locator('[data-testid="stMetricValue"]').inner_text().strip()
                 reason_box = page.get_by_label("Reason for approving")
-                if reason_box.count():
-                    # the edited offer is not recommended (or loses money): approving it without a reason is
-                    # refused, with a reason it is recorded
-                    page.get_by_role("button", name="Approve").click()
-                    page.get_by_text("Not approved: write the reason").first.wait_for(timeout=STEP_TIMEOUT)
-                    reason_box.fill("e2e: approved against the recommendation")
-                    reason_box.press("Enter")
-                    settle(page)
+                reason_box.wait_for(timeout=STEP_TIMEOUT)
+                page.get_by_role("button", name="Approve").click()
+                page.get_by_text("Not approved: write the reason").first.wait_for(timeout=STEP_TIMEOUT)
+                assert page.get_by_text("Approved by local").count() == 0
+                reason_box.fill("e2e: clearance of old stock")
+                reason_box.press("Enter")
+                settle(page)
                 page.get_by_role("button", name="Approve").click()
                 page.get_by_text("Approved by local").first.wait_for(timeout=STEP_TIMEOUT)
                 settle(page)
@@ -279,6 +287,7 @@ def test_filter_edit_approve_restart_export(env, tmp_path):
                 from recommender.export import HEADERS_EN as H  # staff headers are words, not column names
 
                 assert rows[0][H["store"]] == "S01" and "shirt" in rows[0][H["names"]].lower()
+                assert rows[0][H["approval_reason"]] == "e2e: clearance of old stock"  # the reason travels along
                 assert f"{float(rows[0][H['bundle_price']]):.2f}" == re.sub(r"[^0-9.]", "", edited_price)  # the metric carries the currency symbol
                 with page.expect_download(timeout=STEP_TIMEOUT) as info:
                     page.get_by_role("button", name="Download printable page (HTML)").click()
