@@ -6,8 +6,9 @@ Run (from the repository root; the run folder is made once, it takes minutes)::
         --min-support 0.0025 --max-len 4 --out /tmp/or-0.0025
     .venv/bin/python bench/bench_explorer.py /tmp/or-0.0025 --before /tmp/before-checkout
 
-``--before`` is a checkout of the code before the explorer queried Parquet
-(``git worktree add /tmp/before-checkout 3abe56d``); without it only "after" runs.
+``--before`` is a checkout of the code before the change being measured, e.g.
+``git worktree add --detach /tmp/before-checkout 6d97fbe`` (DuckDB over Parquet, no
+item index) or ``3abe56d`` (every rule in pandas); without it only "after" runs.
 
 What is measured: the real Bundles page (``recommender/dashboard/bundles_page.py``
 of each checkout) driven by Streamlit's ``AppTest`` in a fresh process per
@@ -17,7 +18,8 @@ open of the page (reading the run) is timed apart; then each filter change
 one rerun of the page, timed wall-clock. "peak MB" is the process's
 ``ru_maxrss``: the Python interpreter, Streamlit, the page and what it holds.
 It stands for the dashboard server's memory with one user on that run.
-Writes bench/results/explorer.txt.
+The machine is shared: the 1-minute load average before and after each
+version is written beside its figures. Writes bench/results/explorer.txt.
 """
 
 from __future__ import annotations
@@ -66,8 +68,10 @@ def measure(code_root: Path, data: Path, run_name: str) -> dict:
     env = {**os.environ, "RECOMMENDER_DATA_DIR": str(data), "PYTHONPATH": str(code_root)}
     env.pop("RECOMMENDER_DB", None)
     env.pop("RECOMMENDER_USERS", None)
+    # every version runs from this repository's root: a run's input path is stored as it was given to `mine`
+    # (often relative), and a version that cannot find the receipts skips reading them on first open
     out = subprocess.run([sys.executable, "-c", _CHILD, str(code_root), run_name, json.dumps(CHANGES)],
-                         cwd=code_root, env=env, capture_output=True, text=True, check=False)
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f"{code_root}: {out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -98,20 +102,24 @@ def main(argv=None) -> int:
     rows = [("before", json.loads(args.before_result))] if args.before_result and not args.before else []
     for label, code in versions:
         data = data_folder(args.run, args.demo_data)
+        load_before = os.getloadavg()[0]
         try:
             res = measure(code, data, args.run.name)
         finally:
             shutil.rmtree(data, ignore_errors=True)
+        res["load"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         rows.append((label, res))
         print(label, json.dumps(res), flush=True)
     lines = [f"Rules explorer on {args.run.name}: {n_rules:,} rules "
              f"({platform.machine()}, {os.cpu_count()} cores, shared; {platform.python_version()})",
              "filter changes: " + ", ".join(f"{k}={v}" for _, k, v in CHANGES), "",
-             f"{'version':8} {'first open s':>12} {'median change s':>16} {'max change s':>13} {'peak MB':>8}"]
+             f"{'version':8} {'first open s':>12} {'median change s':>16} {'max change s':>13} {'peak MB':>8} "
+             f"{'load 1m before/after':>21}"]
     for label, res in rows:
         ch = sorted(res["changes_s"])
+        load = "/".join(f"{x:.1f}" for x in res.get("load", [])) or "-"
         lines.append(f"{label:8} {res['first_open_s']:12.1f} {ch[len(ch) // 2]:16.2f} {ch[-1]:13.2f} "
-                     f"{res['peak_mb']:8.0f}")
+                     f"{res['peak_mb']:8.0f} {load:>21}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
