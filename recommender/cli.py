@@ -914,7 +914,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-margin", type=float, help="minimum gross margin of a bundle price (default 0.25)")
     p.add_argument("--max-discount", type=float, help="deepest discount as a share of the regular price")
     p.add_argument("--min-saving", type=float,
-                   help="smallest saving worth offering, as a share of the regular price (default 0.05; gifts exempt)")
+                   help="smallest noticeable saving, as a share of the regular price (default 0.05): no offer "
+                        "gives less (a gift at its shelf value) and no takers are assumed below it")
     p.add_argument("--discount-types", metavar="LIST",
                    help="percent_off,set_price,amount_off,addon_discount,cheapest_free,gift")
     p.add_argument("--price-ending", choices=["none", ".9", ".99", "whole", "9"])
