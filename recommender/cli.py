@@ -244,6 +244,8 @@ def cmd_mine(args) -> int:
     except ValueError as exc:
         raise InputError(str(exc)) from None
     progress = Progress()
+    if args.engine == "spark":
+        return _mine_on_spark(args, params, progress)
     receipts, catalog = read_receipts(args, progress)
     if receipts.accounting.rows_used == 0:
         raise InputError("no rows left to mine after cleaning", path=args.path,
@@ -254,6 +256,54 @@ def cmd_mine(args) -> int:
     source = {"load_options": asdict(load_options(args)),
               "catalog": str(Path(args.catalog).resolve()) if args.catalog else None}
     result, path = mine_to_folder(receipts, args.out, catalog, params, progress, source=source)
+    _print_mined(args, result, path)
+    return 0
+
+
+def _spark_conf(pairs) -> dict:
+    """``--spark-conf KEY=VALUE`` (repeatable) as a dict; a pair without "=" is an error naming it."""
+    conf = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise InputError(f"--spark-conf {pair!r} is not KEY=VALUE", hint="e.g. --spark-conf spark.executor.memory=4g")
+        conf[key.strip()] = value
+    return conf
+
+
+def _mine_on_spark(args, params, progress) -> int:
+    """The whole pipeline on Spark: read, clean, count and mine in the cluster (issue #15)."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from recommender.mining import spark as spark_engine
+    from recommender.spark.load import load_receipts_spark, write_rejects_parquet
+    from recommender.spark.pipeline import mine_to_folder_spark
+
+    spark_engine.configure(**_spark_conf(args.spark_conf))
+    session = spark_engine.get_session()
+    receipts = load_receipts_spark(args.path, load_options(args), spark=session, progress=progress)
+    if args.rejects:
+        write_rejects_parquet(receipts, args.rejects)
+    print_accounting_summary(receipts.accounting, rejects_path=args.rejects)
+    if args.rejects:
+        print(f"rejected rows written by Spark as a Parquet dataset to {args.rejects}", file=sys.stderr)
+    if receipts.accounting.rows_used == 0:
+        raise InputError("no rows left to mine after cleaning", path=args.path,
+                         hint="run `recommender validate` with the same reading flags to see why rows were rejected")
+    catalog = None
+    if args.catalog:
+        from recommender.catalog import load_catalog
+
+        catalog = load_catalog(args.catalog, encoding=None)
+    source = {"load_options": asdict(load_options(args)),
+              "catalog": str(Path(args.catalog).resolve()) if args.catalog else None}
+    result, path = mine_to_folder_spark(receipts, args.out, catalog, params, progress, source=source)
+    _print_mined(args, result, path)
+    return 0
+
+
+def _print_mined(args, result, path) -> None:
     m = result.manifest
     if args.json:
         print(json.dumps({k: m[k] for k in ("n_receipts", "n_items", "n_itemsets", "n_rules", "n_significant",
@@ -266,7 +316,6 @@ def cmd_mine(args) -> int:
         print(f"rules         {m['n_rules']:>10,}   significant {m['n_significant']:,}")
         print(f"substitutes   {m['n_substitutes']:>10,}")
         print(f"written to    {path}")
-    return 0
 
 
 def cmd_compare(args) -> int:
@@ -852,7 +901,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fdr", type=float, default=0.05, help="false discovery rate for 'significant' (default 0.05)")
     g.add_argument("--no-stratify", action="store_true",
                    help="'significant' from plain Fisher instead of the basket-size-stratified CMH test")
-    g.add_argument("--engine", default="auto", help="auto (fast embedded engine), fast, mlxtend, spark")
+    g.add_argument("--engine", default="auto",
+                   help="auto (fast embedded engine), fast, mlxtend, spark (read, clean and mine in Spark: "
+                        "RECOMMENDER_SPARK_MASTER names the master; --rejects then writes a Parquet dataset)")
+    g.add_argument("--spark-conf", action="append", metavar="KEY=VALUE",
+                   help="a Spark setting for --engine spark (repeatable), e.g. spark.executor.memory=4g")
     g.add_argument("--prune", action="store_true", help="drop redundant rules (default: only flag them)")
     g.add_argument("--top-k", type=int, metavar="N", help="keep the best N rules by --by")
     g.add_argument("--by", default="lift", help="measure for --top-k (default lift)")

@@ -124,62 +124,104 @@ def detect_non_products(lines: pd.DataFrame) -> pd.DataFrame:
     >>> detect_non_products(lines)[["sku", "reasons"]].values.tolist()
     [['C2', 'name says CARRIAGE; code much shorter than the usual 5 characters'], ['POST', 'name says POSTAGE; code has no digit (96% of codes are digit codes)']]
     """
-    empty = pd.DataFrame({c: pd.Series(dtype=object if c in ("sku", "name", "reasons") else float)
-                          for c in NON_PRODUCT_COLUMNS})
     if lines is None or len(lines) == 0:
-        return empty
+        return _empty_suspects()
+    return suspects_from_summary(sku_summary(lines), has_name="name" in lines.columns)
+
+
+def _empty_suspects() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object if c in ("sku", "name", "reasons") else float)
+                         for c in NON_PRODUCT_COLUMNS})
+
+
+#: Columns of :func:`sku_summary`.
+SUMMARY_COLUMNS = ("sku", "name", "lines", "receipts", "n_priced", "p10", "p50", "p90")
+
+
+def sku_summary(lines: pd.DataFrame) -> pd.DataFrame:
+    """What :func:`detect_non_products` needs of each SKU: name, lines, receipts, positive-price quantiles.
+
+    Per SKU only, so that the summaries of disjoint sets of SKUs (e.g. computed
+    by Spark per SKU) concatenate to the summary of all lines. Rows follow the
+    SKUs' first appearance.
+
+    >>> sku_summary(pd.DataFrame({"sku": ["a", "a"], "receipt_id": ["1", "2"], "unit_price": [1.0, 3.0]})
+    ...             )[["sku", "lines", "receipts", "n_priced", "p50"]].values.tolist()
+    [['a', 2, 2, 2, 2.0]]
+    """
     skus = lines["sku"].astype(str)
     names = _names(lines)
-    codes = [str(s) for s in names.index.tolist()]  # a list: iterating an Arrow-backed Index is slow
-    reasons: dict = {s: [] for s in codes}
+    codes = [str(x) for x in names.index.tolist()]  # a list: iterating an Arrow-backed Index is slow
+    n_lines = skus.value_counts()
+    n_receipts = (lines.assign(_s=skus).groupby("_s")["receipt_id"].nunique()
+                  if "receipt_id" in lines.columns else n_lines)
+    out = pd.DataFrame({"sku": pd.Series(codes, dtype=object), "name": pd.Series(names.tolist(), dtype=object),
+                        "lines": [int(n_lines.get(c, 0)) for c in codes],
+                        "receipts": [int(n_receipts.get(c, 0)) for c in codes]})
+    price = pd.to_numeric(lines["unit_price"], errors="coerce") if "unit_price" in lines.columns else None
+    q = pd.DataFrame(columns=[0.1, 0.5, 0.9], dtype=float)
+    n = pd.Series(dtype=np.int64)
+    if price is not None and price.notna().any():
+        frame = pd.DataFrame({"sku": skus, "p": price})
+        frame = frame[frame["p"] > 0]
+        if len(frame):
+            q = frame.groupby("sku")["p"].quantile([0.1, 0.5, 0.9]).unstack()
+            n = frame.groupby("sku").size()
+    out["n_priced"] = [int(n.get(c, 0)) for c in codes]
+    for col, level in (("p10", 0.1), ("p50", 0.5), ("p90", 0.9)):
+        out[col] = [float(q[level].get(c, np.nan)) if len(q) else np.nan for c in codes]
+    return out
 
-    for sku, name in zip(codes, names.tolist()):
+
+def suspects_from_summary(summary: pd.DataFrame, has_name: bool) -> pd.DataFrame:
+    """The suspected non-products (see :func:`detect_non_products`) from per-SKU summaries.
+
+    ``has_name``: whether the lines carry a name column (a code with no digit
+    then reads as a name).
+    """
+    if summary is None or len(summary) == 0:
+        return _empty_suspects()
+    codes = [str(x) for x in summary["sku"].tolist()]
+    names = dict(zip(codes, [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v
+                             for v in summary["name"].tolist()]))
+    reasons: dict = {c: [] for c in codes}
+    for sku in codes:
+        name = names[sku]
         word = fee_word(name) if name is not None else None
-        if word is None and "name" in lines.columns:
+        if word is None and has_name:
             word = fee_word(sku) if not any(ch.isdigit() for ch in str(sku)) else None
         if word is not None:
             reasons[sku].append(f"name says {word}")
 
-    code_like = np.array([_code_like(s) for s in codes])
+    code_like = np.array([_code_like(c) for c in codes])
     if len(codes) >= MIN_CODES_FOR_SHAPE and code_like.mean() >= CODE_LIKE_SHARE:
-        usual = int(np.median([len(s) for s in codes]))
+        usual = int(np.median([len(c) for c in codes]))
         share = int(100 * code_like.mean())
-        for s, like in zip(codes, code_like):
+        for c, like in zip(codes, code_like):
             if not like:
-                what = "has no digit" if not any(ch.isdigit() for ch in s) else "looks like a name"
-                reasons[s].append(f"code {what} ({share}% of codes are digit codes)")
-            elif usual >= 4 and len(s) * 2 <= usual:
-                reasons[s].append(f"code much shorter than the usual {usual} characters")
+                what = "has no digit" if not any(ch.isdigit() for ch in c) else "looks like a name"
+                reasons[c].append(f"code {what} ({share}% of codes are digit codes)")
+            elif usual >= 4 and len(c) * 2 <= usual:
+                reasons[c].append(f"code much shorter than the usual {usual} characters")
 
-    price = pd.to_numeric(lines["unit_price"], errors="coerce") if "unit_price" in lines.columns else None
-    if price is not None and price.notna().any():
-        frame = pd.DataFrame({"sku": skus, "p": price})
-        frame = frame[frame["p"] > 0]
-        q = frame.groupby("sku")["p"].quantile([0.1, 0.5, 0.9]).unstack()
-        n = frame.groupby("sku").size()
-        typical = float(q[0.5].median()) if len(q) else float("nan")
-        for s, row in q.iterrows():
-            if n[s] >= 5 and row[0.1] > 0 and row[0.9] / row[0.1] > MAX_PRICE_SPREAD:
-                reasons[s].append(f"price varies {row[0.9] / row[0.1]:,.0f}x across its lines")
-            if typical > 0 and row[0.5] > MAX_PRICE_RATIO * typical and len(q) >= MIN_CODES_FOR_SHAPE:
-                reasons[s].append(f"median price {row[0.5]:,.2f} is over {MAX_PRICE_RATIO:g}x the typical "
-                                  f"{typical:,.2f}")
-        medians = q[0.5]
-    else:
-        medians = pd.Series(dtype=float)
+    priced = summary[summary["n_priced"] > 0].assign(sku=lambda f: f["sku"].astype(str)).sort_values("sku")
+    medians = dict(zip(priced["sku"], priced["p50"].astype(float)))
+    typical = float(priced["p50"].median()) if len(priced) else float("nan")
+    for s, n, p10, p50, p90 in zip(priced["sku"], priced["n_priced"], priced["p10"], priced["p50"], priced["p90"]):
+        if n >= 5 and p10 > 0 and p90 / p10 > MAX_PRICE_SPREAD:
+            reasons[s].append(f"price varies {p90 / p10:,.0f}x across its lines")
+        if typical > 0 and p50 > MAX_PRICE_RATIO * typical and len(priced) >= MIN_CODES_FOR_SHAPE:
+            reasons[s].append(f"median price {p50:,.2f} is over {MAX_PRICE_RATIO:g}x the typical {typical:,.2f}")
 
-    flagged = [s for s in codes if reasons[s]]
+    flagged = [c for c in codes if reasons[c]]
     if not flagged:
-        return empty
-    mine = skus.isin(flagged).to_numpy()  # count the suspects' lines only
-    n_lines = skus[mine].value_counts()
-    n_receipts = (lines[mine].assign(_s=skus[mine]).groupby("_s")["receipt_id"].nunique()
-                  if "receipt_id" in lines.columns else n_lines)
-    out = pd.DataFrame({"sku": flagged, "name": [names.get(s) for s in flagged],
-                        "reasons": ["; ".join(reasons[s]) for s in flagged],
-                        "lines": [int(n_lines.get(s, 0)) for s in flagged],
-                        "receipts": [int(n_receipts.get(s, 0)) for s in flagged],
-                        "median_price": [float(medians.get(s, np.nan)) for s in flagged]})
+        return _empty_suspects()
+    counts = dict(zip(codes, zip(summary["lines"].tolist(), summary["receipts"].tolist())))
+    out = pd.DataFrame({"sku": flagged, "name": [names.get(c) for c in flagged],
+                        "reasons": ["; ".join(reasons[c]) for c in flagged],
+                        "lines": [int(counts[c][0]) for c in flagged],
+                        "receipts": [int(counts[c][1]) for c in flagged],
+                        "median_price": [float(medians.get(c, np.nan)) for c in flagged]})
     return out.sort_values(["lines", "sku"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 

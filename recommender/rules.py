@@ -273,11 +273,14 @@ def association_rules(itemsets: pd.DataFrame, baskets, *, min_confidence: float 
 
 
 def _cmh_pvalues(baskets, index: _ItemsetIndex, ant, con, uni, counts) -> np.ndarray:
-    strata, _ = size_strata(baskets.sizes())
     needed = np.unique(np.concatenate([ant, con, uni]))
     columns = np.unique(np.concatenate([index.rows_of(needed[index.sizes[needed] == k], k).ravel()
                                         for k in index.groups]))
-    counter = StratumCounter(baskets.matrix, strata, columns=columns)
+    if hasattr(baskets, "stratum_counter"):  # baskets in a cluster bring their per-band counts (recommender.spark)
+        counter = baskets.stratum_counter(columns)
+    else:
+        strata, _ = size_strata(baskets.sizes())
+        counter = StratumCounter(baskets.matrix, strata, columns=columns)
     per_stratum = np.zeros((len(index.sizes), len(counter.stratum_sizes)), dtype=np.int64)
     for k in index.groups:
         ids = needed[index.sizes[needed] == k]
@@ -461,12 +464,15 @@ def substitutes(baskets, catalog: pd.DataFrame, *, min_count: int, fdr: float = 
     candidates = (pd.concat(found, ignore_index=True).groupby(["a", "b"], sort=True)["why"]
                   .agg(lambda w: "; ".join(w)).reset_index())
     pairs = candidates[["a", "b"]].to_numpy(dtype=np.int64)
-    cols = np.unique(pairs)
-    slot = np.full(baskets.n_items, -1, dtype=np.int64)
-    slot[cols] = np.arange(len(cols))
-    x = sp.csc_array(baskets.matrix[:, cols], dtype=np.int64)
-    co = sp.csr_array(x.T @ x)
-    n_ab = np.asarray(co[slot[pairs[:, 0]], slot[pairs[:, 1]]]).ravel().astype(np.int64)
+    if hasattr(baskets, "pair_counts"):  # baskets in a cluster count the pairs there (recommender.spark)
+        n_ab = np.asarray(baskets.pair_counts(pairs), dtype=np.int64)
+    else:
+        cols = np.unique(pairs)
+        slot = np.full(baskets.n_items, -1, dtype=np.int64)
+        slot[cols] = np.arange(len(cols))
+        x = sp.csc_array(baskets.matrix[:, cols], dtype=np.int64)
+        co = sp.csr_array(x.T @ x)
+        n_ab = np.asarray(co[slot[pairs[:, 0]], slot[pairs[:, 1]]]).ravel().astype(np.int64)
     n_a, n_b = item_counts[pairs[:, 0]], item_counts[pairs[:, 1]]
     lift = n_ab * n / (n_a * n_b)
     p = fisher_less(n_ab, n_a, n_b, n)

@@ -177,7 +177,16 @@ def test_mine_with_the_spark_engine_writes_the_same_run(demo_data, tmp_path, cli
     common = [demo_data / "receipts.csv", "--catalog", demo_data / "catalog.csv", "--level", "subcategory",
               "--min-support", "0.004"]
     assert cli("mine", *common, "--out", tmp_path / "fast").returncode == 0
-    res = cli("mine", *common, "--engine", "spark", "--out", tmp_path / "spark")
+    # The driver may take back 1 MB per action (the demo's lines are several): it never collects lines or baskets.
+    res = cli("mine", *common, "--engine", "spark", "--out", tmp_path / "spark", "--rejects", tmp_path / "rejects",
+              "--spark-conf", "spark.driver.maxResultSize=1m", "--spark-conf", "spark.sql.shuffle.partitions=3")
     assert res.returncode == 0, res.stderr
     assert_same_run(tmp_path / "fast", tmp_path / "spark")
-    assert json.loads((tmp_path / "spark" / "manifest.json").read_text())["engine"] == "spark"
+    manifest = json.loads((tmp_path / "spark" / "manifest.json").read_text())
+    assert manifest["engine"] == "spark" and manifest["loaded_by"] == "spark"
+    fast = json.loads((tmp_path / "fast" / "manifest.json").read_text())
+    assert manifest["accounting"] == fast["accounting"]
+    import pandas as pd
+
+    rejects = pd.read_parquet(tmp_path / "rejects")  # a Parquet dataset written by Spark
+    assert len(rejects) == sum(fast["accounting"]["rows_rejected"].values())

@@ -32,6 +32,7 @@ receipts: the JVM thread stack is raised to 512 MB (without it Spark dies with
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import warnings
 
@@ -88,6 +89,9 @@ def get_session(master: str | None = None):
         if _session is not None and not _session.sparkContext._jsc.sc().isStopped():
             return _session
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers (the Spark loader and SON miner run our code in them) use this interpreter, which
+        # has pandas/pyarrow and this package; on a cluster, PYSPARK_PYTHON names the executors' own.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         from pyspark.sql import SparkSession
 
         chosen = master or _settings.get("master") or os.environ.get(MASTER_ENV) or "local[*]"
