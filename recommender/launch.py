@@ -280,9 +280,13 @@ def bundles_from_run(run, ids=None, *, approved_state: pd.DataFrame | None = Non
             raise InputError(f"bundle id(s) not in this run: {missing[:5]}", path=getattr(run, "path", None),
                              hint="ids are in the bundle_id column of bundles.csv")
         rows = table[table["bundle_id"].astype(str).isin(ids)]
-    dept = {}
+    from recommender.offer import discount_cost
+
+    dept, unit_costs = {}, None
     if catalog is not None and "department" in catalog:
         dept = dict(zip(catalog["sku"].astype(str), catalog["department"]))
+    if catalog is not None and "unit_cost" in catalog:
+        unit_costs = dict(zip(catalog["sku"].astype(str), catalog["unit_cost"]))
     out = {}
     for row in rows.sort_values("gap_tickets", ascending=False, kind="stable").to_dict("records"):
         key = tuple(row["items"])
@@ -299,8 +303,8 @@ def bundles_from_run(run, ids=None, *, approved_state: pd.DataFrame | None = Non
                 if cost is not None:
                     margin += (float(c["unit_price"]) - float(cost)) * float(c.get("quantity", 1))
         added = float(row.get("added_margin") or margin)
-        is_gift = row["discount_type"] == "gift"
-        gift_cost = next((float(c.get("unit_cost") or 0.0) for c in comps if c.get("role") == "gift"), 0.0)
+        # what one taker costs the shop: the saving, or a gift's unit cost (components carry no costs)
+        cost_each = discount_cost(row, unit_costs)
         out[key] = {"bundle_id": str(row["bundle_id"]), "source_bundle_ids": [str(row["bundle_id"])],
                     "name": " + ".join(str(n) for n in row.get("names") or row["items"]),
                     "department": dept.get(str(row["anchor"])), "level": "sku",
@@ -309,7 +313,7 @@ def bundles_from_run(run, ids=None, *, approved_state: pd.DataFrame | None = Non
                     "discount_type": row["discount_type"], "regular_price": float(row["regular_price"]),
                     "bundle_price": float(row["bundle_price"]), "saving": float(row["saving"]),
                     "saving_pct": float(row["saving"]) / float(row["regular_price"]) if row["regular_price"] else 0.0,
-                    "discount_cost": gift_cost if is_gift else float(row["saving"]), "added_margin": added,
+                    "discount_cost": cost_each, "added_margin": added,
                     "gift_sku": row.get("gift_sku")}
     return list(out.values())
 

@@ -127,3 +127,24 @@ def test_till_file_carries_the_promotion_id_and_sums_to_the_bundle_prices(tmp_pa
     price = {b["bundle_id"]: b["bundle_price"] for b in rec["bundles"]}
     assert all(abs(v - price[bid]) < 0.005 for (_, bid), v in sums.items())
     assert len(sums) == len(rec["stores"]) * len(rec["bundles"])
+
+
+def test_a_launched_gift_costs_the_gift_unit_cost_not_nothing_nor_its_shelf_price():
+    import json
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from recommender.launch import bundles_from_run
+
+    comps = [{"sku": "a", "role": "anchor", "quantity": 1, "unit_price": 40.0, "promotion_price": 40.0},
+             {"sku": "b", "role": "addon", "quantity": 1, "unit_price": 20.0, "promotion_price": 20.0},
+             {"sku": "g", "role": "gift", "quantity": 2, "unit_price": 6.0, "promotion_price": 0.0}]
+    row = {"bundle_id": "x", "items": ("a", "b"), "gap_tickets": 100, "components": json.dumps(comps),
+           "addons": ("b",), "added_margin": 9.0, "discount_type": "gift", "names": ("A", "B"), "anchor": "a",
+           "regular_price": 60.0, "bundle_price": 60.0, "saving": 12.0, "gift_sku": "g",
+           "offers": json.dumps([{"discount_type": "gift", "discount_cost": 3.0}])}
+    run = SimpleNamespace(tables={"bundles": pd.DataFrame([row])}, path=None)
+    catalog = pd.DataFrame({"sku": ["a", "b", "g"], "department": ["x"] * 3, "unit_cost": [20.0, 11.0, 1.25]})
+    assert bundles_from_run(run, ["x"], catalog=catalog)[0]["discount_cost"] == 2.5  # 2 gifts at 1.25
+    assert bundles_from_run(run, ["x"])[0]["discount_cost"] == 3.0  # no catalog: the cost the run priced with

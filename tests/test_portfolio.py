@@ -54,3 +54,24 @@ def test_above_the_bound_it_falls_back_to_greedy_and_says_so():
 
 def test_offers_that_earn_nothing_are_never_chosen():
     assert choose_offers([0.0, -3.0, 2.0], [{"a"}, {"b"}, {"a"}]).chosen == (2,)
+
+
+def test_bundles_keep_each_stores_best_portfolio_not_the_greedy_one():
+    # the bundles step itself (not only the solver): in store S1 the best offer clashes with two that earn more
+    # together, in S2 the same items do not compete with S1's offers (portfolios are per store)
+    from recommender.bundles import _no_stacking
+
+    def row(bid, store, items, profit):
+        return {"bundle_id": bid, "store": store, "items": tuple(items), "level_items": tuple(items),
+                "expected_profit": profit, "recommended": True, "reason_not_recommended": None,
+                "_key": (True, profit)}
+
+    rows = [row("a", "S1", ["shirt", "tie"], 10.0), row("b", "S1", ["shirt", "belt"], 6.0),
+            row("c", "S1", ["tie", "socks"], 6.0), row("d", "S2", ["shirt", "tie"], 10.0)]
+    out, summary = _no_stacking(rows)
+    kept = {r["bundle_id"] for r in out if r["recommended"]}
+    assert kept == {"b", "c", "d"}
+    a = next(r for r in out if r["bundle_id"] == "a")
+    assert "best portfolio" in a["reason_not_recommended"] and a["_key"] == (False, 10.0)
+    assert summary["S1"] == {"offers": 3, "chosen": 2, "expected_profit": 12.0, "greedy_expected_profit": 10.0,
+                             "method": "exact"}
