@@ -104,8 +104,8 @@ def item_table(lines: pd.DataFrame, suspects: pd.DataFrame | None = None) -> pd.
     names = _names(lines)
     out["name"] = [names.get(s) if "name" in lines.columns else None for s in out["sku"]]
     out["regular_price"] = out["sku"].map(recent_median_prices(lines)).astype(float)
-    if "timestamp" in lines.columns:
-        ts = pd.to_datetime(lines["timestamp"], errors="coerce")
+    ts = pd.to_datetime(lines["timestamp"], errors="coerce") if "timestamp" in lines.columns else None
+    if ts is not None and ts.notna().any():  # a basket-per-line file has no dates: nothing to group
         span = pd.DataFrame({"c": sku_code, "t": ts.to_numpy()}).groupby("c")["t"].agg(["min", "max"])
         span = span.reindex(range(n_skus))  # rows in the order of out["sku"]
         out["first_sold"] = [None if pd.isna(v) else str(v) for v in span["min"]]

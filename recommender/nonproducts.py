@@ -94,7 +94,8 @@ def _names(lines: pd.DataFrame) -> pd.Series:
     """Most common name of each SKU (the SKU itself when the lines carry no name)."""
     skus = lines["sku"].astype(str)
     if "name" not in lines.columns:
-        return pd.Series(skus.unique(), index=skus.unique())
+        distinct = skus.unique()
+        return pd.Series(distinct, index=distinct)
     named = pd.DataFrame({"sku": skus, "name": lines["name"].astype("string")}).dropna()
     best = named.groupby(["sku", "name"]).size().rename("n").reset_index()
     best = best.sort_values(["sku", "n", "name"], ascending=[True, False, True]).drop_duplicates("sku")
