@@ -88,7 +88,7 @@ from recommender.pricing import best_offer, named_label
 from recommender.reasons import evidence_line, reason_type, reasons_for
 from recommender.significance import fisher_greater
 
-__all__ = ["BUNDLE_COLUMNS", "CANDIDATE_GATES", "trip_departments", "trip_gate", "OFFER_GATES", "KIT_TYPES", "build_bundles", "bundles_for_run",
+__all__ = ["BUNDLE_COLUMNS", "CANDIDATE_GATES", "trip_departments", "trip_gate", "variant_gate", "OFFER_GATES", "KIT_TYPES", "build_bundles", "bundles_for_run",
            "candidate_itemsets", "bundle_id", "regular_prices", "eligible_skus", "store_best_sellers", "find_gift",
            "receipts_notices"]
 
@@ -354,7 +354,7 @@ def _q_columns(run):
 
 #: Why a set of items is not a candidate, in the order checked (counted in ``attrs["gates"]``).
 CANDIDATE_GATES = ("not_significant", "lift_below_min", "redundant", "pair_not_associated", "substitutes",
-                   "suspected_non_product", "same_trip_only")
+                   "suspected_non_product", "same_trip_only", "same_product_variants")
 
 
 def candidate_itemsets(run, *, max_items: int = 4, min_lift: float = 1.0, allow_redundant: bool = False,
@@ -607,6 +607,35 @@ def trip_gate(cands: pd.DataFrame, lines: pd.DataFrame, catalog: pd.DataFrame | 
     out["trip_lift"] = [x[3] for x in per_set]
     gates["same_trip_only"] += int((~keep).sum())
     out = out[keep].reset_index(drop=True)
+    out.attrs["gates"] = gates
+    return out
+
+
+def variant_gate(cands: pd.DataFrame, names: dict, *prices) -> pd.DataFrame:
+    """Drop SKU sets holding two variants of one product (:func:`recommender.variants.are_variants`).
+
+    ``prices`` are one or more SKU -> price mappings; two items have the same
+    price when any of them says so.
+
+    Colours or designs of one product bought together are an assortment, not a
+    cross-sell: one does not complete the other, and a discount on "any two"
+    is a different offer. ``attrs["gates"]["same_product_variants"]`` counts them.
+
+    >>> c = pd.DataFrame({"level_items": [("g", "o"), ("g", "b")], "anchor": ["g", "g"], "addons": [("o",), ("b",)]})
+    >>> names = {"g": "ALARM CLOCK GREEN", "o": "ALARM CLOCK ORANGE", "b": "BATTERY PACK"}
+    >>> out = variant_gate(c, names, {"g": 3.75, "o": 3.75, "b": 3.75})
+    >>> out["level_items"].tolist(), out.attrs["gates"]["same_product_variants"]
+    ([('g', 'b')], 1)
+    """
+    from recommender.variants import are_variants
+
+    gates = dict(cands.attrs.get("gates", {}))
+    gates.setdefault("same_product_variants", 0)
+    maps = [dict(p.items()) for p in prices]
+    keep = np.array([not any(are_variants(names.get(a), names.get(b), m.get(a), m.get(b))
+                             for a, b in _pairs(t) for m in maps) for t in cands["level_items"]], dtype=bool)
+    out = cands[keep].reset_index(drop=True) if len(cands) else cands.copy()
+    gates["same_product_variants"] += int((~keep).sum())
     out.attrs["gates"] = gates
     return out
 
@@ -953,6 +982,10 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
                          hint="map the price column (--map unit_price=COLUMN or line_amount=COLUMN) or pass "
                               "--catalog with a price column; rules and suggestions work without prices")
     info.loc[info.index.isin(list(excluded)), "usable"] = False  # never a fee as a label's best seller
+    if level == "sku":
+        # the regular price, or the most common till price (a regular price from a few recent lines can stray)
+        cands = variant_gate(cands, {s: _name(r, "en") for s, r in rows_by_sku.items()}, info["price"],
+                             regular_prices(lines, pd.DataFrame({"sku": pd.Series(dtype="string")})))
     no_price = set(_labels(pd.Series(info.index[~(info["price"] > 0).to_numpy(dtype=bool)], dtype="string"),
                            catalog, level).dropna().astype(str))
     usable = info.index[info["usable"].to_numpy(dtype=bool)]

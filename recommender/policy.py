@@ -19,6 +19,7 @@ silently)::
     amount_step = 1.0            # step of amount / set-price grids (currency units)
     calibration = 1.0            # factor on every take-rate curve (from measured launches)
     allow_stacking = false       # may two recommended offers in one store share an item?
+    till_offers = true           # when no shelf offer pays, offer the add-on at the till to baskets without it
     assume_margin = 0.35         # gross margin assumed where the catalog has no unit cost
     currency = "CNY"             # ISO 4217 code of prices (else the catalog's or the run's; none: no symbol)
     keep_non_products = ["GIFTWRAP"]   # suspected non-products that may still be offered
@@ -225,6 +226,11 @@ class Policy:
     allow_stacking : bool
         Whether two recommended offers in one store may share an item (default
         False: overlapping offers are one portfolio; the more profitable stays).
+    till_offers : bool
+        When no shelf offer pays because the tickets that already hold the set
+        would take the discount too, offer the add-on at the till to baskets
+        holding the anchor without it (:data:`recommender.pricing.TILL_TYPE`;
+        default True).
     source : str, optional
         The file the policy was read from (None: built in code).
     sources : tuple of dict
@@ -258,6 +264,7 @@ class Policy:
     departments: Mapping = field(default_factory=dict)
     aliases: Mapping = field(default_factory=lambda: dict(DEFAULT_ALIASES))
     allow_stacking: bool = False
+    till_offers: bool = True
     source: str | None = None
     sources: tuple = ()
     assume_margin: float = DEFAULT_ASSUMED_MARGIN
@@ -349,7 +356,7 @@ def policy_from_mapping(data: Mapping, path=None) -> Policy:
     >>> p.min_margin, p.curves["grocery"].q_max, p.curves["grocery"].q0
     (0.3, 0.1, 0.01)
     """
-    top_keys = set(_OVERRIDABLE) | {"departments", "aliases", "sources", "allow_stacking", "currency",
+    top_keys = set(_OVERRIDABLE) | {"departments", "aliases", "sources", "allow_stacking", "till_offers", "currency",
                                     "keep_non_products"}
     unknown = set(data) - top_keys
     if unknown:
@@ -389,10 +396,11 @@ def policy_from_mapping(data: Mapping, path=None) -> Policy:
             overrides[dept] = over
     aliases = dict(DEFAULT_ALIASES)
     aliases.update({department_key(k): department_key(v) for k, v in dict(data.get("aliases", {})).items()})
-    if "allow_stacking" in data:
-        if not isinstance(data["allow_stacking"], bool):
-            raise InputError("allow_stacking must be true or false", path=path)
-        kwargs["allow_stacking"] = data["allow_stacking"]
+    for key in ("allow_stacking", "till_offers"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise InputError(f"{key} must be true or false", path=path)
+            kwargs[key] = data[key]
     sources = data.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(x, Mapping) for x in sources):
         raise InputError("sources must be a list of tables ([[sources]])", path=path)
@@ -522,6 +530,8 @@ def policy_to_mapping(policy: Policy) -> dict:
         out["aliases"] = extra
     if policy.allow_stacking:
         out["allow_stacking"] = True
+    if not policy.till_offers:
+        out["till_offers"] = False
     if policy.currency:
         out["currency"] = policy.currency
     if policy.keep_non_products:

@@ -90,7 +90,8 @@ from recommender.errors import InputError
 from recommender.policy import (DEFAULT_CURVES, DISCOUNT_TYPES, PRICE_ENDINGS, Policy, ResponseCurve,
                                 calibration_factor, load_policy, policy_from_flags)
 
-__all__ = ["PriceDecision", "Offer", "price_bundle", "best_offer", "split_amount", "expected_profit", "named_label",
+__all__ = ["PriceDecision", "Offer", "TILL_TYPE", "price_bundle", "best_offer", "split_amount", "expected_profit",
+           "named_label",
            "break_even_take_rate", "ResponseCurve", "Policy", "DEFAULT_CURVES", "DISCOUNT_TYPES",
            "load_policy", "policy_from_flags", "calibration_factor", "BINDING_CONSTRAINTS", "GUARDRAILS"]
 
@@ -102,6 +103,8 @@ GUARDRAILS = ("min_margin", "break_even", "max_discount", "min_saving")
 # The guardrails that cap the saving (min_saving is a floor on it).
 _CAPS = ("min_margin", "break_even", "max_discount")
 _GRID_TYPES = ("percent_off", "set_price", "amount_off", "addon_discount")
+#: An add-on offered at the till, only to baskets holding the anchor without it (see :func:`best_offer`).
+TILL_TYPE = "till_addon"
 _EPS = 1e-9
 
 
@@ -590,8 +593,9 @@ def price_bundle(items, gap_tickets: int, set_tickets: int, policy: Policy | Non
     True
     """
     policy = policy or Policy()
-    if discount_type not in DISCOUNT_TYPES:
-        raise ValueError(f"discount_type must be one of {', '.join(DISCOUNT_TYPES)}, not {discount_type!r}")
+    if discount_type not in DISCOUNT_TYPES and discount_type != TILL_TYPE:
+        raise ValueError(f"discount_type must be one of {', '.join(DISCOUNT_TYPES + (TILL_TYPE,))}, "
+                         f"not {discount_type!r}")
     gap, sets = int(gap_tickets), int(set_tickets)
     if gap < 0 or sets < 0:
         raise ValueError("gap_tickets and set_tickets are counts (>= 0)")
@@ -609,7 +613,23 @@ def price_bundle(items, gap_tickets: int, set_tickets: int, policy: Policy | Non
         return _price_gift(setup, gift)
     if discount_type == "cheapest_free":
         return _price_cheapest_free(setup)
+    if discount_type == TILL_TYPE:
+        return _price_till(setup)
     return _price_on_grid(discount_type, setup)
+
+
+def _price_till(setup) -> PriceDecision:
+    """A percent off the add-on, offered at the till only to baskets holding the anchor without it.
+
+    The tickets that already hold the set never see the offer, so they are not
+    paid a discount: E[profit] = q G (M - c - L). Same grid, floors and
+    guardrails as ``addon_discount``.
+    """
+    d = _price_on_grid("addon_discount", replace(setup, sets=0))
+    return replace(d, discount_type=TILL_TYPE, set_tickets=setup.sets,
+                   label=f"{d.label} at the till, for baskets without it",
+                   notes=d.notes + (f"offered only to baskets with the anchor and without {d.discounted_sku}: "
+                                    f"the {setup.sets} set ticket(s) are not given the discount",))
 
 
 def _price_on_grid(kind, setup) -> PriceDecision:
@@ -726,6 +746,20 @@ def best_offer(items, gap_tickets: int, set_tickets: int, policy: Policy | None 
     recommended, the least-bad one that could be priced at all. ``gift`` is
     skipped when no gift is given.
 
+    A shelf offer is given to every ticket with the set, including the ``S``
+    that already buy it; when that makes every type lose money (35% of shirt
+    buyers already take the tie: each discount is paid to them for nothing),
+    and the policy's ``till_offers`` allows it, the add-on is offered at the
+    till to baskets holding the anchor without it (:data:`TILL_TYPE`,
+    E[profit] = q G (M - c - L)), which then comes first when it earns money.
+    It is a fallback, not a competitor: a shelf offer reaches every anchor
+    buyer and needs no till prompt, so it is preferred whenever it pays.
+
+    >>> shop = [{"sku": "shirt", "price": 40, "unit_cost": 26}, {"sku": "tie", "price": 20, "unit_cost": 13}]
+    >>> o = best_offer(shop, gap_tickets=150, set_tickets=100)
+    >>> o.best.discount_type, o.best.recommended, o.best.set_tickets, o.decisions[1].recommended
+    ('till_addon', True, 100, False)
+
     Examples
     --------
     >>> items = [{"sku": "a", "price": 20, "unit_cost": 8, "department": "grocery"},
@@ -749,4 +783,10 @@ def best_offer(items, gap_tickets: int, set_tickets: int, policy: Policy | None 
     order = sorted(range(len(decisions)), key=lambda i: (not decisions[i].recommended, decisions[i].saving == 0,
                                                          -decisions[i].expected_profit, i))
     ranked = tuple(decisions[i] for i in order)
+    if not ranked[0].recommended and base.till_offers and int(set_tickets) > 0 and int(gap_tickets) > 0:
+        # A shelf offer is paid to every ticket that already holds the set; when that sinks it, the add-on can
+        # still be offered at the till to the baskets that lack it.
+        till = price_bundle(items, gap_tickets, set_tickets, policy, substitute_margin_loss,
+                            discount_type=TILL_TYPE, added_margin=added_margin)
+        ranked = (till, *ranked) if till.recommended else (*ranked, till)
     return Offer(best=ranked[0], decisions=ranked)

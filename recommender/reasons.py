@@ -15,7 +15,11 @@ Reason types (first that applies):
    ("Summer family medicine kit: ...").
 3. ``need_kit``: a pharmacy or cosmetics anchor and a need tag (the one most
    items share) ("Everything for cold relief: ...").
-4. ``value_pack``: anything else (grocery and the rest).
+4. ``matching_set``: the items' names share a run of words (a design, a
+   collection: "LUNCH BAG RED RETROSPOT" and "RED RETROSPOT PICNIC BAG"), found
+   by :func:`recommender.variants.shared_theme` -- what a till export's names
+   say about the set when no catalog tags do ("Red Retrospot collection: ...").
+5. ``value_pack``: anything else (grocery and the rest).
 
 A tag cell may hold several tags separated by ``;`` ("cold relief;family first aid").
 
@@ -33,7 +37,7 @@ import math
 from recommender.money import currency_symbol, currency_unit_zh
 from recommender.policy import DEFAULT_ALIASES, department_key
 
-REASON_TYPES = ("complete_the_look", "need_kit", "seasonal_kit", "value_pack")
+REASON_TYPES = ("complete_the_look", "need_kit", "seasonal_kit", "matching_set", "value_pack")
 
 _APPAREL = {"apparel", "clothing", "fashion", "menswear", "womenswear", "footwear", "shoes", "服装", "服饰",
             "男装", "女装", "鞋"}
@@ -149,6 +153,8 @@ def reason_type(items, season=None) -> str:
     'seasonal_kit'
     >>> reason_type([{"department": "grocery"}, {"department": "grocery"}])
     'value_pack'
+    >>> reason_type([{"name": "LUNCH BAG RED RETROSPOT"}, {"name": "RED RETROSPOT PICNIC BAG"}])
+    'matching_set'
     """
     rows = _rows(items)
     if not rows:
@@ -160,7 +166,16 @@ def reason_type(items, season=None) -> str:
         return "seasonal_kit"
     if anchor_kind == "care" and _shared(rows, "need")[0] is not None:
         return "need_kit"
+    if _theme(rows) is not None:
+        return "matching_set"
     return "value_pack"
+
+
+def _theme(rows):
+    from recommender.variants import shared_theme
+
+    names = [_text(r.get("name")) or _text(r.get("name_zh")) for r in rows]
+    return None if any(n is None for n in names) else shared_theme(names)
 
 
 def _zh(value: str, rows=(), tag=None) -> str:
@@ -296,6 +311,11 @@ def _head(kind, rows, lang, season) -> str:
             return label + ("family medicine kit" if care else "kit")
         label = _zh(s, rows, "season") if s else "应季"
         return label + ("家庭常备药箱" if care else "应季套装")
+    if kind == "matching_set":
+        theme = _theme(rows)
+        if theme is not None:
+            words = theme if any("\u4e00" <= ch <= "\u9fff" for ch in theme) else theme.title()
+            return f"{words} collection" if lang == "en" else f"{words}系列组合"
     return "Value pack" if lang == "en" else "超值组合"
 
 
@@ -365,7 +385,36 @@ def reasons_for(items, decision=None, *, season=None, gift=None, currency=None) 
     if is_gift and gift is None:
         gift = {"name": decision.discounted_sku}
     out = {"reason_type": kind}
+    if decision is not None and getattr(decision, "discount_type", None) == "till_addon":
+        out.update(_till_lines(rows, decision, currency))
+        return out
     for lang in ("en", "zh"):
         out[f"reason_{lang}"] = reason_line(rows, 0.0 if is_gift else saving, regular, lang, season=season,
                                             gift=gift if is_gift else None, currency=currency, kind=kind)
+    return out
+
+
+def _till_lines(rows, decision, currency) -> dict:
+    """What the till says to a basket holding the anchor without the add-on: the saving on the add-on itself.
+
+    >>> from types import SimpleNamespace
+    >>> d = SimpleNamespace(discount_type="till_addon", saving=3.0, discounted_sku="t",
+    ...                     components=({"sku": "s", "regular_amount": 40.0}, {"sku": "t", "regular_amount": 20.0}))
+    >>> rows = [{"sku": "s", "name": "shirt", "name_zh": "衬衫"}, {"sku": "t", "name": "tie", "name_zh": "领带"}]
+    >>> _till_lines(rows, d, "GBP")
+    {'reason_en': 'At the till: add tie to your shirt, save 15% on it', 'reason_zh': '结账加购：买衬衫加购领带，立省15%'}
+    """
+    addon = next((r for r in rows if str(r.get("sku")) == str(decision.discounted_sku)), rows[-1])
+    others = [r for r in rows if r is not addon]
+    line = next((c for c in decision.components if str(c["sku"]) == str(decision.discounted_sku)), None)
+    base = float(line["regular_amount"]) if line else float(decision.saving)
+    out = {}
+    for lang in ("en", "zh"):
+        have = (" + " if lang == "en" else "+").join(_name(r, lang) for r in others)
+        save = saving_text(decision.saving, base, lang, currency) if _cents(decision.saving) > 0 else ""
+        if lang == "en":
+            out["reason_en"] = f"At the till: add {_name(addon, 'en')} to your {have}" + (f", {save} on it" if save
+                                                                                          else "")
+        else:
+            out["reason_zh"] = f"结账加购：买{have}加购{_name(addon, 'zh')}" + (f"，{save}" if save else "")
     return out

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from recommender.errors import InputError
+from recommender.reasons import reasons_for
 from recommender.policy import (DEFAULT_CURVES, Policy, ResponseCurve, calibration_factor, load_policy,
                                 policy_from_flags)
 from recommender.pricing import (BINDING_CONSTRAINTS, best_offer, break_even_take_rate, price_bundle,
@@ -379,10 +380,40 @@ def test_pair_already_bought_together_ranks_below_a_rarer_pair_with_a_gap():
 
 def test_customers_who_already_buy_the_set_make_discounts_unprofitable():
     items = [{"sku": "a", "price": 30, "unit_cost": 12}, {"sku": "b", "price": 20, "unit_cost": 8}]
-    d = best_offer(items, gap_tickets=5, set_tickets=5000).best
-    assert not d.recommended
+    offer = best_offer(items, gap_tickets=5, set_tickets=5000, policy=Policy(till_offers=False))
+    d = offer.best
+    assert not d.recommended and "till_addon" not in [x.discount_type for x in offer.decisions]
     assert d.binding_constraint == "no_profitable_discount"
     assert "already buy the set" in d.reason_not_recommended
+
+
+def test_till_offer_when_set_buyers_sink_every_shelf_offer():
+    # the small shop: 35% of shirt buyers already take the tie; a shelf discount is paid to all of them
+    items = [{"sku": "shirt", "price": 40, "unit_cost": 26}, {"sku": "tie", "price": 20, "unit_cost": 13}]
+    G, S, M = 147, 104, 7.0
+    offer = best_offer(items, gap_tickets=G, set_tickets=S)
+    shelf = [d for d in offer.decisions if d.discount_type != "till_addon"]
+    assert shelf and not any(d.recommended for d in shelf)
+    best = offer.best
+    assert best.discount_type == "till_addon" and best.recommended and best.discounted_sku == "tie"
+    assert best.set_tickets == S and best.gap_tickets == G
+
+    def profit(saving):  # the default curve, no takers below the 5% noticeable saving, no set ticket paid
+        d = saving / 60.0
+        q = 0.0 if d < 0.05 - 1e-12 else 0.02 + (0.15 - 0.02) * (1 - math.exp(-7.0 * d))
+        return q * G * (M - saving)
+
+    assert best.expected_profit == pytest.approx(profit(best.saving), rel=1e-9)
+    assert best.expected_profit > 0
+    # the best point of the add-on's 1% grid between the 5% floor (3.00) and the break-even (7.00)
+    grid = [c / 100 for c in range(300, 701) if c % 20 == 0] + [3.0]
+    assert best.expected_profit >= max(profit(x) for x in grid) - 1e-9
+    # the shelf version of the same saving loses money: each of the S set tickets is paid it
+    assert profit(best.saving) - best.saving * S < 0
+    assert best_offer(items, G, S, policy=Policy(till_offers=False)).best.recommended is False
+    why = reasons_for([{"sku": "shirt", "name": "shirt", "name_zh": "衬衫"},
+                       {"sku": "tie", "name": "tie", "name_zh": "领带"}], best, currency="GBP")
+    assert why["reason_en"].startswith("At the till: add tie to your shirt") and why["reason_zh"].startswith("结账加购")
 
 
 def test_break_even_take_rate_zeroes_the_profit():

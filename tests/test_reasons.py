@@ -148,3 +148,13 @@ def test_reasons_for_a_price_decision():
     g = price_bundle(items, 500, 20, gift={"sku": "bag", "price": 5, "unit_cost": 0.5}, discount_type="gift")
     out = reasons_for([SHIRT, TIE], g, gift={"name": "medicine bag"})
     assert out["reason_zh"].endswith("送药品收纳袋")
+
+
+def test_names_sharing_a_design_make_a_matching_set_in_both_languages():
+    bags = [{"name": "LUNCH BAG RED RETROSPOT"}, {"name": "RED RETROSPOT PICNIC BAG"}]
+    assert reason_type(bags) == "matching_set"
+    assert reason_line(bags, 0.23, 4.6, currency="GBP").startswith("Red Retrospot collection: LUNCH BAG")
+    assert reason_line(bags, 0.23, 4.6, "zh", currency="GBP").startswith("Red Retrospot系列组合：")
+    cups = [{"name": "不锈钢保温杯"}, {"name": "保温杯杯套"}]
+    assert reason_line(cups, 3, 50, "zh", currency="CNY") == "保温杯系列组合：不锈钢保温杯+保温杯杯套，立省6%"
+    assert reason_type([TEA, CUPS]) == "value_pack"  # nothing shared: no theme is made up

@@ -63,6 +63,12 @@ def test_small_shop_without_catalog_or_stores_gets_the_shirt_and_tie(cli, tmp_pa
     assert pd.isna(row["store"]) and row["anchor"] == "shirt"
     assert row["cost_source"] == "assumed" and row["currency"] == "GBP"
     assert 2.0 < row["lift"] < 3.0  # the association a fixed lift >= 3 used to throw away
+    # recommended: a shelf discount would be paid to every shirt + tie ticket, so the tie is offered at the
+    # till to shirt baskets without one, and the projection charges no set ticket
+    assert bool(row["recommended"]) and row["discount_type"] == "till_addon" and row["expected_profit"] > 0
+    shelf = [o for o in json.loads(row["offers"]) if o["discount_type"] != "till_addon"]
+    assert shelf and not any(o["recommended"] for o in shelf)
+    assert row["reason_en"].startswith("At the till: add tie to your shirt")
     assert "Costs are assumed" in res.stdout
     summary = read_run(run).manifest["bundles"]
     assert summary["catalog"]["filled"]["unit_cost"] == 8 and summary["catalog"]["catalog_given"] is False
@@ -212,7 +218,9 @@ def test_chinese_gbk_export_names_as_items_gets_chinese_bundles_in_yuan(cli, tmp
     res, b = _bundles(cli, run, "--currency", "CNY", "--max-per-anchor", "3", "--assume-margin", "0.5")
     pair = b[_sets(b) == frozenset({"大米", "食用油"})].iloc[0]
     assert list(pair["names_zh"]) == ["大米", "食用油"] or list(pair["names_zh"]) == ["食用油", "大米"]
-    assert pair["reason_zh"].startswith("超值组合：") and "大米" in pair["reason_zh"]
+    # a shelf value pack, or (when the set's buyers would sink a shelf discount) the till's add-on offer
+    head = "结账加购：" if pair["discount_type"] == "till_addon" else "超值组合："
+    assert pair["reason_zh"].startswith(head) and "大米" in pair["reason_zh"] and "食用油" in pair["reason_zh"]
     if pair["saving"] > 0 and pair["discount_type"] != "gift":
         assert pair["reason_zh"].endswith("元") or pair["reason_zh"].endswith("%")
     assert not any("运费" in t for t in b["items"])
@@ -223,10 +231,18 @@ def test_chinese_gbk_export_names_as_items_gets_chinese_bundles_in_yuan(cli, tmp
 
 
 def test_online_retail_must_show(cli, online_retail, tmp_path):
+    from recommender.variants import are_variants
+
     run = _mine(cli, online_retail, tmp_path / "R", "--min-support", "0.01")
     res, b = _bundles(cli, run, "--currency", "GBP")
     rec = b[b["recommended"].astype(bool)]
     assert len(rec) >= 10
+    # colours and designs of one product are an assortment, not a cross-sell
+    assert read_run(run).manifest["bundles"]["gates"]["same_product_variants"] > 0
+    prices = read_run(run).items.set_index("sku")["regular_price"]
+    for items, shown in zip(b["items"], b["names"]):
+        assert not any(are_variants(shown[i], shown[j], prices[items[i]], prices[items[j]])
+                       for i in range(len(items)) for j in range(i + 1, len(items)))
     assert not any(set(t) & FEES for t in b["items"])
     names = read_run(run).items.set_index("sku")["name"]
     for items, shown in zip(rec["items"], rec["names"]):
