@@ -13,7 +13,7 @@ from recommender import decisions
 from recommender.dashboard import common as c
 from recommender.errors import InputError
 from recommender.policy import DISCOUNT_TYPES, Policy, policy_from_fields, policy_from_flags
-from recommender.pricing import expected_profit, named_label, price_bundle
+from recommender.pricing import TILL_TYPE, expected_profit, named_label, price_bundle
 from recommender.offer import discount_cost as offer_cost
 from recommender.offer import offer_edits
 from recommender.rules_query import SORTABLE, query_rules
@@ -334,6 +334,8 @@ with left:
     # re-price with the policy the run priced with (its curves, floors, departments), not the defaults
     base = policy_from_fields(run.manifest.get("bundles", {}).get("parameters", {}).get("policy"))
     types = [t_ for t_ in DISCOUNT_TYPES if t_ != "gift" or isinstance(row.get("gift_sku"), str)]
+    if row["discount_type"] == TILL_TYPE:  # the till fallback stays editable as itself
+        types.append(TILL_TYPE)
     cur_type = row["discount_type"] if row["discount_type"] in types else types[0]
     p1, p2, p3 = st.columns(3)
     dtype = p1.selectbox(T("discount_type"), types, index=types.index(cur_type), key=f"dtype_{bid}")
