@@ -756,6 +756,15 @@ def cmd_launch(args) -> int:
                              hint="approve bundles on the dashboard, or pass --bundles IDS")
     bundles = bundles_from_run(run, list(_csv_list([args.bundles])) if args.bundles else None,
                                approved_state=state, catalog=catalog)
+    reason = (args.reason or "").strip() or None
+    if args.bundles:
+        # launching by id skips the approval: an offer that is not recommended needs the reason it would need there
+        from recommender.decisions import reason_needed
+
+        lacking = [f"{b['bundle_id']} ({why})" for b in bundles for why in [reason_needed(b)] if why]
+        if lacking and reason is None:
+            raise InputError(f"launching {len(lacking)} offer(s) needs a reason: {'; '.join(lacking[:5])}",
+                             hint='say why with --reason "TEXT" (kept in the launch record)')
     if lines is None:
         raise InputError("a launch's projection needs the receipts", hint="pass --receipts PATH")
     stores = list(_csv_list([args.stores]))
@@ -772,6 +781,8 @@ def cmd_launch(args) -> int:
                          created_by=os.environ.get("USER"))
     if proposed is not None:
         record["control_matching"] = proposed.to_dict("records")
+    if reason is not None:
+        record["reason"] = reason
     store_launch(db, record)
     if args.out:
         write_launch_json(record, args.out)
@@ -1062,6 +1073,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--receipts", metavar="PATH", help="receipts for the projection (default: the run's input)")
     p.add_argument("--catalog", metavar="PATH", help="catalog (default: the run's)")
     p.add_argument("--out", metavar="FILE.json", help="also write the launch record as JSON")
+    p.add_argument("--reason", metavar="TEXT", help="why: required with --bundles when an offer is not recommended "
+                                                    "or expected to lose money; kept in the launch record")
     p.add_argument("--db", metavar="PATH", help=DB_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_launch)

@@ -314,6 +314,8 @@ def bundles_from_run(run, ids=None, *, approved_state: pd.DataFrame | None = Non
                     "bundle_price": float(row["bundle_price"]), "saving": float(row["saving"]),
                     "saving_pct": float(row["saving"]) / float(row["regular_price"]) if row["regular_price"] else 0.0,
                     "discount_cost": cost_each, "added_margin": added,
+                    "recommended": bool(row.get("recommended", True)),
+                    "expected_profit": _plain(float(row.get("expected_profit") or 0.0)),
                     "gift_sku": row.get("gift_sku")}
     return list(out.values())
 

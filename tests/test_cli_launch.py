@@ -36,6 +36,16 @@ def test_launch_from_run_then_measure_by_id(demo_data, demo_run, cli, tmp_path):
         assert b["level"] == "sku" and b["items"][0] == b["anchor"][0]
         p = b["projection"]
         assert p["takers_per_store_week"] == pytest.approx(p["take_rate"] * p["gap_tickets_per_store_week"])
+    # launching an offer that is not recommended by id needs a reason (as approving it would), kept in the record
+    loser = table[~table["recommended"].astype(bool)].iloc[0]["bundle_id"]
+    args = ("launch", run, "--bundles", loser, "--stores", "S02", "--from", "2025-10-01", "--to", "2025-11-30",
+            "--db", db, "--json")
+    res = cli(*args)
+    assert res.returncode == 2 and "--reason" in res.stderr and "Traceback" not in res.stderr
+    assert len(list_launches(db)) == 1
+    res = cli(*args, "--reason", "test a deeper saving", "--name", "by reason")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["reason"] == "test a deeper saving"
     res = cli("measure", demo_data / "receipts.csv", "--launch", record["launch_id"], "--db", db, "--json")
     assert res.returncode == 0, res.stderr
     got = json.loads(res.stdout)
