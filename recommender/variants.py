@@ -89,22 +89,28 @@ def _ngrams(tokens, n):
 
 
 def _meaningful(gram) -> bool:
-    # one CJK character or a short code is no theme; a real word (3+ letters) or 2+ CJK characters is
-    letters = [t for t in gram if t.isalpha() and not _is_cjk(t) and len(t) >= 3]
+    # A theme names something: 2+ CJK characters, two words one of which has 4+ letters ("METAL SIGN", not
+    # "SET OF"), or one word of 6+ letters ("REGENCY", not "BAG", "SMALL" or "SET").
     cjk = [t for t in gram if _is_cjk(t)]
-    return bool(letters) or len(cjk) >= 2
+    if len(cjk) >= 2:
+        return True
+    letters = [len(t) for t in gram if t.isalpha() and not _is_cjk(t)]
+    return (len(gram) >= 2 and max(letters, default=0) >= 4) or (len(gram) == 1 and max(letters, default=0) >= 6)
 
 
 def shared_theme(names) -> str | None:
     """The longest run of words that every name holds in the same order (from the first name), else None.
 
-    Runs of CJK characters are joined without spaces; a theme needs a real word
-    (3+ letters) or 2+ CJK characters. Case follows the first name.
+    Runs of CJK characters are joined without spaces; a theme needs 2+ CJK
+    characters, two words one of 4+ letters, or one word of 6+ letters (a
+    generic "SET" or "BAG" is no theme). Case follows the first name.
 
     >>> shared_theme(["LUNCH BAG RED RETROSPOT", "RED RETROSPOT PICNIC BAG"])
     'RED RETROSPOT'
     >>> shared_theme(["不锈钢保温杯", "保温杯杯套"]), shared_theme(["green tea", "paper cups"])
     ('保温杯', None)
+    >>> shared_theme(["SET OF 3 CAKE TINS", "JAM MAKING SET WITH JARS"]) is None  # "SET" names nothing
+    True
     """
     names = [str(n) for n in names if n is not None]
     if len(names) < 2:
