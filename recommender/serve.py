@@ -32,9 +32,14 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
+import socket
+import sys
 import threading
 import time
 from pathlib import Path
+
+from recommender.errors import InputError
 
 __all__ = ["create_app", "RunHolder", "MAX_BASKET", "MAX_K", "CHECK_SECONDS"]
 
@@ -317,14 +322,131 @@ def app_from_environment():
                       env.get("RECOMMENDER_SERVE_CATALOG") or None, env.get("RECOMMENDER_SERVE_DB") or None)
 
 
-def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, receipts=None, catalog=None,
-          db=None, log_level: str = "info"):
-    """Run the service with uvicorn until interrupted (access log off: our own line per request)."""
+def reuse_port_supported() -> bool:
+    """Whether each worker can listen on its own socket and let the kernel spread connections among them.
+
+    Linux balances connections over sockets bound with ``SO_REUSEPORT`` to the
+    same address by a hash of the connection's addresses and ports; elsewhere
+    (macOS, BSD, Windows) the option is missing or does not balance.
+
+    >>> isinstance(reuse_port_supported(), bool)
+    True
+    """
+    if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
+        return False
+    try:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _worker(run_dir, host, port, receipts, catalog, db, log_level, ready) -> None:  # pragma: no cover (a child)
+    """One worker process: load the run, then listen on its own ``SO_REUSEPORT`` socket and serve."""
     import uvicorn
 
     _configure_logging(log_level)
-    if workers > 1:
-        os.environ.update({"RECOMMENDER_SERVE_LOG_LEVEL": log_level,"RECOMMENDER_SERVE_RUN": str(run_dir), "RECOMMENDER_SERVE_RECEIPTS": str(receipts or ""),
+    parent = os.getppid()
+
+    def orphaned():  # the supervisor was killed without stopping us: stop, do not keep the port
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    app = create_app(run_dir, receipts, catalog, db)
+    # Bound only once the run is loaded, so the kernel never hands a connection to a worker still loading.
+    sock = _listening_socket(host, port, reuse_port=True)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False, log_level=log_level))
+    ready.set()
+    server.run(sockets=[sock])
+
+
+def _serve_reuse_port(run_dir, host, port, workers, receipts, catalog, db, log_level) -> None:
+    """Supervise ``workers`` processes, each with its own listening socket on ``host:port`` (``SO_REUSEPORT``).
+
+    uvicorn's own ``--workers`` mode shares one listening socket, and the kernel
+    gives its keep-alive connections to whichever worker wakes first: one worker
+    can carry two thirds of the load. With one socket per worker the kernel
+    spreads connections by hash. A worker that dies after it started serving is
+    started again; one that fails while starting stops the service.
+    """
+    import multiprocessing
+
+    try:  # a clear error now if the port is taken (SO_REUSEPORT alone would share it with the other program)
+        _listening_socket(host, port, reuse_port=False).close()
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port)") from None
+    ctx = multiprocessing.get_context("spawn")  # like uvicorn: a clean interpreter per worker
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    procs: list = [None] * workers
+
+    def start(i: int):
+        ready = ctx.Event()
+        proc = ctx.Process(target=_worker, name=f"recommender-serve-{i}", daemon=False,
+                           args=(str(run_dir), host, port, receipts, catalog, db, log_level, ready))
+        proc.start()
+        procs[i] = (proc, ready)
+
+    log.info("%d workers on http://%s:%d, each with its own listening socket (SO_REUSEPORT: the kernel spreads "
+             "connections over them)", workers, host, port)
+    failed = None
+    try:
+        for i in range(workers):
+            start(i)
+        while not stop.wait(0.5):
+            for i, (proc, ready) in enumerate(procs):
+                if proc.is_alive() or stop.is_set():
+                    continue
+                if not ready.is_set():
+                    failed = f"worker {proc.pid} stopped while starting (exit code {proc.exitcode})"
+                    stop.set()
+                    break
+                log.warning("worker %d stopped (exit code %s); starting another", proc.pid, proc.exitcode)
+                start(i)
+    finally:
+        for proc, _ready in filter(None, procs):
+            if proc.is_alive():
+                proc.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+        for proc, _ready in filter(None, procs):
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failed:
+        raise InputError(failed + "; see the log above")
+
+
+def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, receipts=None, catalog=None,
+          db=None, log_level: str = "info"):
+    """Run the service with uvicorn until interrupted (access log off: our own line per request).
+
+    With ``workers > 1`` on Linux each worker listens on its own socket
+    (``SO_REUSEPORT``), see :func:`_serve_reuse_port`; elsewhere uvicorn's
+    workers share one socket.
+    """
+    import uvicorn
+
+    _configure_logging(log_level)
+    if workers > 1 and reuse_port_supported():
+        _serve_reuse_port(run_dir, host, port, workers, receipts, catalog, db, log_level)
+    elif workers > 1:
+        os.environ.update({"RECOMMENDER_SERVE_LOG_LEVEL": log_level, "RECOMMENDER_SERVE_RUN": str(run_dir),
+                           "RECOMMENDER_SERVE_RECEIPTS": str(receipts or ""),
                            "RECOMMENDER_SERVE_CATALOG": str(catalog or ""), "RECOMMENDER_SERVE_DB": str(db or "")})
         uvicorn.run("recommender.serve:app_from_environment", factory=True, host=host, port=port, workers=workers,
                     access_log=False, log_level=log_level)

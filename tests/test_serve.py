@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import pytest
 
 from recommender.pipeline import MiningParams, mine
 from recommender.runs import write_run
+from recommender.serve import reuse_port_supported
 from recommender.suggest import Recommender, suggest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,7 +180,7 @@ def test_the_run_is_reloaded_when_its_folder_changes(server):
     assert out["suggestions"] == direct.suggest(["milk"], k=5)
 
 
-def test_several_workers_answer_and_log(tmp_path):
+def test_several_workers_answer_and_log_and_share_the_connections(tmp_path):
     run = _write(tmp_path / "run", _lines())
     port = _free_port()
     log_path = tmp_path / "server.log"
@@ -187,10 +190,39 @@ def test_several_workers_answer_and_log(tmp_path):
                                 stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_healthy(port, log_path)
+            for _ in range(300):  # /health answered by one worker: wait until both have loaded the run
+                if log_path.read_text().count("Application startup complete") >= 2:
+                    break
+                time.sleep(0.2)
             with ThreadPoolExecutor(8) as pool:
                 got = list(pool.map(lambda _: _call(port, "/suggest?basket=milk&k=2"), range(16)))
             assert all(status == 200 and len(out["suggestions"]) == 2 for status, out in got)
+            # One new connection per request: with a socket per worker (SO_REUSEPORT) the kernel spreads them,
+            # so 40 connections all landing on one worker has odds of 2 in 2**40.
+            got = [_call(port, "/suggest?basket=jam&k=1") for _ in range(40)]
+            assert all(status == 200 for status, _out in got)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    assert log_path.read_text().count("GET /suggest 200") == 16
+    text = log_path.read_text()
+    assert text.count("GET /suggest 200") == 56
+    pids = collections.Counter(re.findall(r" (\d+) recommender\.serve INFO GET /suggest 200 items=1 k=1 ", text))
+    assert sum(pids.values()) == 40
+    if reuse_port_supported():
+        assert len(pids) == 2, pids
+        assert "each with its own listening socket" in text
+    assert proc.returncode is not None and "Traceback" not in text
+
+
+@pytest.mark.skipif(not reuse_port_supported(), reason="one socket per worker needs SO_REUSEPORT (Linux)")
+def test_several_workers_refuse_a_port_in_use(tmp_path):
+    run = _write(tmp_path / "run", _lines())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "recommender", "serve", str(run), "--port", str(port),
+                              "--workers", "2"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and f"cannot listen on 127.0.0.1:{port}" in out.stderr
+    assert "Traceback" not in out.stderr
