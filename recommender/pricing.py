@@ -487,6 +487,8 @@ def named_label(decision: PriceDecision, name) -> str:
     ...                  discount_type="gift")
     >>> d.label, named_label(d, "First-aid pouch")
     ('free 000140', 'free First-aid pouch')
+    >>> named_label(price_bundle(items, 500, 400, discount_type="till_addon"), "Cup")
+    '21% off Cup at the till, for baskets without it'
     """
     sku = decision.discounted_sku
     if not sku or not isinstance(name, str) or not name.strip() or not decision.label.count(sku):
@@ -498,6 +500,8 @@ def named_label(decision: PriceDecision, name) -> str:
         return f"{name} free"
     if kind == "addon_discount" and decision.label.endswith(f" off {sku}"):
         return decision.label[: -len(sku)] + name
+    if kind == TILL_TYPE and f" off {sku} at the till" in decision.label:
+        return decision.label.replace(f" off {sku} at the till", f" off {name} at the till", 1)
     return decision.label
 
 
