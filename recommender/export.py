@@ -48,6 +48,11 @@ mix_match_group  text    ``MM-<bundle_id>``: the deal applies when every compone
 valid_from       date    ISO date (YYYY-MM-DD), empty when open-ended
 valid_to         date    ISO date, empty when open-ended
 store            text    store id, empty for every store
+trigger          text    ``ticket``: the deal applies to every ticket holding the group;
+                         ``till_prompt``: a till offer (``discount_type = till_addon``),
+                         applied only when the till offered the add-on to a basket holding
+                         the anchor without it (a ticket that already held the set is
+                         not given it: that is what its projection assumes)
 ================ ======= ================================================================
 
 Formula injection: any text cell starting with ``=``, ``+``, ``-``, ``@``, a tab,
@@ -80,7 +85,7 @@ SELECTIONS = ("recommended", "all", "approved")
 STAFF_COLUMNS = ("bundle_id", "store", "skus", "names", "regular_price", "bundle_price", "saving", "gift",
                  "gift_value", "offer", "reason", "valid_from", "valid_to")
 POS_COLUMNS = ("promotion_id", "sku", "quantity", "promotion_price", "mix_match_group", "valid_from", "valid_to",
-               "store")
+               "store", "trigger")
 MONEY_COLUMNS = ("regular_price", "bundle_price", "saving", "gift_value", "promotion_price")
 DATE_COLUMNS = ("valid_from", "valid_to")
 #: Staff headers, as a person reads them (the till file keeps its machine names).
@@ -362,6 +367,7 @@ def pos_table(bundles: pd.DataFrame, *, store=None, selection="recommended", val
                 "promotion_price": _cents(c["promotion_price"]) / 100, "mix_match_group": f"MM-{bid}",
                 "valid_from": _date(valid_from if valid_from is not None else r.get("valid_from")),
                 "valid_to": _date(valid_to if valid_to is not None else r.get("valid_to")), "store": st,
+                "trigger": "till_prompt" if str(r.get("discount_type")) == "till_addon" else "ticket",
             })
     return pd.DataFrame(out, columns=list(POS_COLUMNS))
 

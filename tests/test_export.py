@@ -123,6 +123,10 @@ def test_pos_components_sum_to_the_bundle_price(bundles, tmp_path):
     gift = pos[pos["promotion_id"] == "B2"]
     assert gift["sku"].tolist() == ["2001", "2002", "9001"]
     assert gift["promotion_price"].tolist()[-1] == 0.0
+    assert (pos["trigger"] == "ticket").all()  # shelf offers: every ticket holding the group
+    # a till offer is applied only when the till offered it to a basket without the add-on
+    till = pos_table(bundles.assign(discount_type="till_addon"))
+    assert (till["trigger"] == "till_prompt").all() and len(till) == len(pos)
 
 
 @settings(max_examples=80, deadline=None)
