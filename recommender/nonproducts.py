@@ -157,8 +157,9 @@ def sku_summary(lines: pd.DataFrame) -> pd.DataFrame:
     n_receipts = (lines.assign(_s=skus).groupby("_s")["receipt_id"].nunique()
                   if "receipt_id" in lines.columns else n_lines)
     out = pd.DataFrame({"sku": pd.Series(codes, dtype=object), "name": pd.Series(names.tolist(), dtype=object),
-                        "lines": [int(n_lines.get(c, 0)) for c in codes],
-                        "receipts": [int(n_receipts.get(c, 0)) for c in codes]})
+                        # reindex, not a Series.get per SKU: tens of thousands of SKUs took a quarter second
+                        "lines": n_lines.reindex(codes, fill_value=0).astype(np.int64).tolist(),
+                        "receipts": n_receipts.reindex(codes, fill_value=0).astype(np.int64).tolist()})
     price = pd.to_numeric(lines["unit_price"], errors="coerce") if "unit_price" in lines.columns else None
     q = pd.DataFrame(columns=[0.1, 0.5, 0.9], dtype=float)
     n = pd.Series(dtype=np.int64)
@@ -168,9 +169,9 @@ def sku_summary(lines: pd.DataFrame) -> pd.DataFrame:
         if len(frame):
             q = frame.groupby("sku")["p"].quantile([0.1, 0.5, 0.9]).unstack()
             n = frame.groupby("sku").size()
-    out["n_priced"] = [int(n.get(c, 0)) for c in codes]
+    out["n_priced"] = n.reindex(codes, fill_value=0).astype(np.int64).tolist()
     for col, level in (("p10", 0.1), ("p50", 0.5), ("p90", 0.9)):
-        out[col] = [float(q[level].get(c, np.nan)) if len(q) else np.nan for c in codes]
+        out[col] = q[level].reindex(codes).astype(float).tolist() if len(q) else [np.nan] * len(codes)
     return out
 
 
