@@ -608,3 +608,17 @@ def test_an_unnoticed_saving_earns_nothing_so_it_is_never_the_best_price():
     gift = {"sku": "g", "price": 4, "unit_cost": 0.5}
     g = price_bundle(items, 1000, 0, noticed, gift=gift, discount_type="gift")
     assert not g.recommended and g.expected_takers == 0
+
+
+def test_till_offers_policy_key(tmp_path):
+    from recommender.policy import policy_to_mapping
+
+    path = tmp_path / "p.toml"
+    path.write_text("till_offers = false\n", encoding="utf-8")
+    p = load_policy(path)
+    assert p.till_offers is False and policy_to_mapping(p)["till_offers"] is False
+    items = [{"sku": "shirt", "price": 40, "unit_cost": 26}, {"sku": "tie", "price": 20, "unit_cost": 13}]
+    assert [d.discount_type for d in best_offer(items, 147, 104, p).decisions if d.discount_type == "till_addon"] == []
+    path.write_text('till_offers = "yes"\n', encoding="utf-8")
+    with pytest.raises(InputError, match="till_offers"):
+        load_policy(path)
