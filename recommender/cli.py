@@ -1116,7 +1116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1, help="worker processes (each loads the run once)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (each loads the run once; on Linux each listens on its own socket and "
+                        "the kernel spreads connections over them)")
     p.add_argument("--receipts", metavar="PATH", help="receipts for best sellers and history (default: the run's)")
     p.add_argument("--catalog", metavar="PATH", help="catalog (default: the run's)")
     p.add_argument("--db", metavar="PATH", help=DB_HELP)

@@ -24,6 +24,10 @@ fails to load is logged and the old one stays.
 One log line per request (after the time, the worker's process id; then
 method, path, status, basket size, k, store, milliseconds); never the query
 string or a customer id.
+
+With several workers on Linux, each worker process loads the run, then
+listens on its own socket bound with ``SO_REUSEPORT``, and the kernel spreads
+connections over them (:func:`serve`).
 """
 
 from __future__ import annotations
