@@ -14,7 +14,10 @@ With the embedded engine the run goes on to bundles: a synthetic catalog
 (8 departments, 800 subcategories, cost 60% of price) is built, ``mine`` also
 finds substitutes, and :func:`recommender.bundles.build_bundles` prices offers
 per store (``--no-bundles`` stops at rules). Spark runs stop at rules: the
-stages after mining do not depend on the engine.
+stages after mining do not depend on the engine. ``sparkfull`` is the whole
+pipeline on Spark (:mod:`recommender.spark`: Spark reads and cleans the file,
+builds baskets and mines them with SON) with the driver heap capped
+(``--driver-memory``, 1g): its ``load`` is Spark's, its peak is python + JVM.
 
 Usage::
 
@@ -88,6 +91,8 @@ def child(engine: str, path: str, min_support: float, bundles: bool = True) -> d
     sys.path.insert(0, str(ROOT / "bench"))
     t_start = time.perf_counter()
     out = {"engine": engine, "path": path}
+    if engine == "sparkfull":
+        return child_spark_full(path, min_support, t_start, out)
     if engine == "spark":
         import recommender.mining.spark as spark  # registers the engine
 
@@ -129,13 +134,59 @@ def child(engine: str, path: str, min_support: float, bundles: bool = True) -> d
     out["min_count"] = res.manifest["parameters"]["min_count_used"]
     out["peak_python"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out["peak_jvm"] = _jvm_peak_bytes() if engine == "spark" else 0
+    out["digest"] = _digest(res)
     if engine == "spark":
         spark.stop_session()
     return out
 
 
-def measure(engine: str, path: Path, min_support: float, timeout: float, bundles: bool) -> dict:
-    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", RECOMMENDER_SPARK_DRIVER_MEMORY="6g")
+def _digest(res) -> str:
+    """sha256 of the itemsets (items, count) and rules (every column, floats to 17 digits): equal runs, equal digests."""
+    import hashlib
+
+    h = hashlib.sha256(res.itemsets[["items", "count"]].to_csv(index=False).encode())
+    h.update(res.rules.to_csv(index=False, float_format="%.17g").encode())
+    return h.hexdigest()[:12]
+
+
+def child_spark_full(path: str, min_support: float, t_start: float, out: dict) -> dict:
+    """The whole pipeline on Spark (issue #15): read, clean, baskets, SON itemsets and rules in the cluster.
+
+    The driver heap is ``RECOMMENDER_SPARK_DRIVER_MEMORY`` (``--driver-memory``, 1g by default): in local
+    mode it is the whole JVM, executors included, so a run that finishes proves the driver held no lines.
+    """
+    import resource
+
+    import recommender.mining.spark as spark
+    from recommender.pipeline import MiningParams
+    from recommender.spark.load import load_receipts_spark
+    from recommender.spark.pipeline import mine_spark
+
+    t = time.perf_counter()
+    session = spark.get_session()
+    out["spark_start"] = time.perf_counter() - t
+    t = time.perf_counter()
+    receipts = load_receipts_spark(path, spark=session)
+    out["load"] = time.perf_counter() - t
+    out["lines"] = receipts.accounting.rows_used
+    out["receipts"] = receipts.accounting.n_receipts
+    res = mine_spark(receipts, None, MiningParams(level="sku", min_support=min_support, min_confidence=0.1))
+    out.update(res.manifest["timings_seconds"])
+    out["total"] = time.perf_counter() - t_start
+    out["itemsets_n"] = res.manifest["n_itemsets"]
+    out["rules_n"] = res.manifest["n_rules"]
+    out["min_count"] = res.manifest["parameters"]["min_count_used"]
+    out["peak_python"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    out["peak_jvm"] = _jvm_peak_bytes()
+    out["digest"] = _digest(res)
+    spark.stop_session()
+    return out
+
+
+def measure(engine: str, path: Path, min_support: float, timeout: float, bundles: bool,
+            driver_memory: str = "6g") -> dict:
+    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", RECOMMENDER_SPARK_DRIVER_MEMORY=driver_memory,
+               RECOMMENDER_SPARK_MASTER=os.environ.get("RECOMMENDER_SPARK_MASTER", "local[2]"))
     t = time.perf_counter()
     try:
         proc = subprocess.run([sys.executable, __file__, "--child", engine, str(path), str(min_support),
@@ -157,19 +208,22 @@ def fmt_row(label: str, fmt: str, r: dict) -> str:
     return (f"{label:>4} {fmt:8} {r['engine']:6} {r['lines']:>11,} {r['receipts']:>10,} {r['min_count']:>6,} "
             f"{r['itemsets_n']:>9,} {r['rules_n']:>9,} {r.get('spark_start', 0):7.1f} {r['load']:7.1f} "
             f"{r['baskets']:7.1f} {r['itemsets']:8.1f} {r['rules']:7.1f} {r.get('substitutes', 0):6.1f} "
-            f"{r.get('bundles', 0):7.1f} {r.get('bundles_n', 0):7,} {r['total']:7.1f} {peak:7.2f}")
+            f"{r.get('bundles', 0):7.1f} {r.get('bundles_n', 0):7,} {r['total']:7.1f} {peak:7.2f} "
+            f"{r.get('digest', '-'):>12}")
 
 
 HEADER = (f"{'size':>4} {'format':8} {'engine':6} {'lines used':>11} {'receipts':>10} {'min_n':>6} "
           f"{'itemsets':>9} {'rules':>9} {'spark':>7} {'load':>7} {'baskets':>7} {'itemsets':>8} {'rules':>7} "
-          f"{'subst':>6} {'bundles':>7} {'offers':>7} {'total':>7} {'peak GB':>7}")
+          f"{'subst':>6} {'bundles':>7} {'offers':>7} {'total':>7} {'peak GB':>7} {'result sha':>12}")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--child", nargs=4, metavar=("ENGINE", "PATH", "MIN_SUPPORT", "BUNDLES"), help=argparse.SUPPRESS)
     ap.add_argument("--sizes", default="1M,5M,10M")
-    ap.add_argument("--engines", default="fast,spark")
+    ap.add_argument("--engines", default="fast,spark",
+                    help="fast, spark (pandas load + FPGrowth), sparkfull (the whole pipeline on Spark)")
+    ap.add_argument("--driver-memory", default="1g", help="Spark driver heap for sparkfull runs (default 1g)")
     ap.add_argument("--formats", default="csv,parquet")
     ap.add_argument("--min-support", type=float, default=0.001)
     ap.add_argument("--spark-max", default="5M", help="largest size run with Spark")
@@ -197,7 +251,8 @@ def main(argv=None) -> int:
                 if engine == "spark" and fmt != "csv":
                     continue  # the engine differs only after loading; Parquet loading is shown with fast
                 r = measure(engine, paths[fmt], args.min_support, args.timeout,
-                            bundles=engine != "spark" and not args.no_bundles)
+                            bundles=engine == "fast" and not args.no_bundles,
+                            driver_memory=args.driver_memory if engine == "sparkfull" else "6g")
                 row = fmt_row(label, fmt, r)
                 print(row, flush=True)
                 lines.append(row)

@@ -94,9 +94,12 @@ def get_session(master: str | None = None):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         from pyspark.sql import SparkSession
 
-        chosen = master or _settings.get("master") or os.environ.get(MASTER_ENV) or "local[*]"
+        chosen = master or _settings.get("master") or os.environ.get(MASTER_ENV)
+        if chosen is None and not os.environ.get("PYSPARK_GATEWAY_PORT"):
+            chosen = "local[*]"  # under spark-submit (a gateway is already up) its --master stands
         memory = _settings.get("driver_memory") or os.environ.get(DRIVER_MEMORY_ENV) or "2g"
-        builder = (SparkSession.builder.master(chosen).appName("recommender")
+        builder = SparkSession.builder if chosen is None else SparkSession.builder.master(chosen)
+        builder = (builder.appName("recommender")
                    .config("spark.driver.extraJavaOptions", _STACK)
                    .config("spark.executor.extraJavaOptions", _STACK)
                    .config("spark.driver.memory", memory)

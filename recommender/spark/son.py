@@ -35,6 +35,9 @@ from recommender.significance import StratumCounter, _fibonacci_bounds
 _BOUNDS = _fibonacci_bounds(1 << 40)
 #: Receipts per partition when mining and counting (a partition's bitsets must fit a worker).
 RECEIPTS_PER_PARTITION = 200_000
+#: Fewer receipts than this per partition are not split further for parallelism: SON's local threshold
+#: falls with the partition, and a few hundred long receipts at a threshold of 2 hold millions of candidates.
+MIN_RECEIPTS_PER_PARTITION = 50_000
 
 
 def _bands(sizes: np.ndarray) -> np.ndarray:
@@ -188,9 +191,11 @@ def build_spark_baskets(lines, catalog: pd.DataFrame | None = None, level: str =
     per_band = frame.groupBy(_band_expr(F.size("items")).alias("band")).count().collect()
     per_band = sorted((int(r["band"]), int(r["count"])) for r in per_band)
     n = sum(c for _, c in per_band)
-    wanted = max(n_parts, math.ceil(n / RECEIPTS_PER_PARTITION))
-    if frame.rdd.getNumPartitions() < wanted:
-        frame = frame.repartition(wanted).persist(StorageLevel.MEMORY_AND_DISK)
+    wanted = max(1, math.ceil(n / RECEIPTS_PER_PARTITION), min(n_parts, n // MIN_RECEIPTS_PER_PARTITION))
+    have = frame.rdd.getNumPartitions()
+    if have != wanted:
+        resized = frame.repartition(wanted) if have < wanted else frame.coalesce(wanted)
+        frame = resized.persist(StorageLevel.MEMORY_AND_DISK)
     return SparkBaskets(frame, pd.Index(labels, dtype="string"), level, n_unmapped, n,
                         [b for b, _ in per_band], [c for _, c in per_band])
 
