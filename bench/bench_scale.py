@@ -162,6 +162,9 @@ def child_spark_full(path: str, min_support: float, t_start: float, out: dict) -
     from recommender.spark.load import load_receipts_spark
     from recommender.spark.pipeline import mine_spark
 
+    conf = json.loads(os.environ.get("BENCH_SPARK_CONF", "{}"))
+    if conf:
+        spark.configure(master=os.environ.get(spark.MASTER_ENV), **conf)
     t = time.perf_counter()
     session = spark.get_session()
     out["spark_start"] = time.perf_counter() - t
@@ -224,6 +227,9 @@ def main(argv=None) -> int:
     ap.add_argument("--engines", default="fast,spark",
                     help="fast, spark (pandas load + FPGrowth), sparkfull (the whole pipeline on Spark)")
     ap.add_argument("--driver-memory", default="1g", help="Spark driver heap for sparkfull runs (default 1g)")
+    ap.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="Spark settings for sparkfull runs, e.g. spark.executor.memory=3g with "
+                         "RECOMMENDER_SPARK_MASTER=local-cluster[1,2,4096] (executors in their own JVM)")
     ap.add_argument("--formats", default="csv,parquet")
     ap.add_argument("--min-support", type=float, default=0.001)
     ap.add_argument("--spark-max", default="5M", help="largest size run with Spark")
@@ -235,6 +241,7 @@ def main(argv=None) -> int:
         engine, path, ms, bundles = args.child
         print(json.dumps(child(engine, path, float(ms), bundles == "1")))
         return 0
+    os.environ["BENCH_SPARK_CONF"] = json.dumps(dict(kv.split("=", 1) for kv in args.spark_conf))
     sizes = args.sizes.split(",")
     full = args.sizes == "1M,5M,10M" and args.engines == "fast,spark"
     out_path = args.out or (ROOT / "bench" / "results" / "scale.txt" if full else None)

@@ -50,3 +50,17 @@ def demo_run(demo_data, tmp_path_factory) -> Path:
                   "subcategory", "--min-support", "0.002", "--out", out)
     assert res.returncode == 0, res.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """One local[2] SparkSession for every Spark test of the run (a JVM start costs seconds); skips without Java."""
+    import shutil
+
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java (no java on PATH)")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from recommender.mining.spark import get_session
+
+    return get_session("local[2]")

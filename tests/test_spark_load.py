@@ -56,11 +56,9 @@ OPTION_SETS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from recommender.mining.spark import get_session
-
-    return get_session("local[2]")
+@pytest.fixture
+def spark(spark_session):
+    return spark_session
 
 
 def _plain(values) -> list:

@@ -25,11 +25,9 @@ if shutil.which("java") is None:
     pytest.skip("Spark needs Java (no java on PATH)", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from recommender.mining.spark import get_session
-
-    return get_session("local[2]")
+@pytest.fixture
+def spark(spark_session):
+    return spark_session
 
 
 def _baskets_frame(spark, matrix, partitions):
