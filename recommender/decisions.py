@@ -37,6 +37,7 @@ import json
 import math
 import os
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -132,18 +133,41 @@ def default_db_path(data_dir) -> Path:
     return Path(env) if env else Path(data_dir) / "decisions.sqlite"
 
 
+def _setup(con) -> None:
+    """WAL mode and schema, retried while another connection holds the lock.
+
+    SQLite answers "database is locked" at once, without waiting for the busy
+    timeout, when waiting could deadlock: two sessions opening a database that
+    is still new (not yet in WAL mode) at the same moment. Retrying the idempotent
+    setup within the busy timeout is the documented way out.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = NORMAL")
+            con.executescript(_SCHEMA)
+            if "reason" not in {r[1] for r in con.execute("PRAGMA table_info(decision_history)")}:
+                con.execute("ALTER TABLE decision_history ADD COLUMN reason TEXT")  # a database from before reasons
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 @contextmanager
 def _connect(path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     try:
-        con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        con.execute("PRAGMA journal_mode = WAL")
-        con.execute("PRAGMA synchronous = NORMAL")
-        con.executescript(_SCHEMA)
-        if "reason" not in {r[1] for r in con.execute("PRAGMA table_info(decision_history)")}:
-            con.execute("ALTER TABLE decision_history ADD COLUMN reason TEXT")  # a database from before reasons
+        _setup(con)
         yield con
     finally:
         con.close()
