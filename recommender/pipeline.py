@@ -129,8 +129,6 @@ def mine(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, params: Minin
     [[('a',), ('b',), 3], [('b',), ('a',), 3]]
     """
     from recommender.mining import frequent_itemsets, min_count_for
-    from recommender.rules import association_rules, filter_rules, substitutes
-    from recommender.runs import itemsets_with_labels
 
     params = params or MiningParams()
     say = progress or (lambda done, total, message: None)
@@ -150,6 +148,21 @@ def mine(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, params: Minin
                             progress=_sub(say, 1, 5))
     timings["itemsets"] = time.perf_counter() - t
 
+    engine = {"engine": "fast" if params.engine == "auto" else params.engine}
+    return result_from_itemsets(raw, baskets, catalog, params, min_count, timings, say, engine)
+
+
+def result_from_itemsets(raw, baskets, catalog, params: MiningParams, min_count: int, timings: dict, say,
+                         engine_fields: dict, substitutes_note: str = "") -> MiningResult:
+    """Rules, substitutes and the manifest from mined itemsets: the part every engine shares.
+
+    ``baskets`` is whatever the engine counts with (a local matrix or Spark's baskets); ``engine_fields``
+    go into the manifest as they are (e.g. ``{"engine": "spark", "loaded_by": "spark"}``).
+    """
+    from recommender.rules import association_rules, empty_substitutes, filter_rules, substitutes
+    from recommender.runs import itemsets_with_labels
+
+    n = int(baskets.n_receipts)
     check_rule_count(raw, n, params.max_rules)
 
     t = time.perf_counter()
@@ -161,23 +174,21 @@ def mine(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, params: Minin
     timings["rules"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    say(3, 5, "looking for substitutes")
+    say(3, 5, "looking for substitutes" + substitutes_note)
     if catalog is not None:
         subs = substitutes(baskets, catalog, min_count=min_count, fdr=params.fdr, max_lift=params.substitute_max_lift)
     else:
-        from recommender.rules import empty_substitutes
-
         subs = empty_substitutes()
     timings["substitutes"] = time.perf_counter() - t
     itemsets = itemsets_with_labels(raw, baskets)
     say(5, 5, f"{len(itemsets):,} itemsets, {len(rules):,} rules, {len(subs):,} substitute pairs")
     manifest = {
         "parameters": {**asdict(params), "min_count_used": int(min_count)},
-        "n_receipts": int(n), "n_items": int(baskets.n_items), "level": params.level,
+        "n_receipts": n, "n_items": int(baskets.n_items), "level": params.level,
         "n_unmapped_lines": int(baskets.n_unmapped_lines),
         "n_itemsets": int(len(itemsets)), "n_rules": int(len(rules)), "n_substitutes": int(len(subs)),
         "n_significant": int(rules["significant"].sum()) if len(rules) else 0,
-        "engine": "fast" if params.engine == "auto" else params.engine,
+        **engine_fields,
         "versions": _versions(), "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
     }
     return MiningResult(baskets=baskets, itemsets=itemsets, rules=rules, substitutes=subs, manifest=manifest)

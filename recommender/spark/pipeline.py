@@ -12,16 +12,14 @@ embedded functions of :mod:`recommender.rules` over the counts Spark returns.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 
-from recommender.pipeline import MiningParams, MiningResult, _sub, _versions, check_rule_count
+from recommender.pipeline import MiningParams, MiningResult, _sub, result_from_itemsets
 
 
 def mine_spark(receipts, catalog=None, params: MiningParams | None = None, progress=None) -> MiningResult:
     """:func:`recommender.pipeline.mine` with baskets, itemsets and counts computed by Spark."""
     from recommender.mining import min_count_for
-    from recommender.rules import association_rules, empty_substitutes, filter_rules, substitutes
-    from recommender.runs import itemsets_with_labels
     from recommender.spark.son import build_spark_baskets, son_itemsets
 
     params = replace(params or MiningParams(), engine="spark")
@@ -38,35 +36,9 @@ def mine_spark(receipts, catalog=None, params: MiningParams | None = None, progr
     say(1, 5, f"mining itemsets in {n:,} receipts (min count {min_count:,}) with SON on Spark")
     raw = son_itemsets(baskets, min_count, max_len=params.max_len, progress=_sub(say, 1, 5))
     timings["itemsets"] = time.perf_counter() - t
-    check_rule_count(raw, n, params.max_rules)
-
-    t = time.perf_counter()
-    say(2, 5, f"{len(raw):,} itemsets; deriving rules")
-    rules = association_rules(raw, baskets, min_confidence=params.min_confidence, min_lift=params.min_lift,
-                              fdr=params.fdr, stratify=params.stratify, catalog=catalog, progress=_sub(say, 2, 5))
-    rules = filter_rules(rules, prune=params.prune, top_k=params.top_k, by=params.by,
-                         lhs=list(params.lhs) or None, rhs=list(params.rhs) or None)
-    timings["rules"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    say(3, 5, "looking for substitutes (pairs counted in Spark)")
-    if catalog is not None:
-        subs = substitutes(baskets, catalog, min_count=min_count, fdr=params.fdr, max_lift=params.substitute_max_lift)
-    else:
-        subs = empty_substitutes()
-    timings["substitutes"] = time.perf_counter() - t
-    itemsets = itemsets_with_labels(raw, baskets)
-    say(5, 5, f"{len(itemsets):,} itemsets, {len(rules):,} rules, {len(subs):,} substitute pairs")
-    manifest = {
-        "parameters": {**asdict(params), "min_count_used": int(min_count)},
-        "n_receipts": int(n), "n_items": int(baskets.n_items), "level": params.level,
-        "n_unmapped_lines": int(baskets.n_unmapped_lines),
-        "n_itemsets": int(len(itemsets)), "n_rules": int(len(rules)), "n_substitutes": int(len(subs)),
-        "n_significant": int(rules["significant"].sum()) if len(rules) else 0,
-        "engine": "spark", "loaded_by": "spark",
-        "versions": _versions(), "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
-    }
-    return MiningResult(baskets=baskets, itemsets=itemsets, rules=rules, substitutes=subs, manifest=manifest)
+    return result_from_itemsets(raw, baskets, catalog, params, min_count, timings, say,
+                                {"engine": "spark", "loaded_by": "spark"},
+                                substitutes_note=" (pairs counted in Spark)")
 
 
 def mine_to_folder_spark(receipts, out_dir, catalog=None, params: MiningParams | None = None, progress=None,
