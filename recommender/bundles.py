@@ -611,11 +611,13 @@ def trip_gate(cands: pd.DataFrame, lines: pd.DataFrame, catalog: pd.DataFrame | 
     return out
 
 
-def variant_gate(cands: pd.DataFrame, names: dict, *prices) -> pd.DataFrame:
+def variant_gate(cands: pd.DataFrame, names: dict, *prices, vocabulary=None) -> pd.DataFrame:
     """Drop SKU sets holding two variants of one product (:func:`recommender.variants.are_variants`).
 
-    ``prices`` are one or more SKU -> price mappings; two items have the same
-    price when any of them says so.
+    ``prices`` are one or more SKU -> price mappings; two items are variants
+    when any of them says so. ``vocabulary`` (a
+    :class:`recommender.variants.Vocabulary`; default: every item of ``names``
+    at the first mapping's price) tells variants at different prices.
 
     Colours or designs of one product bought together are an assortment, not a
     cross-sell: one does not complete the other, and a discount on "any two"
@@ -627,12 +629,15 @@ def variant_gate(cands: pd.DataFrame, names: dict, *prices) -> pd.DataFrame:
     >>> out["level_items"].tolist(), out.attrs["gates"]["same_product_variants"]
     ([('g', 'b')], 1)
     """
-    from recommender.variants import are_variants
+    from recommender.variants import Vocabulary, are_variants
 
     gates = dict(cands.attrs.get("gates", {}))
     gates.setdefault("same_product_variants", 0)
     maps = [dict(p.items()) for p in prices]
-    keep = np.array([not any(are_variants(names.get(a), names.get(b), m.get(a), m.get(b))
+    if vocabulary is None and maps:
+        # every named item of the file at its (first) regular price: which shared words name a product
+        vocabulary = Vocabulary(list(names.values()), [maps[0].get(s) for s in names])
+    keep = np.array([not any(are_variants(names.get(a), names.get(b), m.get(a), m.get(b), vocabulary)
                              for a, b in _pairs(t) for m in maps) for t in cands["level_items"]], dtype=bool)
     out = cands[keep].reset_index(drop=True) if len(cands) else cands.copy()
     gates["same_product_variants"] += int((~keep).sum())

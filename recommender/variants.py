@@ -15,6 +15,27 @@ of CJK characters counts one token per character ("红色保温杯" and "蓝色�
 share 色, 保, 温, 杯). No word list is needed, so the rule works for any
 language; an equal price keeps "LUNCH BAG RED RETROSPOT" (1.65) and "JUMBO BAG
 RED RETROSPOT" (2.08), a matching pair of different products, apart.
+
+Variants at different prices
+----------------------------
+"HOT WATER BOTTLE KEEP CALM" (4.95) and "LOVE HOT WATER BOTTLE" (5.95) are one
+product in two designs at two prices. Telling them from "REGENCY CAKESTAND"
+and "REGENCY TEAPOT" (one design, two products) needs to know which shared words
+name the product. The file's own names say it (:class:`Vocabulary`): a
+**product phrase** is a run of 2+ tokens that recurs in at least
+:data:`MIN_PHRASE_ITEMS` different names whose prices agree -- the middle half
+of those items' prices (a quarter dropped at each end) within
+:data:`MAX_PRICE_RATIO`. A product costs about the same in any design ("HOT
+WATER BOTTLE": 24 names, middle half 4.25-4.95); a design spans products at any
+price ("RED RETROSPOT": 50 names, 0.85-2.95 in the middle half alone). With a
+vocabulary, two items whose regular prices are within :data:`MAX_PRICE_RATIO`
+of each other are also variants when their names share a product phrase (same
+order) and neither name makes it a more specific product: a pair of adjacent
+words that is a product phrase in one name only and holds a word both names
+share ("LUNCH BAG" / "JUMBO BAG" around a shared "BAG ... VINTAGE DOILY")
+keeps them apart. Size words count as design words ("HEART OF WICKER SMALL" /
+"LARGE": an assortment of one product). Without a
+vocabulary (or beyond the price bound) only the equal-price rule applies.
 """
 
 from __future__ import annotations
@@ -22,7 +43,13 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["name_tokens", "are_variants", "shared_theme"]
+__all__ = ["MAX_PRICE_RATIO", "MIN_PHRASE_ITEMS", "Vocabulary", "name_tokens", "are_variants", "shared_theme"]
+
+#: Variants at different prices: regular prices within this factor of each other, and a product phrase's
+#: middle half of prices within it too (a product costs about the same in any design).
+MAX_PRICE_RATIO = 2.0
+#: A product phrase recurs in at least this many different names (two names sharing words prove nothing).
+MIN_PHRASE_ITEMS = 3
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
@@ -56,7 +83,75 @@ def name_tokens(name) -> list[str]:
     return out
 
 
-def are_variants(name_a, name_b, price_a, price_b) -> bool:
+class Vocabulary:
+    """The names (and regular prices) of one file's items, to tell a product phrase from a design.
+
+    Parameters
+    ----------
+    names, prices : sequences of equal length
+        Every item's name and regular price; items without a name or a
+        positive price are left out; a name held by several items counts
+        once, at the median of their prices.
+
+    Examples
+    --------
+    >>> v = Vocabulary(["HOT WATER BOTTLE LOVE", "SCOTTIE HOT WATER BOTTLE", "HOT WATER BOTTLE OWL",
+    ...                 "RED RETROSPOT MUG", "RED RETROSPOT DOORMAT", "RED RETROSPOT NAPKINS"],
+    ...                [4.95, 4.25, 4.95, 1.25, 7.95, 0.85])
+    >>> v.items(("hot", "water", "bottle")), v.is_product_phrase(("hot", "water", "bottle"))
+    (3, True)
+    >>> v.is_product_phrase(("red", "retrospot"))  # a design: 0.85 to 7.95
+    False
+    """
+
+    def __init__(self, names, prices):
+        by_name: dict = {}
+        for n, p in zip(names, prices):
+            try:
+                p = float(p)
+            except (TypeError, ValueError):
+                continue
+            toks = tuple(name_tokens(n))
+            if toks and math.isfinite(p) and p > 0:
+                by_name.setdefault(toks, []).append(p)
+        self._names = list(by_name)
+        self._prices = [sorted(v)[(len(v) - 1) // 2] for v in by_name.values()]
+        self._postings: dict = {}
+        for i, toks in enumerate(self._names):
+            for t in set(toks):
+                self._postings.setdefault(t, []).append(i)
+        self._cache: dict = {}
+
+    def _holding(self, phrase) -> list[int]:
+        phrase = tuple(phrase)
+        if phrase not in self._cache:
+            lists = sorted((self._postings.get(t, []) for t in set(phrase)), key=len)
+            ids = set(lists[0]) if lists else set()
+            for other in lists[1:]:
+                ids &= set(other)
+            k = len(phrase)
+            self._cache[phrase] = sorted(i for i in ids if phrase in _ngrams(self._names[i], k))
+        return self._cache[phrase]
+
+    def items(self, phrase) -> int:
+        """How many different names hold ``phrase`` (a tuple of tokens) as a run, in order."""
+        return len(self._holding(phrase))
+
+    def is_product_phrase(self, phrase) -> bool:
+        """A run of 2+ tokens in :data:`MIN_PHRASE_ITEMS`+ names whose middle half of prices is within x :data:`MAX_PRICE_RATIO`."""
+        phrase = tuple(phrase)
+        if len(phrase) < 2:
+            return False
+        ids = self._holding(phrase)
+        if len(ids) < MIN_PHRASE_ITEMS:
+            return False
+        prices = sorted(self._prices[i] for i in ids)
+        cut = len(prices) // 4
+        middle = prices[cut:len(prices) - cut]
+        return middle[-1] <= MAX_PRICE_RATIO * middle[0]
+
+
+def are_variants(name_a, name_b, price_a, price_b, vocabulary: Vocabulary | None = None) -> bool:
     """Are two items one product in another colour or design (see the module docstring)?
 
     >>> are_variants("ALARM CLOCK BAKELIKE GREEN", "ALARM CLOCK BAKELIKE ORANGE", 3.75, 3.75)
@@ -67,21 +162,55 @@ def are_variants(name_a, name_b, price_a, price_b) -> bool:
     (True, False)
     >>> are_variants("JUMBO BAG BAROQUE BLACK WHITE", "JUMBO BAG TOYS", 2.08, 2.08)
     True
+
+    At different prices the file's vocabulary decides (:class:`Vocabulary`):
+
+    >>> v = Vocabulary(["HOT WATER BOTTLE KEEP CALM", "LOVE HOT WATER BOTTLE", "HOT WATER BOTTLE OWL",
+    ...                 "REGENCY CAKESTAND 3 TIER", "REGENCY TEAPOT ROSES", "REGENCY MUG"],
+    ...                [4.95, 5.95, 4.25, 12.75, 4.95, 1.25])
+    >>> are_variants("HOT WATER BOTTLE KEEP CALM", "LOVE HOT WATER BOTTLE", 4.95, 5.95, v)
+    True
+    >>> are_variants("REGENCY CAKESTAND 3 TIER", "REGENCY TEAPOT ROSES", 12.75, 4.95, v)
+    False
     """
     try:
         pa, pb = round(float(price_a), 2), round(float(price_b), 2)
     except (TypeError, ValueError):
         return False
-    if not (math.isfinite(pa) and pa > 0 and pa == pb):
+    if not (math.isfinite(pa) and pa > 0 and math.isfinite(pb) and pb > 0):
         return False
     ta, tb = name_tokens(name_a), name_tokens(name_b)
-    a, b = set(ta), set(tb)
-    common = len(a & b)
-    if common < 2:
+    if pa == pb:
+        a, b = set(ta), set(tb)
+        common = len(a & b)
+        # the same stem: most of the words, or the same first (or last) two words -- "JUMBO BAG <design>",
+        # "<design> CAKE CASES"
+        if common >= 2 and (2 * common >= max(len(a), len(b)) or ta[:2] == tb[:2] or ta[-2:] == tb[-2:]):
+            return True
+    if vocabulary is None or max(pa, pb) > MAX_PRICE_RATIO * min(pa, pb):
         return False
-    # the same stem: most of the words, or the same first (or last) two words -- "JUMBO BAG <design>",
-    # "<design> CAKE CASES"
-    return 2 * common >= max(len(a), len(b)) or ta[:2] == tb[:2] or ta[-2:] == tb[-2:]
+    return (any(vocabulary.is_product_phrase(run) for run in _common_runs(ta, tb))
+            and not _more_specific(ta, tb, vocabulary))
+
+
+def _common_runs(ta, tb):
+    """Runs of 2+ tokens both names hold in the same order, longest first."""
+    out = []
+    for n in range(min(len(ta), len(tb)), 1, -1):
+        out.extend(sorted(_ngrams(ta, n) & _ngrams(tb, n)))
+    return out
+
+
+def _more_specific(ta, tb, vocabulary) -> bool:
+    """Does a product phrase built on a shared word sit in one name only ("LUNCH BAG" vs "JUMBO BAG")?
+
+    Only pairs of words one of which both names hold count: "SCOTTIE DOG" (a
+    motif that recurs at one price) does not make a hot water bottle another
+    product, "JUMBO BAG" around a shared "BAG" does.
+    """
+    shared = set(ta) & set(tb)
+    ga, gb = _ngrams(ta, 2), _ngrams(tb, 2)
+    return any(vocabulary.is_product_phrase(g) for g in ga ^ gb if shared & set(g))
 
 
 def _ngrams(tokens, n):

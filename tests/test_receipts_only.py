@@ -231,7 +231,7 @@ def test_chinese_gbk_export_names_as_items_gets_chinese_bundles_in_yuan(cli, tmp
 
 
 def test_online_retail_must_show(cli, online_retail, tmp_path):
-    from recommender.variants import are_variants
+    from recommender.variants import Vocabulary, are_variants
 
     run = _mine(cli, online_retail, tmp_path / "R", "--min-support", "0.01")
     res, b = _bundles(cli, run, "--currency", "GBP")
@@ -239,10 +239,15 @@ def test_online_retail_must_show(cli, online_retail, tmp_path):
     assert len(rec) >= 10
     # colours and designs of one product are an assortment, not a cross-sell
     assert read_run(run).manifest["bundles"]["gates"]["same_product_variants"] > 0
-    prices = read_run(run).items.set_index("sku")["regular_price"]
+    table = read_run(run).items
+    prices = table.set_index("sku")["regular_price"]
+    vocab = Vocabulary(table["name"], table["regular_price"])  # variants at different prices too
     for items, shown in zip(b["items"], b["names"]):
-        assert not any(are_variants(shown[i], shown[j], prices[items[i]], prices[items[j]])
+        assert not any(are_variants(shown[i], shown[j], prices[items[i]], prices[items[j]], vocab)
                        for i in range(len(items)) for j in range(i + 1, len(items)))
+    shown = b["names"].map(frozenset)
+    assert frozenset({"HOT WATER BOTTLE KEEP CALM", "LOVE HOT WATER BOTTLE"}) not in set(shown)  # 4.95 vs 5.95
+    assert frozenset({"REGENCY CAKESTAND 3 TIER", "REGENCY TEAPOT ROSES"}) in set(shown)  # one design, two products
     assert not any(set(t) & FEES for t in b["items"])
     names = read_run(run).items.set_index("sku")["name"]
     for items, shown in zip(rec["items"], rec["names"]):
