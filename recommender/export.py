@@ -22,7 +22,13 @@ a free item: it has no regular price or saving beside its price, and reads
 * XLSX: bold header row, fitted column widths, money as numbers in a currency
   format (``"£"#,##0.00`` for GBP; no symbol when the currency is unknown), validity as real dates (``yyyy-mm-dd``).
 * HTML: printable shelf cards, eight to an A4 page (two columns, print CSS),
-  grouped by store with one store per page.
+  grouped by store with one store per page. Till offers (``discount_type =
+  till_addon``) get no shelf card: each store's page lists them under "Till
+  prompts" (what the till says, its price and SKUs).
+
+The staff formats carry an ``offer_type`` column (the bundles'
+``discount_type``: ``percent_off``, ``gift``, ``till_addon``, ``mix_match``
+...) when the bundles have one.
 
 An unknown ``store`` or a validity period that ends before it starts is an
 :class:`InputError`. Files get the user's usual permissions (umask), not 0600.
@@ -92,11 +98,11 @@ DATE_COLUMNS = ("valid_from", "valid_to")
 HEADERS_EN = {"bundle_id": "Bundle", "store": "Store", "skus": "SKUs", "names": "Products",
               "regular_price": "Regular price", "bundle_price": "Bundle price", "saving": "Saving",
               "gift": "Free gift", "gift_value": "Gift worth", "offer": "Offer", "reason": "Reason to buy",
-              "valid_from": "Valid from", "valid_to": "Valid to", "cost_source": "Cost",
+              "valid_from": "Valid from", "valid_to": "Valid to", "cost_source": "Cost", "offer_type": "Offer type",
               "approval_reason": "Approved although not recommended, because"}
 HEADERS_ZH = {"bundle_id": "套餐编号", "store": "门店", "skus": "商品编码", "names": "商品名称",
               "regular_price": "原价", "bundle_price": "套餐价", "saving": "立省", "reason": "推荐理由",
-              "valid_from": "开始日期", "valid_to": "结束日期", "cost_source": "成本来源",
+              "valid_from": "开始日期", "valid_to": "结束日期", "cost_source": "成本来源", "offer_type": "优惠类型",
               "approval_reason": "未推荐仍批准的理由"}
 #: The notice a staff list opens with when costs were assumed.
 ASSUMED_COST_NOTICE = {"en": "Costs are assumed (no unit cost in a catalog): check these offers against real costs "
@@ -298,17 +304,21 @@ def staff_table(bundles: pd.DataFrame, *, store=None, lang="en", selection="reco
             "valid_to": _date(valid_to if valid_to is not None else r.get("valid_to")),
             "cost_source": "" if _missing(r.get("cost_source")) else str(r["cost_source"]),
             "approval_reason": "" if _missing(r.get("approval_reason")) else str(r["approval_reason"]),
+            "offer_type": "" if _missing(r.get("discount_type")) else str(r["discount_type"]),
         }
         _check_validity(row["valid_from"], row["valid_to"], row["bundle_id"])
         row["offer"] = offer_text(row, lang, currency)
         out.append(row)
     columns = list(STAFF_COLUMNS)
+    if "discount_type" in rows.columns:
+        columns.append("offer_type")  # a till prompt or a mix & match is handled unlike a shelf offer
     if any(o["cost_source"] == "assumed" for o in out):
         columns.append("cost_source")  # say it on every row where it matters
     if any(o["approval_reason"] for o in out):
         columns.append("approval_reason")  # an offer approved against the recommendation says why
     # each column is listed once even when it is shown (a duplicate column cannot be displayed or written)
-    return pd.DataFrame(out, columns=list(dict.fromkeys(columns + ["cost_source", "approval_reason"])))[columns]
+    return pd.DataFrame(out, columns=list(dict.fromkeys(columns + ["cost_source", "approval_reason", "offer_type"])))[
+        columns]
 
 
 def _check_validity(valid_from, valid_to, bundle_id=None) -> None:
@@ -476,15 +486,21 @@ h1 { font-size: 13pt; margin: 0 0 3mm 0; }
 .meta { font-size: 7pt; color: #555; }
 @media screen { body { margin: 10mm; } .cards { max-width: 190mm; } }
 .notice { border: 0.6mm solid #b00000; padding: 3mm; font-weight: bold; }
+.till { margin-top: 5mm; break-inside: avoid; }
+h2 { font-size: 11pt; margin: 0 0 1mm 0; }
+.till-prompts { font-size: 9pt; line-height: 1.35; margin: 1mm 0 0 0; padding-left: 6mm; }
 """
 
 
 def _html(frame: pd.DataFrame, lang: str, currency=None, notice=None) -> str:
     e = lambda v: html.escape("" if v is None else str(v), quote=True)  # noqa: E731
     t = {"en": {"title": "Bundle shelf cards", "store": "Store", "all": "All stores", "was": "was",
-                "valid": "valid", "sku": "SKU", "free": "free", "worth": "worth"},
+                "valid": "valid", "sku": "SKU", "free": "free", "worth": "worth", "till": "Till prompts",
+                "till_note": "Not shelf cards: the till offers these to a basket holding the first item without "
+                             "the add-on."},
          "zh": {"title": "套餐货架卡", "store": "门店", "all": "所有门店", "was": "原价", "valid": "有效期",
-                "sku": "商品编码", "free": "送", "worth": "价值"}}[lang]
+                "sku": "商品编码", "free": "送", "worth": "价值", "till": "收银加购提示",
+                "till_note": "不做货架卡：收银时对含首件商品但没有加购商品的购物篮提示。"}}[lang]
     parts = [f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
              f"<title>{e(t['title'])}</title><style>{_CSS}</style></head><body>"]
     if notice:
@@ -492,7 +508,10 @@ def _html(frame: pd.DataFrame, lang: str, currency=None, notice=None) -> str:
     for store, group in frame.groupby("store", sort=True):
         label = f"{t['store']} {store}" if store else t["all"]
         parts.append(f'<section class="store" data-store="{e(store)}"><h1>{e(label)}</h1><div class="cards">')
-        for r in group.to_dict("records"):
+        records = group.to_dict("records")
+        # a till offer is said by the till to a basket holding the anchor, never put on a shelf
+        till = [r for r in records if r.get("offer_type") == "till_addon"]
+        for r in (r for r in records if r.get("offer_type") != "till_addon"):
             price = money(r["bundle_price"], currency, lang)
             valid = " – ".join(v for v in (r["valid_from"], r["valid_to"]) if v)
             if r["gift"]:  # sold at its regular price, plus a free item: nothing to strike through
@@ -513,7 +532,18 @@ def _html(frame: pd.DataFrame, lang: str, currency=None, notice=None) -> str:
                 f'{extra}<p class="reason">{e(r["reason"])}</p>'
                 f'<div class="meta">{e(r["bundle_id"])} · {e(t["sku"])} {e(r["skus"])}'
                 + (f" · {e(t['valid'])} {e(valid)}" if valid else "") + "</div></div>")
-        parts.append("</div></section>")
+        parts.append("</div>")
+        if till:
+            parts.append(f'<div class="till"><h2>{e(t["till"])}</h2><p class="meta">{e(t["till_note"])}</p>'
+                         '<ol class="till-prompts">')
+            for r in till:
+                valid = " – ".join(v for v in (r["valid_from"], r["valid_to"]) if v)
+                parts.append(f'<li class="till-prompt" data-bundle="{e(r["bundle_id"])}">{e(r["reason"])} '
+                             f'<span class="meta">({e(money(r["bundle_price"], currency, lang))} · '
+                             f'{e(r["bundle_id"])} · {e(t["sku"])} {e(r["skus"])}'
+                             + (f" · {e(t['valid'])} {e(valid)}" if valid else "") + ")</span></li>")
+            parts.append("</ol></div>")
+        parts.append("</section>")
     parts.append("</body></html>\n")
     return "".join(parts)
 

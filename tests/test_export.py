@@ -204,3 +204,26 @@ def test_neutralise():
     for bad in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
         assert neutralise(bad) == "'" + bad
     assert neutralise("tea") == "tea" and neutralise(-3.5) == -3.5
+
+
+def test_till_offers_are_a_till_prompt_list_never_a_shelf_card(tmp_path):
+    till = bundle_row("T1", "S1", ["1001", "1002"], 500, 20, kind="till_addon")
+    shelf = bundle_row("B1", "S1", ["3001", "3002"], 300, 10)
+    other = bundle_row("T2", "S2", ["2001", "2002"], 800, 30, kind="till_addon")
+    table = pd.DataFrame([till, shelf, other])
+    assert table["discount_type"].tolist() == ["till_addon", "percent_off", "till_addon"]
+    text = export_bundles(table, "html", tmp_path / "cards.html", selection="all").read_text(encoding="utf-8")
+    cards = re.findall(r'<div class="card" data-bundle="([^"]+)"', text)
+    prompts = re.findall(r'<li class="till-prompt" data-bundle="([^"]+)"', text)
+    assert cards == ["B1"] and prompts == ["T1", "T2"]
+    # each prompt sits in its store's section, under the heading, and says what the till says
+    s1 = text[text.index('data-store="S1"'):text.index('data-store="S2"')]
+    assert "Till prompts" in s1 and 'data-bundle="T1"' in s1 and 'data-bundle="T2"' not in s1
+    assert "At the till: add tie to your shirt" in s1
+    zh = export_bundles(table, "html", tmp_path / "zh.html", lang="zh", selection="all").read_text(encoding="utf-8")
+    assert "收银加购提示" in zh and re.findall(r'<div class="card" data-bundle="([^"]+)"', zh) == ["B1"]
+    # the staff lists say which kind of offer each row is
+    staff = staff_table(table, selection="all")
+    assert staff["offer_type"].tolist() == ["till_addon", "percent_off", "till_addon"]
+    csv = pd.read_csv(export_bundles(table, "csv", tmp_path / "a.csv", selection="all"), encoding="utf-8-sig")
+    assert csv["Offer type"].tolist() == ["till_addon", "percent_off", "till_addon"]
