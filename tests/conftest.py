@@ -14,6 +14,21 @@ SHARED = Path(os.environ.get("RECOMMENDER_SHARED_DATASETS") or ROOT.parent / "sh
 ONLINE_RETAIL = SHARED / "online_retail.csv.gz"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_throttle():
+    """Each test starts with no failed sign-ins on record.
+
+    The dashboard keeps one sign-in throttle per server process (``st.cache_resource``);
+    every ``AppTest`` of a pytest run is the same process and, as a loopback client, the
+    same client address, so a wrong password in one test file would otherwise count
+    toward the throttle in the next (order-dependent results). Cleared only when the
+    dashboard is already imported, so tests that never touch it do not import Streamlit.
+    """
+    common = sys.modules.get("recommender.dashboard.common")
+    if common is not None:
+        common.throttle.clear()
+
+
 @pytest.fixture
 def online_retail() -> Path:
     if not ONLINE_RETAIL.exists():
