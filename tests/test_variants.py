@@ -21,6 +21,18 @@ def test_colour_and_design_variants_at_one_price():
     assert not are_variants("shirt", "tie", 20.0, 20.0) and not are_variants("大米", "食用油", 9.0, 9.0)
 
 
+def test_each_stem_rule_on_its_own():
+    # half the words of the longer name, exactly: {heart, garland} of 4 words; one word more and it is not
+    assert are_variants("SMALL HEART LIGHT GARLAND", "LARGE HEART WHITE GARLAND", 2.5, 2.5)
+    assert not are_variants("SMALL HEART FAIRY LIGHT GARLAND", "LARGE HEART WHITE GARLAND", 2.5, 2.5)
+    # the same first two words, 2 of 5 in common: "JUMBO BAG <design>"
+    assert are_variants("JUMBO BAG BAROQUE BLACK WHITE", "JUMBO BAG TOYS", 2.08, 2.08)
+    assert not are_variants("JUMBO BAG BAROQUE BLACK WHITE", "TOYS JUMBO BAG", 2.08, 2.08)
+    # a price that is no price says nothing
+    for price in (float("inf"), float("nan"), 0.0, -1.0):
+        assert not are_variants("ALARM CLOCK GREEN", "ALARM CLOCK ORANGE", price, price)
+
+
 words = st.lists(st.sampled_from(["red", "blue", "bag", "jumbo", "mug", "set", "杯", "红"]), min_size=1, max_size=5)
 
 
@@ -48,6 +60,9 @@ def test_the_gate_drops_sets_holding_two_variants_and_counts_them():
 def test_shared_theme():
     assert shared_theme(["LUNCH BAG RED RETROSPOT", "RED RETROSPOT PICNIC BAG"]) == "RED RETROSPOT"
     assert shared_theme(["green tea", "paper cups"]) is None
+    # one long word is a theme, a short generic one is not
+    assert shared_theme(["REGENCY CAKESTAND 3 TIER", "REGENCY TEA PLATE"]) == "REGENCY"
+    assert shared_theme(["SET OF 3 CAKE TINS", "JAM MAKING SET WITH JARS"]) is None
 
 
 # A file's own vocabulary: hot water bottles (one product, designs at 4.25-5.95), a Regency design on products
