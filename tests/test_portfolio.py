@@ -20,7 +20,7 @@ def _brute(weights, sets):
     return best
 
 
-offers = st.lists(st.tuples(st.floats(0.01, 100), st.sets(st.sampled_from("abcdefgh"), min_size=1, max_size=3)),
+offers = st.lists(st.tuples(st.sampled_from([0.0, -1.0]) | st.floats(0.01, 100), st.sets(st.sampled_from("abcdefgh"), min_size=1, max_size=3)),
                   min_size=0, max_size=9)
 
 
@@ -54,6 +54,7 @@ def test_above_the_bound_it_falls_back_to_greedy_and_says_so():
 
 def test_offers_that_earn_nothing_are_never_chosen():
     assert choose_offers([0.0, -3.0, 2.0], [{"a"}, {"b"}, {"a"}]).chosen == (2,)
+    assert choose_offers([0.0, -3.0, 2.0], [{"x"}, {"y"}, {"a"}]).chosen == (2,)  # not even with nothing in the way
 
 
 def test_bundles_keep_each_stores_best_portfolio_not_the_greedy_one():
