@@ -87,6 +87,7 @@ from recommender.policy import Policy
 from recommender.pricing import best_offer, named_label
 from recommender.reasons import evidence_line, reason_type, reasons_for
 from recommender.significance import fisher_greater
+from recommender.variants import Vocabulary
 
 __all__ = ["BUNDLE_COLUMNS", "CANDIDATE_GATES", "trip_departments", "trip_gate", "variant_gate", "OFFER_GATES", "KIT_TYPES", "build_bundles", "bundles_for_run",
            "candidate_itemsets", "bundle_id", "regular_prices", "eligible_skus", "store_best_sellers", "find_gift",
@@ -987,10 +988,14 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
                          hint="map the price column (--map unit_price=COLUMN or line_amount=COLUMN) or pass "
                               "--catalog with a price column; rules and suggestions work without prices")
     info.loc[info.index.isin(list(excluded)), "usable"] = False  # never a fee as a label's best seller
+    sku_names = {s: _name(r, "en") for s, r in rows_by_sku.items()}
+    # the file's names at their regular prices: which shared words name a product (variants, theme copy)
+    vocabulary = Vocabulary(list(sku_names.values()), [info["price"].get(s) for s in sku_names])
     if level == "sku":
         # the regular price, or the most common till price (a regular price from a few recent lines can stray)
-        cands = variant_gate(cands, {s: _name(r, "en") for s, r in rows_by_sku.items()}, info["price"],
-                             regular_prices(lines, pd.DataFrame({"sku": pd.Series(dtype="string")})))
+        cands = variant_gate(cands, sku_names, info["price"],
+                             regular_prices(lines, pd.DataFrame({"sku": pd.Series(dtype="string")})),
+                             vocabulary=vocabulary)
     no_price = set(_labels(pd.Series(info.index[~(info["price"] > 0).to_numpy(dtype=bool)], dtype="string"),
                            catalog, level).dropna().astype(str))
     usable = info.index[info["usable"].to_numpy(dtype=bool)]
@@ -1069,7 +1074,8 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
                 if floor[0] and j["bound"] <= floor[1]:
                     done += 1
                     continue  # cannot beat the offers already kept
-            row = _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets, currency)
+            row = _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets, currency,
+                         vocabulary=vocabulary)
             if row["recommended"] and not j["in_season"][0]:
                 row.update(recommended=False, reason_not_recommended=j["in_season"][1],
                            _key=(False, row["_key"][1]))
@@ -1160,12 +1166,13 @@ def receipts_notices(filled: dict, currency=None, excluded=()) -> list[str]:
     return out
 
 
-def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets, currency=None) -> dict:
+def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets, currency=None, *,
+           vocabulary=None) -> dict:
     c, rows, skus = j["c"], j["rows"], j["skus"]
     items = [{"sku": s, "price": p, "unit_cost": float(info.at[s, "unit_cost"]),
               "role": "anchor" if k == 0 else "addon", "department": r.get("department")}
              for k, (s, p, r) in enumerate(zip(skus, j["prices"], rows))]
-    kind = reason_type(rows, season=j["season"])
+    kind = reason_type(rows, season=j["season"], vocabulary=vocabulary)
     gift = None
     if kind in KIT_TYPES:
         gift = _pick_gift(gifts, j["dept"], skus, gift_sku)
@@ -1175,7 +1182,8 @@ def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets,
                        added_margin=j["M"] if j["G"] else None)
     d = offer.best
     is_gift = d.discount_type == "gift"
-    why = reasons_for(rows, d, season=j["season"], gift=gift if is_gift else None, currency=currency)
+    why = reasons_for(rows, d, season=j["season"], gift=gift if is_gift else None, currency=currency,
+                      vocabulary=vocabulary)
     a_en, a_zh = names_en[c.anchor], names_zh[c.anchor]
     evidence = {lang: evidence_line(a, [n[x] for x in c.addons], c.count, c.antecedent_count, lang)
                 for lang, a, n in (("en", a_en, names_en), ("zh", a_zh, names_zh))}

@@ -83,7 +83,7 @@ def _discounted_name(bundle, decision, catalog=None, gift=None):
     return None
 
 
-def offer_edits(bundle, decision, *, catalog=None, gift=None, own_copy=None) -> dict:
+def offer_edits(bundle, decision, *, catalog=None, gift=None, own_copy=None, vocabulary=None) -> dict:
     """The fields an edit of ``bundle``'s offer changes, all from ``decision``: price, till lines and copy.
 
     Parameters
@@ -99,6 +99,9 @@ def offer_edits(bundle, decision, *, catalog=None, gift=None, own_copy=None) -> 
     own_copy : dict, optional
         ``{"reason_en": ..., "reason_zh": ...}`` written by the merchandiser: kept as written, and the
         result says ``copy_edited``.
+    vocabulary : recommender.variants.Vocabulary, optional
+        The file's names and prices, as :func:`recommender.bundles.build_bundles` used them: a shared
+        product noun is no theme in the copy.
 
     Examples
     --------
@@ -128,7 +131,8 @@ def offer_edits(bundle, decision, *, catalog=None, gift=None, own_copy=None) -> 
         extra["currency"] = currency
     season = bundle.get("season")
     copy = reasons_for(item_rows(bundle, catalog), decision, season=season if isinstance(season, str) else None,
-                       gift=dict(gift) if gift is not None and decision.discount_type == "gift" else None, **extra)
+                       gift=dict(gift) if gift is not None and decision.discount_type == "gift" else None,
+                       vocabulary=vocabulary, **extra)
     out.update(copy)
     own = {k: v for k, v in (own_copy or {}).items() if k in ("reason_en", "reason_zh") and _text(v)}
     out.update(own)

@@ -19,6 +19,9 @@ Reason types (first that applies):
    collection: "LUNCH BAG RED RETROSPOT" and "RED RETROSPOT PICNIC BAG"), found
    by :func:`recommender.variants.shared_theme` -- what a till export's names
    say about the set when no catalog tags do ("Red Retrospot collection: ...").
+   Given the file's vocabulary (:class:`recommender.variants.Vocabulary`), a
+   shared product noun ("NIGHT LIGHT", "HOT WATER BOTTLE") is not a theme: the
+   plain reason is used instead.
 5. ``value_pack``: anything else (grocery and the rest).
 
 A tag cell may hold several tags separated by ``;`` ("cold relief;family first aid").
@@ -133,7 +136,7 @@ def _season_tag(rows):
     return found[0] if len(found) >= 2 else None
 
 
-def reason_type(items, season=None) -> str:
+def reason_type(items, season=None, vocabulary=None) -> str:
     """Which kind of reason fits the bundle (see the module docstring for the order).
 
     Parameters
@@ -142,6 +145,8 @@ def reason_type(items, season=None) -> str:
         Catalog rows of the bundle's items, anchor first.
     season : str, optional
         The campaign's season, e.g. "summer".
+    vocabulary : recommender.variants.Vocabulary, optional
+        The file's names and prices: a shared product noun is no theme.
 
     Examples
     --------
@@ -166,16 +171,16 @@ def reason_type(items, season=None) -> str:
         return "seasonal_kit"
     if anchor_kind == "care" and _shared(rows, "need")[0] is not None:
         return "need_kit"
-    if _theme(rows) is not None:
+    if _theme(rows, vocabulary) is not None:
         return "matching_set"
     return "value_pack"
 
 
-def _theme(rows):
+def _theme(rows, vocabulary=None):
     from recommender.variants import shared_theme
 
     names = [_text(r.get("name")) or _text(r.get("name_zh")) for r in rows]
-    return None if any(n is None for n in names) else shared_theme(names)
+    return None if any(n is None for n in names) else shared_theme(names, vocabulary)
 
 
 def _zh(value: str, rows=(), tag=None) -> str:
@@ -233,7 +238,7 @@ def _name(row, lang) -> str:
 
 
 def reason_line(items, saving=0.0, regular_price=None, lang="en", *, season=None, gift=None, currency=None,
-                kind=None) -> str:
+                kind=None, vocabulary=None) -> str:
     """One line saying why to buy the bundle.
 
     Parameters
@@ -252,6 +257,9 @@ def reason_line(items, saving=0.0, regular_price=None, lang="en", *, season=None
         ISO 4217 code of the amounts (None: no symbol).
     kind : str, optional
         Force a reason type instead of :func:`reason_type`.
+    vocabulary : recommender.variants.Vocabulary, optional
+        The file's names and prices: a shared product noun is not a theme
+        (:func:`recommender.variants.shared_theme`).
 
     Examples
     --------
@@ -268,12 +276,12 @@ def reason_line(items, saving=0.0, regular_price=None, lang="en", *, season=None
     """
     _check_lang(lang)
     rows = _rows(items)
-    kind = kind or reason_type(rows, season=season)
+    kind = kind or reason_type(rows, season=season, vocabulary=vocabulary)
     if kind not in REASON_TYPES:
         raise ValueError(f"kind must be one of {', '.join(REASON_TYPES)}, not {kind!r}")
     sep = " + " if lang == "en" else "+"
     names = sep.join(_name(r, lang) for r in rows)
-    head = _head(kind, rows, lang, season)
+    head = _head(kind, rows, lang, season, vocabulary)
     offer = None
     if gift is not None:
         g = dict(gift)
@@ -290,7 +298,7 @@ def reason_line(items, saving=0.0, regular_price=None, lang="en", *, season=None
     return f"{head}：{names}" + (f"，{offer}" if offer else "")
 
 
-def _head(kind, rows, lang, season) -> str:
+def _head(kind, rows, lang, season, vocabulary=None) -> str:
     if kind == "complete_the_look":
         style, tag = next(((v[0], t) for t in _STYLE_TAGS for r in rows if (v := _tags(r.get(t)))), (None, None))
         if style is None:  # apparel catalogs often put the occasion in the need tag
@@ -312,7 +320,7 @@ def _head(kind, rows, lang, season) -> str:
         label = _zh(s, rows, "season") if s else "应季"
         return label + ("家庭常备药箱" if care else "应季套装")
     if kind == "matching_set":
-        theme = _theme(rows)
+        theme = _theme(rows, vocabulary)
         if theme is not None:
             words = theme if any("\u4e00" <= ch <= "\u9fff" for ch in theme) else theme.title()
             return f"{words} collection" if lang == "en" else f"{words}系列组合"
@@ -366,7 +374,7 @@ def evidence_line(antecedent, consequent, count: int, antecedent_count: int, lan
     return f"含{a}的小票中{share}也有{c}"
 
 
-def reasons_for(items, decision=None, *, season=None, gift=None, currency=None) -> dict:
+def reasons_for(items, decision=None, *, season=None, gift=None, currency=None, vocabulary=None) -> dict:
     """Both reason lines for a priced bundle: ``{"reason_type", "reason_en", "reason_zh"}``.
 
     ``decision`` is a :class:`~recommender.pricing.PriceDecision` (or anything
@@ -378,7 +386,7 @@ def reasons_for(items, decision=None, *, season=None, gift=None, currency=None) 
     '超值组合：tea+cups'
     """
     rows = _rows(items)
-    kind = reason_type(rows, season=season)
+    kind = reason_type(rows, season=season, vocabulary=vocabulary)
     saving = getattr(decision, "saving", 0.0) if decision is not None else 0.0
     regular = getattr(decision, "regular_price", None) if decision is not None else None
     is_gift = decision is not None and getattr(decision, "discount_type", None) == "gift"
@@ -390,7 +398,8 @@ def reasons_for(items, decision=None, *, season=None, gift=None, currency=None) 
         return out
     for lang in ("en", "zh"):
         out[f"reason_{lang}"] = reason_line(rows, 0.0 if is_gift else saving, regular, lang, season=season,
-                                            gift=gift if is_gift else None, currency=currency, kind=kind)
+                                            gift=gift if is_gift else None, currency=currency, kind=kind,
+                                            vocabulary=vocabulary)
     return out
 
 

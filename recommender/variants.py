@@ -2,7 +2,8 @@
 
 In: item names (any language) and regular prices. Out: whether two items are
 variants of one product (:func:`are_variants`), and the words a set's names
-share (:func:`shared_theme`), for copy that says what the set is.
+share (:func:`shared_theme`), for copy that says what the set is -- a
+design or collection, never the product noun itself.
 
 A till export has no product master, yet "ALARM CLOCK BAKELIKE GREEN" and
 "ALARM CLOCK BAKELIKE ORANGE" are plainly one product in two colours: they sell
@@ -140,9 +141,14 @@ class Vocabulary:
     def is_product_phrase(self, phrase) -> bool:
         """A run of 2+ tokens in :data:`MIN_PHRASE_ITEMS`+ names whose middle half of prices is within x :data:`MAX_PRICE_RATIO`."""
         phrase = tuple(phrase)
-        if len(phrase) < 2:
-            return False
-        ids = self._holding(phrase)
+        return len(phrase) >= 2 and self.one_price(phrase)
+
+    def one_price(self, phrase) -> bool:
+        """Does ``phrase`` (any length) recur in :data:`MIN_PHRASE_ITEMS`+ names at about one price?
+
+        A single word that does ("BUNTING") names a product, never a theme.
+        """
+        ids = self._holding(tuple(phrase))
         if len(ids) < MIN_PHRASE_ITEMS:
             return False
         prices = sorted(self._prices[i] for i in ids)
@@ -227,12 +233,17 @@ def _meaningful(gram) -> bool:
     return (len(gram) >= 2 and max(letters, default=0) >= 4) or (len(gram) == 1 and max(letters, default=0) >= 6)
 
 
-def shared_theme(names) -> str | None:
+def shared_theme(names, vocabulary: Vocabulary | None = None) -> str | None:
     """The longest run of words that every name holds in the same order (from the first name), else None.
 
     Runs of CJK characters are joined without spaces; a theme needs 2+ CJK
     characters, two words one of 4+ letters, or one word of 6+ letters (a
-    generic "SET" or "BAG" is no theme). Case follows the first name.
+    generic "SET" or "BAG" is no theme). Case follows the first name. With the
+    file's ``vocabulary`` a run that is, or lies within, a shared run
+    recurring at about one price (:meth:`Vocabulary.one_price`: a product
+    phrase, or a one-word product such as "BUNTING") names the product, not a
+    theme: "RABBIT NIGHT LIGHT" and "RED TOADSTOOL LED NIGHT LIGHT" are two
+    night lights, not a "Night Light collection".
 
     >>> shared_theme(["LUNCH BAG RED RETROSPOT", "RED RETROSPOT PICNIC BAG"])
     'RED RETROSPOT'
@@ -240,18 +251,62 @@ def shared_theme(names) -> str | None:
     ('保温杯', None)
     >>> shared_theme(["SET OF 3 CAKE TINS", "JAM MAKING SET WITH JARS"]) is None  # "SET" names nothing
     True
+    >>> v = Vocabulary(["RABBIT NIGHT LIGHT", "RED TOADSTOOL LED NIGHT LIGHT", "OWL NIGHT LIGHT"], [2.08, 1.65, 1.95])
+    >>> shared_theme(["RABBIT NIGHT LIGHT", "RED TOADSTOOL LED NIGHT LIGHT"], v) is None
+    True
     """
     names = [str(n) for n in names if n is not None]
     if len(names) < 2:
         return None
     first = name_tokens(names[0])
     others = [name_tokens(n) for n in names[1:]]
+    product = []
+    if vocabulary is not None:
+        for n in range(len(first), 0, -1):
+            product += [g for g in _ngrams(first, n)
+                        if all(g in _ngrams(o, n) for o in others) and vocabulary.one_price(g)]
     for n in range(len(first), 0, -1):
         grams = [g for i in range(len(first) - n + 1) if _meaningful(g := tuple(first[i:i + n]))]
         for g in grams:
+            if any(_within(g, p) for p in product):
+                continue
             if all(g in _ngrams(o, n) for o in others):
+                if vocabulary is not None and _glued(g, [first, *others], vocabulary):
+                    continue
                 return _original(names[0], g)
     return None
+
+
+def _glued(gram, token_lists, vocabulary) -> bool:
+    """Is an end word of ``gram`` the head of each name's own product ("JUMBO BAG" / "LUNCH BAG" around
+    "BAG VINTAGE LEAF")?
+
+    It is when, in every name, that word forms a pair recurring at about one
+    price with a neighbour outside the gram, and the neighbours differ: the
+    word ends a different product noun in each name.
+    """
+    n = len(gram)
+    for side in (0, n - 1):
+        outside = []
+        for toks in token_lists:
+            found = None
+            for i in range(len(toks) - n + 1):
+                if tuple(toks[i:i + n]) != tuple(gram):
+                    continue
+                j = i - 1 if side == 0 else i + n
+                if 0 <= j < len(toks):
+                    pair = (toks[j], toks[i]) if side == 0 else (toks[i + n - 1], toks[j])
+                    if vocabulary.one_price(pair):
+                        found = toks[j]
+            outside.append(found)
+        if all(o is not None for o in outside) and len(set(outside)) > 1:
+            return True
+    return False
+
+
+def _within(gram, phrase) -> bool:
+    n = len(gram)
+    return any(tuple(phrase[i:i + n]) == tuple(gram) for i in range(len(phrase) - n + 1))
 
 
 def _original(name: str, gram) -> str:

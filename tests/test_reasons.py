@@ -158,3 +158,38 @@ def test_names_sharing_a_design_make_a_matching_set_in_both_languages():
     cups = [{"name": "不锈钢保温杯"}, {"name": "保温杯杯套"}]
     assert reason_line(cups, 3, 50, "zh", currency="CNY") == "保温杯系列组合：不锈钢保温杯+保温杯杯套，立省6%"
     assert reason_type([TEA, CUPS]) == "value_pack"  # nothing shared: no theme is made up
+
+
+def test_a_shared_product_noun_is_no_theme_given_the_files_vocabulary():
+    from recommender.variants import Vocabulary
+
+    names = ["RABBIT NIGHT LIGHT", "RED TOADSTOOL LED NIGHT LIGHT", "OWL NIGHT LIGHT", "REGENCY CAKESTAND 3 TIER",
+             "REGENCY TEAPOT ROSES", "REGENCY MUG", "PARTY BUNTING", "SPOTTY BUNTING", "PAPER BUNTING",
+             "JUMBO BAG VINTAGE LEAF", "LUNCH BAG VINTAGE LEAF DESIGN", "JUMBO BAG OWLS", "LUNCH BAG OWLS",
+             "JUMBO BAG DOILY", "LUNCH BAG DOILY", "VINTAGE LEAF MUG", "VINTAGE LEAF CAKESTAND",
+             "VINTAGE LEAF DOORMAT", "VINTAGE LEAF CHOPPING BOARD", "红色保温杯", "蓝色保温杯", "绿色保温杯", "保温杯杯套"]
+    prices = [2.08, 1.65, 1.95, 12.75, 4.95, 1.25, 4.95, 4.95, 4.25, 2.08, 1.65, 2.08, 1.65, 2.08, 1.65, 1.25,
+              9.95, 7.95, 5.95, 39.0, 45.0, 42.0, 9.9]
+    v = Vocabulary(names, prices)
+    lights = [{"name": "RABBIT NIGHT LIGHT"}, {"name": "RED TOADSTOOL LED NIGHT LIGHT"}]
+    assert reason_type(lights) == "matching_set"  # without the vocabulary the names alone say "Night Light"
+    assert reason_type(lights, vocabulary=v) == "value_pack"
+    assert reason_line(lights, 0.18, 3.73, currency="GBP", vocabulary=v) == (
+        "Value pack: RABBIT NIGHT LIGHT + RED TOADSTOOL LED NIGHT LIGHT, save 4%")
+    bunting = [{"name": "PARTY BUNTING"}, {"name": "SPOTTY BUNTING"}]  # one word, one price: the product
+    assert reason_type(bunting) == "matching_set" and reason_type(bunting, vocabulary=v) == "value_pack"
+    # a design shared by two products stays a theme, in both languages
+    regency = [{"name": "REGENCY CAKESTAND 3 TIER"}, {"name": "REGENCY TEAPOT ROSES"}]
+    assert reasons_for(regency, currency="GBP", vocabulary=v) == {
+        "reason_type": "matching_set", "reason_en": "Regency collection: REGENCY CAKESTAND 3 TIER + REGENCY TEAPOT ROSES",
+        "reason_zh": "Regency系列组合：REGENCY CAKESTAND 3 TIER+REGENCY TEAPOT ROSES"}
+    # the bags' own nouns (JUMBO BAG / LUNCH BAG) are not part of the theme
+    bags = [{"name": "JUMBO BAG VINTAGE LEAF"}, {"name": "LUNCH BAG VINTAGE LEAF DESIGN"}]
+    assert reason_line(bags) == "Bag Vintage Leaf collection: JUMBO BAG VINTAGE LEAF + LUNCH BAG VINTAGE LEAF DESIGN"
+    assert reason_line(bags, vocabulary=v) == "Vintage Leaf collection: JUMBO BAG VINTAGE LEAF + LUNCH BAG VINTAGE LEAF DESIGN"
+    # Chinese: 保温杯 is the thermos (3 cups at 39-45 and a 9.90 sleeve: middle half 39-42), the product, no theme
+    cups = [{"name": "不锈钢保温杯"}, {"name": "保温杯杯套"}]
+    assert reason_line(cups, 3, 50, "zh", currency="CNY") == "保温杯系列组合：不锈钢保温杯+保温杯杯套，立省6%"
+    assert reason_line(cups, 3, 50, "zh", currency="CNY", vocabulary=v) == "超值组合：不锈钢保温杯+保温杯杯套，立省6%"
+    reds = [{"name": "红色保温杯"}, {"name": "蓝色保温杯"}]
+    assert reason_type(reds, vocabulary=v) == "value_pack"

@@ -413,7 +413,8 @@ with right:
             match = catalog[catalog["sku"].astype(str) == gift["sku"]]
             if len(match):
                 gift_row = {k: v for k, v in match.iloc[0].to_dict().items() if v == v and v is not None}
-    fresh = offer_edits(row.to_dict(), shown, catalog=catalog, gift=gift_row) if shown is not None else None
+    fresh = (offer_edits(row.to_dict(), shown, catalog=catalog, gift=gift_row, vocabulary=c.vocabulary(run, catalog))
+             if shown is not None else None)
     keep_own = own_before and fresh is not None
     base_en = str(row["reason_en"]) if fresh is None or keep_own else fresh["reason_en"]
     base_zh = str(row["reason_zh"]) if fresh is None or keep_own else fresh["reason_zh"]

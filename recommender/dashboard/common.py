@@ -466,6 +466,21 @@ def offer_catalog(run, catalog):
     return _offer_catalog(f"{run.path}:{folder_version(run.path)}", run, catalog, margin)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _vocabulary(key: str, _catalog):
+    from recommender.variants import Vocabulary
+
+    if _catalog is None or not {"name", "price"} <= set(_catalog.columns):
+        return None
+    return Vocabulary(_catalog["name"].tolist(), _catalog["price"].tolist())
+
+
+def vocabulary(run, catalog):
+    """The names and prices the run's offers were priced with, for copy that tells a theme from a product noun
+    (:class:`recommender.variants.Vocabulary`), or None."""
+    return _vocabulary(f"{run.path}:{folder_version(run.path)}", offer_catalog(run, catalog))
+
+
 def item_names(run) -> dict:
     """item id -> display name for a run: its items table, else the catalog, else the lines' name column."""
     lines, catalog = run_inputs(run)
