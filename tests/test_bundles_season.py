@@ -176,3 +176,120 @@ def test_each_store_runs_its_best_portfolio_of_offers(demo_run, demo_data):
             assert sum(r.expected_profit for r in rec) == pytest.approx(best, rel=1e-12), store
         assert port["stores"][str(store)]["expected_profit"] == pytest.approx(sum(r.expected_profit for r in rec))
         assert port["stores"][str(store)]["expected_profit"] >= port["stores"][str(store)]["greedy_expected_profit"] - 1e-9
+
+
+def _trip_reference(baskets, dept, items, min_lift):
+    """Every test of one candidate set, counted by plain Python over the set's trip; scipy's hypergeometric tail."""
+    depts = {dept[i] for i in items if i in dept}
+    trip = [b for b in baskets if set(items) & b or any(dept.get(s) in depts for s in b)]
+    n_trip = len(trip)
+
+    def n(*req):
+        return sum(1 for b in trip if set(req) <= b)
+
+    tables = [(n(*items), n(*(x for x in items if x != j)), n(j)) for j in items]
+    if len(items) > 2:
+        tables += [(n(a, b), n(a), n(b)) for i, a in enumerate(items) for b in items[i + 1:]]
+    tests = [(n_xy * n_trip / (n_x * n_y), scipy.stats.hypergeom.sf(n_xy - 1, n_trip, n_x, n_y))
+             for n_xy, n_x, n_y in tables]
+    return tests, n_trip, n(*items) * n_trip / (n(items[0]) * n(*items[1:]))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_trip_gate_equals_a_plain_recount_on_each_sets_trip(seed):
+    from recommender.bundles import trip_gate
+
+    rng = np.random.default_rng(seed)
+
+    def maybe(item, p):
+        return {item} if rng.random() < p else set()
+
+    baskets = []
+    for _ in range(600):  # pharmacy (b follows a weakly, c strongly), grocery (x -> y -> z), u (no department) with a
+        b = set()
+        if rng.random() < 0.4:  # most pharmacy visitors take p, so a pharmacy ticket need not hold the set's items
+            b |= maybe("p", 0.7) | maybe("a", 0.5)
+            b |= maybe("b", 0.5 if "a" in b else 0.35) | maybe("c", 0.7 if "a" in b else 0.1)
+        if rng.random() < 0.6:
+            b |= maybe("g", 0.7) | maybe("x", 0.5)
+            b |= maybe("y", 0.7 if "x" in b else 0.1)
+            b |= maybe("z", 0.6 if "y" in b else 0.1)
+        b |= maybe("u", 0.5 if "a" in b else 0.05)
+        baskets.append(b or {"w"})
+    lines = pd.DataFrame([{"receipt_id": f"r{i}", "sku": s} for i, b in enumerate(baskets) for s in sorted(b)])
+    dept = {"p": "ph", "a": "ph", "b": "ph", "c": "ph", "g": "gr", "x": "gr", "y": "gr", "z": "gr"}  # u: none
+    catalog = pd.DataFrame({"sku": list(dept) + ["u"], "department": list(dept.values()) + [None]})
+    sets = [("a", "b"), ("a", "c"), ("c", "a"), ("x", "y"), ("y", "z"), ("x", "z"), ("a", "x"), ("u", "a"),
+            ("u", "c"), ("a", "c", "b"), ("a", "c", "x"), ("x", "y", "z"), ("a", "c", "u"), ("b", "c", "u")]
+    cands = pd.DataFrame({"level_items": sets, "anchor": [s[0] for s in sets], "addons": [s[1:] for s in sets]})
+    for min_lift, fdr in ((1.0, 0.05), (1.0, 0.001), (1.3, 0.05), (1.6, 0.05)):
+        ref = [_trip_reference(baskets, dept, list(s), min_lift) for s in sets]
+        flat = [t for tests, _, _ in ref for t in tests]
+        q = scipy.stats.false_discovery_control([p for _, p in flat])
+        ok, k = [], 0
+        for tests, _, _ in ref:
+            ok.append(all(lift >= min_lift and q[k + i] <= fdr for i, (lift, _) in enumerate(tests)))
+            k += len(tests)
+        out = trip_gate(cands, lines, catalog, "sku", min_lift=min_lift, fdr=fdr)
+        want = [s for s, keep in zip(sets, ok) if keep]
+        assert out["level_items"].tolist() == want, (min_lift, fdr)
+        assert out.attrs["gates"]["same_trip_only"] == len(sets) - len(want)
+        kept = [r for r, keep in zip(ref, ok) if keep]
+        assert out["trip_tickets"].tolist() == [n_trip for _, n_trip, _ in kept]
+        assert out["trip_lift"].tolist() == pytest.approx([lift for _, _, lift in kept], rel=1e-12)
+
+
+def test_trip_gate_tests_every_item_of_a_set_and_adjusts_for_many_tests():
+    from recommender.bundles import trip_gate
+
+    # 1,000 tickets of one department. A+B+C: {B,C} -> A and {A,C} -> B have lift 20*1000/(60*160) = 2.08 and
+    # every pair is lifted (AB 3.9, AC and BC 1.88), but {A,B} -> C has lift 20*1000/(100*200) = 1.0.
+    blocks = {("A", "B", "C"): 20, ("A", "B"): 80, ("A", "C"): 40, ("B", "C"): 40, ("A",): 20, ("B",): 20,
+              ("C",): 100, ("D", "E"): 5, ("D",): 35, ("E",): 35, ("F", "G"): 10, ("F",): 90, ("G",): 90}
+    blocks[("f",)] = 1000 - sum(blocks.values())
+    baskets = [items for items, n in blocks.items() for _ in range(n)]
+    lines = pd.DataFrame([{"receipt_id": f"r{i}", "sku": s} for i, b in enumerate(baskets) for s in b])
+    catalog = pd.DataFrame({"sku": list("ABCDEFGf"), "department": "d"})
+    sets = [("A", "B", "C"), ("A", "B"), ("D", "E"), ("F", "G")]
+    cands = pd.DataFrame({"level_items": sets, "anchor": [s[0] for s in sets], "addons": [s[1:] for s in sets]})
+
+    out = trip_gate(cands, lines, catalog, "sku", min_lift=1.5, fdr=0.02)
+    # D+E alone would pass (lift 5*1000/(40*40) = 3.1, p = 0.019 <= 0.02), but not once the 12 tests of the run
+    # (3 + 3 for the triple, 2 per pair) are adjusted together
+    p = scipy.stats.hypergeom.sf([20 - 1, 20 - 1, 20 - 1, 100 - 1, 60 - 1, 60 - 1, 100 - 1, 100 - 1, 5 - 1, 5 - 1,
+                                  10 - 1, 10 - 1], 1000, [160, 160, 200, 160, 160, 160, 160, 160, 40, 40, 100, 100],
+                                 [60, 60, 100, 160, 200, 200, 160, 160, 40, 40, 100, 100])
+    q = scipy.stats.false_discovery_control(p)
+    assert p[8] <= 0.02 < q[8]
+    assert out["level_items"].tolist() == [("A", "B")]
+    assert out.attrs["gates"]["same_trip_only"] == 3
+    assert out["trip_tickets"].tolist() == [1000] and out["trip_lift"].tolist() == pytest.approx([100 * 1000 / 160**2])
+
+
+def test_in_season_gate_needs_set_tickets_lift_and_significance_on_the_trip():
+    import itertools
+
+    from recommender.bundles import SEASON_MIN_SETS, _in_season
+
+    rng = np.random.default_rng(1)
+    alone = set()  # the conditions that, on their own, turned a window down somewhere below
+    cases = itertools.product((30, 400), (0.1, 0.3), (0.3, 0.9), (0.05, 0.3), (1.0, 2.5))
+    for n, p_anchor, p_with, p_without, min_lift in cases:
+        anchor = rng.random(n) < p_anchor
+        addon = np.where(anchor, rng.random(n) < p_with, rng.random(n) < p_without)
+        trip = anchor | addon | (rng.random(n) < 0.2)
+        has = np.column_stack([anchor, addon])
+        verdicts = []
+        for on_trip in (None, trip):
+            base = addon if on_trip is None else addon[on_trip]
+            sets = int((anchor & addon).sum())
+            lift = sets / max(int(anchor.sum()), 1) / base.mean() if base.any() else 0.0
+            p = scipy.stats.hypergeom.sf(sets - 1, len(base), anchor.sum(), base.sum())
+            conds = (sets >= SEASON_MIN_SETS, lift >= min_lift, p <= 0.05)
+            ok, why = _in_season(has, min_lift, trip=on_trip)
+            assert ok == all(conds) and (why is None) == ok, (n, p_anchor, p_with, p_without, min_lift, on_trip)
+            alone |= {i for i, c in enumerate(conds) if not c and all(conds[:i] + conds[i + 1:])}
+            verdicts.append(ok)
+        if verdicts[0] != verdicts[1]:
+            alone.add("trip")
+    assert alone == {0, 1, 2, "trip"}
