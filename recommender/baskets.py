@@ -14,10 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
-
-from recommender.catalog import level_map
 
 
 @dataclass(frozen=True)
@@ -29,9 +26,9 @@ class Baskets:
     matrix : scipy.sparse.csr_array of bool, shape (n_receipts, n_items)
         Row i holds the items of receipt ``receipts[i]``; sorted column indices,
         no duplicates.
-    receipts : pandas.Index
-        Receipt ids, in row order (sorted).
-    items : pandas.Index
+    receipts : pandas.Index or numpy.ndarray
+        Receipt ids, in row order (sorted by :func:`build_baskets`).
+    items : pandas.Index or numpy.ndarray
         Item labels at ``level`` (strings), in column order (sorted).
     level : str
         The catalog level of the items.
@@ -56,6 +53,8 @@ class Baskets:
 
     def item_counts(self) -> pd.Series:
         """Number of receipts containing each item."""
+        import pandas as pd
+
         return pd.Series(np.asarray(self.matrix.sum(axis=0)).ravel(), index=self.items, name="count")
 
     def sizes(self) -> np.ndarray:
@@ -86,11 +85,16 @@ def build_baskets(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, leve
 
     Examples
     --------
+    >>> import pandas as pd
     >>> lines = pd.DataFrame({"receipt_id": ["r1", "r1", "r2", "r1"], "sku": ["b", "a", "a", "b"]})
     >>> b = build_baskets(lines)
     >>> b.matrix.toarray().tolist(), list(b.items), list(b.receipts)
     ([[True, True], [True, False]], ['a', 'b'], ['r1', 'r2'])
     """
+    import pandas as pd
+
+    from recommender.catalog import level_map
+
     mapping = level_map(catalog, level)
     receipt_ids = lines["receipt_id"]
     if mapping is None:
@@ -107,13 +111,25 @@ def build_baskets(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, leve
     if mapping is not None:
         r_codes = r_codes[known]
     i_codes, i_labels = pd.factorize(item_values.astype("string"), sort=True)
-    n_r, n_i = len(r_labels), len(i_labels)
-    coo = sp.coo_array((np.ones(len(r_codes), dtype=bool), (r_codes, i_codes)), shape=(n_r, n_i))
+    return from_codes(r_codes, i_codes, pd.Index(r_labels, dtype="string"), pd.Index(i_labels, dtype="string"),
+                      level=level, n_unmapped_lines=n_unmapped)
+
+
+def from_codes(receipt_codes, item_codes, receipts, items, level: str = "sku", n_unmapped_lines: int = 0) -> Baskets:
+    """Baskets from one (receipt code, item code) pair per line; repeated pairs count once.
+
+    ``receipts`` and ``items`` are the labels of the codes (row and column order).
+
+    >>> b = from_codes(np.array([0, 0, 1, 0]), np.array([1, 0, 0, 1]), np.array(["r1", "r2"]), np.array(["a", "b"]))
+    >>> b.matrix.toarray().tolist(), b.sizes().tolist()
+    ([[True, True], [True, False]], [2, 1])
+    """
+    coo = sp.coo_array((np.ones(len(receipt_codes), dtype=bool), (receipt_codes, item_codes)),
+                       shape=(len(receipts), len(items)))
     matrix = coo.tocsr()
     # Duplicate (receipt, item) pairs were summed: True + True stays True for bool,
     # but make the structure canonical (sorted, unique) for the miners.
     matrix.sum_duplicates()
     matrix.sort_indices()
     matrix.data[:] = True
-    return Baskets(matrix=matrix, receipts=pd.Index(r_labels, dtype="string"), items=pd.Index(i_labels, dtype="string"),
-                   level=level, n_unmapped_lines=n_unmapped)
+    return Baskets(matrix=matrix, receipts=receipts, items=items, level=level, n_unmapped_lines=n_unmapped_lines)

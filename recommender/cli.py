@@ -117,7 +117,7 @@ def add_loader_flags(p: argparse.ArgumentParser, slices: bool = False) -> None:
 
 
 def load_options(args):
-    from recommender.receipts import LoadOptions
+    from recommender.reading import LoadOptions
 
     try:
         return LoadOptions(
@@ -246,13 +246,23 @@ def cmd_mine(args) -> int:
     progress = Progress()
     if args.engine == "spark":
         return _mine_on_spark(args, params, progress)
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from recommender import basket_mine
+
+    options = load_options(args)
+    if basket_mine.applies(args.path, options, params, catalog=args.catalog, rejects=args.rejects):
+        # a basket-per-line file: read, mine and write with numpy and Arrow, no pandas (same run folder)
+        source = {"load_options": asdict(options), "catalog": None}
+        result, path = basket_mine.mine_basket_file(args.path, options, params, args.out, progress, source=source,
+                                                    report=print_accounting_summary)
+        _print_mined(args, result, path)
+        return 0
     receipts, catalog = read_receipts(args, progress)
     if receipts.accounting.rows_used == 0:
         raise InputError("no rows left to mine after cleaning", path=args.path,
                          hint="run `recommender validate` with the same reading flags to see why rows were rejected")
-    from dataclasses import asdict
-    from pathlib import Path
-
     source = {"load_options": asdict(load_options(args)),
               "catalog": str(Path(args.catalog).resolve()) if args.catalog else None}
     result, path = mine_to_folder(receipts, args.out, catalog, params, progress, source=source)

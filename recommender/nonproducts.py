@@ -35,10 +35,9 @@ import re
 import shlex
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["FEE_WORDS_EN", "FEE_WORDS_ZH", "NON_PRODUCT_COLUMNS", "detect_non_products", "non_products_flag",
-           "fee_word"]
+           "fee_word", "suspect_reasons"]
 
 #: Heads of English names that make a line a fee, a service or an adjustment.
 FEE_WORDS_EN = ("POSTAGE", "CARRIAGE", "SHIPPING", "FREIGHT", "DELIVERY", "HANDLING", "FEE", "FEES", "CHARGE",
@@ -92,6 +91,8 @@ def _code_like(code: str) -> bool:
 
 def _names(lines: pd.DataFrame) -> pd.Series:
     """Most common name of each SKU (the SKU itself when the lines carry no name)."""
+    import pandas as pd
+
     skus = lines["sku"].astype(str)
     if "name" not in lines.columns:
         distinct = skus.unique()
@@ -119,6 +120,7 @@ def detect_non_products(lines: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
+    >>> import pandas as pd
     >>> skus = [f"{10000 + i}" for i in range(30)] + ["POST", "C2"]
     >>> lines = pd.DataFrame({"sku": skus, "receipt_id": [str(i) for i in range(32)],
     ...                       "name": ["MUG"] * 30 + ["POSTAGE", "CARRIAGE"], "unit_price": [2.0] * 30 + [18, 50]})
@@ -131,6 +133,8 @@ def detect_non_products(lines: pd.DataFrame) -> pd.DataFrame:
 
 
 def _empty_suspects() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({c: pd.Series(dtype=object if c in ("sku", "name", "reasons") else float)
                          for c in NON_PRODUCT_COLUMNS})
 
@@ -146,10 +150,13 @@ def sku_summary(lines: pd.DataFrame) -> pd.DataFrame:
     by Spark per SKU) concatenate to the summary of all lines. Rows follow the
     SKUs' first appearance.
 
+    >>> import pandas as pd
     >>> sku_summary(pd.DataFrame({"sku": ["a", "a"], "receipt_id": ["1", "2"], "unit_price": [1.0, 3.0]})
     ...             )[["sku", "lines", "receipts", "n_priced", "p50"]].values.tolist()
     [['a', 2, 2, 2, 2.0]]
     """
+    import pandas as pd
+
     skus = lines["sku"].astype(str)
     names = _names(lines)
     codes = [str(x) for x in names.index.tolist()]  # a list: iterating an Arrow-backed Index is slow
@@ -181,11 +188,43 @@ def suspects_from_summary(summary: pd.DataFrame, has_name: bool) -> pd.DataFrame
     ``has_name``: whether the lines carry a name column (a code with no digit
     then reads as a name).
     """
+    import pandas as pd
+
     if summary is None or len(summary) == 0:
         return _empty_suspects()
     codes = [str(x) for x in summary["sku"].tolist()]
-    names = dict(zip(codes, [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v
-                             for v in summary["name"].tolist()]))
+    names = [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in summary["name"].tolist()]
+    priced = summary[summary["n_priced"] > 0].assign(sku=lambda f: f["sku"].astype(str)).sort_values("sku")
+    reasons, medians = suspect_reasons(codes, names, has_name,
+                                       priced=(priced["sku"].tolist(), priced["n_priced"].tolist(),
+                                               priced["p10"].tolist(), priced["p50"].astype(float).tolist(),
+                                               priced["p90"].tolist()))
+    flagged = [c for c in codes if reasons[c]]
+    if not flagged:
+        return _empty_suspects()
+    names = dict(zip(codes, names))
+    counts = dict(zip(codes, zip(summary["lines"].tolist(), summary["receipts"].tolist())))
+    out = pd.DataFrame({"sku": flagged, "name": [names.get(c) for c in flagged],
+                        "reasons": ["; ".join(reasons[c]) for c in flagged],
+                        "lines": [int(counts[c][0]) for c in flagged],
+                        "receipts": [int(counts[c][1]) for c in flagged],
+                        "median_price": [float(medians.get(c, np.nan)) for c in flagged]})
+    return out.sort_values(["lines", "sku"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def suspect_reasons(codes: list, names: list, has_name: bool, priced=None) -> tuple[dict, dict]:
+    """The reasons (code -> list of text, empty when none) and median prices of :func:`detect_non_products`.
+
+    Plain lists in, no pandas: ``codes`` (distinct SKUs as text), ``names`` (the
+    name of each, or None), ``has_name`` (whether the lines carry names) and
+    ``priced``: the priced SKUs sorted by code, as lists ``(codes, n_priced,
+    p10, p50, p90)``, or None when nothing has a price (a basket-per-line file).
+
+    >>> reasons, _ = suspect_reasons(["10001", "POSTAGE"], ["10001", "POSTAGE"], has_name=False)
+    >>> reasons
+    {'10001': [], 'POSTAGE': ['name says POSTAGE']}
+    """
+    names = dict(zip(codes, names))
     reasons: dict = {c: [] for c in codes}
     for sku in codes:
         name = names[sku]
@@ -206,25 +245,15 @@ def suspects_from_summary(summary: pd.DataFrame, has_name: bool) -> pd.DataFrame
             elif usual >= 4 and len(c) * 2 <= usual:
                 reasons[c].append(f"code much shorter than the usual {usual} characters")
 
-    priced = summary[summary["n_priced"] > 0].assign(sku=lambda f: f["sku"].astype(str)).sort_values("sku")
-    medians = dict(zip(priced["sku"], priced["p50"].astype(float)))
-    typical = float(priced["p50"].median()) if len(priced) else float("nan")
-    for s, n, p10, p50, p90 in zip(priced["sku"], priced["n_priced"], priced["p10"], priced["p50"], priced["p90"]):
+    skus, n_priced, p10s, p50s, p90s = priced if priced is not None else ([], [], [], [], [])
+    medians = dict(zip(skus, p50s))
+    typical = float(np.median(p50s)) if len(p50s) else float("nan")
+    for s, n, p10, p50, p90 in zip(skus, n_priced, p10s, p50s, p90s):
         if n >= 5 and p10 > 0 and p90 / p10 > MAX_PRICE_SPREAD:
             reasons[s].append(f"price varies {p90 / p10:,.0f}x across its lines")
-        if typical > 0 and p50 > MAX_PRICE_RATIO * typical and len(priced) >= MIN_CODES_FOR_SHAPE:
+        if typical > 0 and p50 > MAX_PRICE_RATIO * typical and len(skus) >= MIN_CODES_FOR_SHAPE:
             reasons[s].append(f"median price {p50:,.2f} is over {MAX_PRICE_RATIO:g}x the typical {typical:,.2f}")
-
-    flagged = [c for c in codes if reasons[c]]
-    if not flagged:
-        return _empty_suspects()
-    counts = dict(zip(codes, zip(summary["lines"].tolist(), summary["receipts"].tolist())))
-    out = pd.DataFrame({"sku": flagged, "name": [names.get(c) for c in flagged],
-                        "reasons": ["; ".join(reasons[c]) for c in flagged],
-                        "lines": [int(counts[c][0]) for c in flagged],
-                        "receipts": [int(counts[c][1]) for c in flagged],
-                        "median_price": [float(medians.get(c, np.nan)) for c in flagged]})
-    return out.sort_values(["lines", "sku"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    return reasons, medians
 
 
 def non_products_flag(suspects) -> str:
@@ -232,6 +261,7 @@ def non_products_flag(suspects) -> str:
 
     Codes holding a comma cannot travel in the comma-separated flag and are left out.
 
+    >>> import pandas as pd
     >>> non_products_flag(pd.DataFrame({"sku": ["POST", "BANK CHARGES"]}))
     "--non-products 'POST,BANK CHARGES'"
     >>> non_products_flag(pd.DataFrame({"sku": []}))

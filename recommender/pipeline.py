@@ -14,7 +14,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from recommender.baskets import Baskets, build_baskets
 
@@ -123,6 +122,7 @@ def mine(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, params: Minin
 
     Examples
     --------
+    >>> import pandas as pd
     >>> lines = pd.DataFrame({"receipt_id": list("11223344"), "sku": list("abababcd")})
     >>> res = mine(lines, params=MiningParams(min_count=2))
     >>> res.rules[["antecedents", "consequents", "count"]].values.tolist()
@@ -201,14 +201,20 @@ def check_rule_count(itemsets: pd.DataFrame, n_receipts: int, max_rules: int) ->
     threshold can ask for more rules than memory holds even when mining itself
     was cheap.
 
+    >>> import pandas as pd
     >>> sets = pd.DataFrame({"items": [(0,), (1,), (0, 1)], "count": [5, 4, 3]})
     >>> check_rule_count(sets, 10, max_rules=100)
     2
     """
+    sizes = np.fromiter((len(t) for t in itemsets["items"]), np.int64, len(itemsets))
+    return check_rule_budget(sizes, itemsets["count"].to_numpy(), n_receipts, max_rules)
+
+
+def check_rule_budget(sizes, counts, n_receipts: int, max_rules: int) -> int:
+    """:func:`check_rule_count` from the itemsets' sizes and counts (arrays)."""
     from recommender.mining import ThresholdTooLow
 
-    sizes = itemsets["items"].map(len).to_numpy()
-    counts = itemsets["count"].to_numpy()
+    sizes, counts = np.asarray(sizes), np.asarray(counts)
     per_set = np.where(sizes >= 2, np.exp2(np.minimum(sizes, 60)) - 2, 0)
     total = float(per_set.sum())
     if total <= max_rules:
@@ -219,7 +225,7 @@ def check_rule_count(itemsets: pd.DataFrame, n_receipts: int, max_rules: int) ->
     fits = counts[order][cum <= max_rules]
     suggested = int(fits[-1]) + 1 if len(fits) else int(counts.max()) + 1
     raise ThresholdTooLow(
-        f"these {len(itemsets):,} itemsets (up to {int(sizes.max())} items) would generate about {total:,.0f} rules, "
+        f"these {len(sizes):,} itemsets (up to {int(sizes.max())} items) would generate about {total:,.0f} rules, "
         f"more than the limit of {max_rules:,}; raise --min-count to about {suggested} "
         f"(--min-support {suggested / n_receipts:.6f}) or cap the length with --max-len",
         suggested_min_count=suggested)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from recommender.errors import InputError, as_path
 
@@ -66,6 +65,8 @@ class Table:
 
 
 def _empty_malformed() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({"_line": pd.Series([], dtype="int64"), "text": pd.Series([], dtype="str"),
                          "reason": pd.Series([], dtype="str")})
 
@@ -193,6 +194,8 @@ def _read_parquet(path: Path) -> Table:
 
 
 def _read_xlsx(path: Path, sheet) -> Table:
+    import pandas as pd
+
     try:
         frame = pd.read_excel(path, sheet_name=sheet, dtype=object, engine="openpyxl")
     except Exception as exc:  # openpyxl raises zip/xml errors of several types
@@ -215,6 +218,8 @@ def _read_xlsx(path: Path, sheet) -> Table:
 
 
 def _cells_as_text(s: pd.Series) -> pd.Series:
+    import pandas as pd
+
     """Excel cells -> text, keeping real datetimes and integral numbers readable (17850, not 17850.0)."""
     def one(v):
         if v is None or (isinstance(v, float) and np.isnan(v)):
@@ -315,6 +320,7 @@ def sniff_separator(sample_lines: list[str], ragged_ok: bool = False) -> str:
 
 def read_text_table(raw: bytes, path, *, encoding=None, sep=None, header=True) -> Table:
     """Parse delimited text (already decompressed) into raw string cells; see :func:`read_table`."""
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as pacsv
 

@@ -22,8 +22,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recommender.catalog import HIERARCHY, LEVELS, ancestors
-from recommender.significance import (StratumCounter, bh_qvalues, cmh_greater, fisher_greater, fisher_less,
-                                      size_strata)
+from recommender.rule_generation import check_itemsets, rule_arrays
+from recommender.significance import bh_qvalues, fisher_greater, fisher_less
 
 RULE_COLUMNS = ["antecedents", "consequents", "count", "antecedent_count", "consequent_count", "n_receipts",
                 "support", "confidence", "lift", "leverage", "conviction", "kulczynski", "p_value", "q_value",
@@ -36,95 +36,6 @@ COMPARE_COLUMNS = ["antecedents", "consequents", "status", "lift_a", "lift_b", "
 ASCENDING_MEASURES = ("p_value", "q_value", "p_value_cmh", "q_value_cmh")
 
 Progress = Callable[[int, int, str], None] | None
-
-
-class _ItemsetIndex:
-    """Find the row of any itemset (given as sorted column indices), size by size."""
-
-    def __init__(self, items: list[tuple]):
-        self.sizes = np.fromiter((len(t) for t in items), dtype=np.int64, count=len(items))
-        self.pos_in_group = np.zeros(len(items), dtype=np.int64)
-        self.groups: dict[int, tuple[np.ndarray, np.ndarray, pd.Index]] = {}
-        for k in np.unique(self.sizes).tolist():
-            ids = np.flatnonzero(self.sizes == k)
-            rows = np.array([items[i] for i in ids], dtype=np.int64).reshape(len(ids), k)
-            index = self._index(rows)
-            if not index.is_unique:
-                raise ValueError("itemsets must be unique")
-            self.pos_in_group[ids] = np.arange(len(ids))
-            self.groups[k] = (rows, ids, index)
-
-    @staticmethod
-    def _index(rows: np.ndarray) -> pd.Index:
-        if rows.shape[1] == 1:
-            return pd.Index(rows[:, 0])
-        return pd.MultiIndex.from_arrays(list(rows.T))
-
-    def find(self, rows: np.ndarray) -> np.ndarray:
-        """Itemset ids of ``rows`` (n, k); -1 where not frequent."""
-        if rows.shape[1] not in self.groups or len(rows) == 0:
-            return np.full(len(rows), -1, dtype=np.int64)
-        _, ids, index = self.groups[rows.shape[1]]
-        pos = index.get_indexer(self._index(rows))
-        return np.where(pos >= 0, ids[pos], -1)
-
-    def rows_of(self, ids: np.ndarray, k: int) -> np.ndarray:
-        """Column indices of itemsets ``ids``, all of size ``k``."""
-        return self.groups[k][0][self.pos_in_group[ids]]
-
-
-def _check_itemsets(itemsets: pd.DataFrame, n_items: int) -> list[tuple]:
-    if not {"items", "count"} <= set(itemsets.columns):
-        raise ValueError("itemsets need the columns 'items' and 'count' (the output of frequent_itemsets)")
-    items = [tuple(int(i) for i in t) for t in itemsets["items"]]
-    for t in items:
-        if not t or any(a >= b for a, b in zip(t, t[1:])) or t[0] < 0 or t[-1] >= n_items:
-            raise ValueError(f"itemset {t!r} is not an ascending tuple of column indices of the baskets")
-    return items
-
-
-def _generate(index: _ItemsetIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every rule X -> Y with X, Y non-empty, disjoint and X | Y frequent, as itemset ids."""
-    ant, con, uni = [], [], []
-    for k, (rows, ids, _) in index.groups.items():
-        if k < 2:
-            continue
-        for mask in range(1, 2 ** k - 1):
-            a_cols = [j for j in range(k) if mask >> j & 1]
-            c_cols = [j for j in range(k) if not mask >> j & 1]
-            ant.append(index.find(rows[:, a_cols]))
-            con.append(index.find(rows[:, c_cols]))
-            uni.append(ids)
-    if not ant:
-        return (np.zeros(0, dtype=np.int64),) * 3
-    ant, con, uni = (np.concatenate(a) for a in (ant, con, uni))
-    if (ant < 0).any() or (con < 0).any():
-        raise ValueError("the itemsets are not closed under subsets: pass the full mining output, "
-                         "including single items")
-    return ant, con, uni
-
-
-def _redundant(index: _ItemsetIndex, ant: np.ndarray, con: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-    """True where a rule with a smaller antecedent and the same consequent is at least as confident."""
-    n_sets = len(index.sizes)
-    rule_pos = pd.Index(ant * n_sets + con)
-    asize = index.sizes[ant]
-    # best[i]: highest confidence among rule i and all its generalisations (filled by antecedent size).
-    best = confidence.copy()
-    redundant = np.zeros(len(ant), dtype=bool)
-    for a in np.unique(asize).tolist():
-        if a < 2:
-            continue
-        sel = np.flatnonzero(asize == a)
-        rows = index.rows_of(ant[sel], a)
-        sub_best = np.full(len(sel), -np.inf)
-        for j in range(a):
-            sub = index.find(np.delete(rows, j, axis=1))
-            pos = rule_pos.get_indexer(np.where(sub >= 0, sub * n_sets + con[sel], -1))
-            sub_best = np.maximum(sub_best, np.where(pos >= 0, best[pos], -np.inf))
-        redundant[sel] = sub_best >= confidence[sel]
-        best[sel] = np.maximum(confidence[sel], sub_best)
-    return redundant
 
 
 def _ancestor_lookup(catalog: pd.DataFrame, level: str) -> dict:
@@ -149,17 +60,6 @@ def _label_tuples(items: list[tuple], labels: pd.Index) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = [tuple(sorted(str(x) for x in names[list(t)])) for t in items]
     return out
-
-
-def _measures(n_xy, n_x, n_y, n) -> dict:
-    """Rule measures from counts (the same definitions as mlxtend's association_rules)."""
-    n_xy, n_x, n_y = (np.asarray(a, dtype=np.int64) for a in (n_xy, n_x, n_y))
-    s_xy, s_x, s_y = n_xy / n, n_x / n, n_y / n
-    confidence = n_xy / n_x
-    with np.errstate(divide="ignore"):
-        conviction = np.where(n_xy == n_x, np.inf, (1.0 - s_y) / np.where(n_xy == n_x, 1.0, 1.0 - confidence))
-    return {"support": s_xy, "confidence": confidence, "lift": confidence / s_y, "leverage": s_xy - s_x * s_y,
-            "conviction": conviction, "kulczynski": (confidence + n_xy / n_y) / 2.0}
 
 
 def empty_rules() -> pd.DataFrame:
@@ -230,65 +130,21 @@ def association_rules(itemsets: pd.DataFrame, baskets, *, min_confidence: float 
     >>> r[["antecedents", "consequents", "count", "confidence", "lift"]].round(3).values.tolist()
     [[('a',), ('b',), 3, 1.0, 1.333], [('b',), ('a',), 3, 1.0, 1.333]]
     """
-    report = progress or (lambda done, total, message: None)
-    total = 4
-    items = _check_itemsets(itemsets, baskets.n_items)
-    counts = itemsets["count"].to_numpy(dtype=np.int64)
-    n = int(baskets.n_receipts)
-    report(0, total, "generating rules")
-    index = _ItemsetIndex(items)
-    ant, con, uni = _generate(index)
+    if not {"items", "count"} <= set(itemsets.columns):
+        raise ValueError("itemsets need the columns 'items' and 'count' (the output of frequent_itemsets)")
+    items = check_itemsets(itemsets["items"], baskets.n_items)
     labels = _label_tuples(items, baskets.items)
-    if catalog is not None and len(uni):
+    excluded = None
+    if catalog is not None:
         lookup = _ancestor_lookup(catalog, baskets.level)
         if lookup:
-            bad = np.array([_relates_to_ancestor(labels[i], lookup) for i in range(len(items))], dtype=bool)
-            keep = ~bad[uni]
-            ant, con, uni = ant[keep], con[keep], uni[keep]
-    if len(uni) == 0:
-        report(total, total, "no rules")
+            excluded = np.array([_relates_to_ancestor(labels[i], lookup) for i in range(len(items))], dtype=bool)
+    rules = rule_arrays(items, itemsets["count"].to_numpy(dtype=np.int64), baskets, min_confidence=min_confidence,
+                        min_lift=min_lift, fdr=fdr, stratify=stratify, excluded=excluded, progress=progress)
+    if len(rules) == 0:
         return empty_rules()
-    n_xy, n_x, n_y = counts[uni], counts[ant], counts[con]
-    measures = _measures(n_xy, n_x, n_y, n)
-    report(1, total, f"testing {len(uni):,} rules (Fisher)")
-    p = fisher_greater(n_xy, n_x, n_y, n)
-    p_cmh = np.full(len(uni), np.nan)
-    if stratify:
-        report(2, total, "counting itemsets per basket-size band")
-        p_cmh = _cmh_pvalues(baskets, index, ant, con, uni, counts)
-    report(3, total, "flagging redundant rules")
-    redundant = _redundant(index, ant, con, measures["confidence"])
-    q, q_cmh = bh_qvalues(p), bh_qvalues(p_cmh)
-    out = pd.DataFrame({"antecedents": labels[ant], "consequents": labels[con], "count": n_xy,
-                        "antecedent_count": n_x, "consequent_count": n_y,
-                        "n_receipts": np.full(len(uni), n, dtype=np.int64), **measures,
-                        "p_value": p, "q_value": q, "p_value_cmh": p_cmh, "q_value_cmh": q_cmh,
-                        "significant": (q_cmh if stratify else q) <= fdr, "redundant": redundant})
-    keep = out["confidence"].to_numpy() >= min_confidence
-    if min_lift is not None:
-        keep &= out["lift"].to_numpy() >= min_lift
-    out = out[keep].sort_values(["lift", "count"], ascending=False, kind="stable").reset_index(drop=True)
-    report(total, total, f"{len(out):,} rules")
-    return out
-
-
-def _cmh_pvalues(baskets, index: _ItemsetIndex, ant, con, uni, counts) -> np.ndarray:
-    needed = np.unique(np.concatenate([ant, con, uni]))
-    columns = np.unique(np.concatenate([index.rows_of(needed[index.sizes[needed] == k], k).ravel()
-                                        for k in index.groups]))
-    if hasattr(baskets, "stratum_counter"):  # baskets in a cluster bring their per-band counts (recommender.spark)
-        counter = baskets.stratum_counter(columns)
-    else:
-        strata, _ = size_strata(baskets.sizes())
-        counter = StratumCounter(baskets.matrix, strata, columns=columns)
-    per_stratum = np.zeros((len(index.sizes), len(counter.stratum_sizes)), dtype=np.int64)
-    for k in index.groups:
-        ids = needed[index.sizes[needed] == k]
-        if len(ids):
-            per_stratum[ids] = counter.counts(index.rows_of(ids, k))
-    if not np.array_equal(per_stratum[needed].sum(axis=1), counts[needed]):
-        raise ValueError("the itemset counts do not match the baskets: were they mined from these baskets?")
-    return cmh_greater(per_stratum[uni], per_stratum[ant], per_stratum[con], counter.stratum_sizes)
+    return pd.DataFrame({"antecedents": labels[rules.antecedent], "consequents": labels[rules.consequent],
+                         **rules.columns})
 
 
 def _as_set(items) -> set:

@@ -37,13 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from recommender.atomic import atomic_write_bytes, atomic_write_text
 from recommender.errors import InputError
 
 __all__ = ["Run", "write_run", "read_run", "read_manifest", "itemsets_with_labels", "atomic_write_bytes",
-           "atomic_write_text", "atomic_directory", "item_names"]
+           "atomic_write_text", "atomic_directory", "item_names", "ArrowTable", "arrow_csv_bytes"]
 
 MANIFEST = "manifest.json"
 CSV_ENCODING = "utf-8-sig"
@@ -72,6 +71,7 @@ class Run:
 def item_names(run: Run) -> dict:
     """SKU -> name from the run's items table (only SKUs that have a name).
 
+    >>> import pandas as pd
     >>> out = Path(tempfile.mkdtemp()) / "run"
     >>> items = pd.DataFrame({"sku": ["1", "2"], "name": ["MUG", None]})
     >>> _ = write_run(out, itemsets_df=_empty_itemsets(), rules_df=pd.DataFrame({"count": []}),
@@ -89,11 +89,14 @@ def itemsets_with_labels(itemsets: pd.DataFrame, baskets) -> pd.DataFrame:
 
     Examples
     --------
+    >>> import pandas as pd
     >>> from recommender.baskets import build_baskets
     >>> b = build_baskets(pd.DataFrame({"receipt_id": list("1122"), "sku": list("abab")}))
     >>> itemsets_with_labels(pd.DataFrame({"items": [(0,), (0, 1)], "count": [2, 2]}), b).values.tolist()
     [[('a',), 1, 2, 1.0], [('a', 'b'), 2, 2, 1.0]]
     """
+    import pandas as pd
+
     names = np.asarray(baskets.items, dtype=object)
     items = np.empty(len(itemsets), dtype=object)
     items[:] = [tuple(sorted(str(x) for x in names[list(t)])) for t in itemsets["items"]]
@@ -103,6 +106,8 @@ def itemsets_with_labels(itemsets: pd.DataFrame, baskets) -> pd.DataFrame:
 
 
 def _empty_itemsets() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame({"items": pd.Series(dtype=object), "size": pd.Series(dtype=np.int64),
                          "count": pd.Series(dtype=np.int64), "support": pd.Series(dtype=float)})
 
@@ -140,6 +145,8 @@ def _encode(frame: pd.DataFrame, tuple_columns: list[str]) -> pd.DataFrame:
 
 
 def _decode(frame: pd.DataFrame, tuple_columns: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     out = frame.copy()
     for col in tuple_columns:
         values = np.empty(len(out), dtype=object)
@@ -153,7 +160,7 @@ def _json_default(value):
         return value.item()
     if isinstance(value, (set, frozenset, tuple)):
         return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
-    if isinstance(value, (Path, dt.date, dt.datetime, pd.Timestamp)):
+    if isinstance(value, (Path, dt.date, dt.datetime)):  # pandas.Timestamp is a datetime
         return str(value)
     if isinstance(value, np.ndarray):
         return value.tolist()
@@ -247,10 +254,60 @@ def atomic_directory(target):
         raise
 
 
-def _write_table(folder: Path, name: str, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+@dataclass(frozen=True)
+class ArrowTable:
+    """A table already in Arrow form, its tuple columns already JSON text (see :func:`write_run`).
+
+    Written by Arrow's own CSV and Parquet writers, so a run can be written
+    without pandas (:mod:`recommender.basket_mine`). The CSV differs from
+    pandas' in form only, never in value: strings and the header are quoted,
+    booleans are ``true``/``false``, a float with no fraction has no ``.0``
+    (``4`` for 4.0) and big or tiny floats are written with an exponent; NaN
+    is an empty cell as with pandas. pandas and Excel read both the same.
+    """
+
+    table: object  # pyarrow.Table
+    tuple_columns: tuple = ()
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+
+def arrow_csv_bytes(table) -> bytes:
+    """``table`` (a pyarrow.Table) as UTF-8 CSV with a BOM; NaN becomes an empty cell, as pandas writes it.
+
+    >>> import pyarrow as pa
+    >>> arrow_csv_bytes(pa.table({"a": [1.5, float("nan")], "b": [True, False]})).decode("utf-8-sig")
+    '"a","b"\\n1.5,true\\n,false\\n'
+    """
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    columns = []
+    for col in table.columns:
+        if pa.types.is_floating(col.type):
+            col = pc.if_else(pc.is_nan(col), pa.nulls(len(col), col.type), col.combine_chunks())
+        columns.append(col)
+    buf = io.BytesIO()
+    buf.write(b"\xef\xbb\xbf")
+    pacsv.write_csv(pa.table(columns, names=table.column_names), buf)
+    return buf.getvalue()
+
+
+def _write_table(folder: Path, name: str, frame) -> tuple[list[str], list[str]]:
+    csv_name, parquet_name = f"{name}.csv", f"{name}.parquet"
+    if isinstance(frame, ArrowTable):
+        import pyarrow.parquet as pq
+
+        atomic_write_bytes(folder / csv_name, arrow_csv_bytes(frame.table))
+        pq.write_table(frame.table, folder / parquet_name)
+        # an empty table lists no tuple column, as _tuple_columns finds none in an empty frame
+        return [csv_name, parquet_name], list(frame.tuple_columns) if len(frame) else []
     tuple_columns = _tuple_columns(frame)
     encoded = _encode(frame, tuple_columns)
-    csv_name, parquet_name = f"{name}.csv", f"{name}.parquet"
     atomic_write_bytes(folder / csv_name, encoded.to_csv(index=False).encode(CSV_ENCODING))
     encoded.to_parquet(folder / parquet_name, index=False)
     return [csv_name, parquet_name], tuple_columns
@@ -279,8 +336,11 @@ def write_run(out_dir, *, itemsets_df: pd.DataFrame, rules_df: pd.DataFrame,
     extra_tables : dict, optional
         More tables to store, e.g. ``{"bundles": frame}``.
 
+    Any table may instead be an :class:`ArrowTable` (written by Arrow, no pandas needed).
+
     Examples
     --------
+    >>> import pandas as pd
     >>> out = Path(tempfile.mkdtemp()) / "run"
     >>> items = pd.DataFrame({"items": [("a",)], "size": [1], "count": [2], "support": [1.0]})
     >>> rules = pd.DataFrame({"antecedents": [("a",)], "consequents": [("b",)], "count": [1]})
@@ -308,6 +368,8 @@ def write_run(out_dir, *, itemsets_df: pd.DataFrame, rules_df: pd.DataFrame,
 
 
 def _read_table(folder: Path, name: str, tuple_columns: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     parquet, csv = folder / f"{name}.parquet", folder / f"{name}.csv"
     if parquet.exists():
         frame = pd.read_parquet(parquet)

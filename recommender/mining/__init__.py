@@ -25,7 +25,6 @@ import math
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from recommender.errors import InputError
@@ -91,7 +90,7 @@ def min_count_for(min_support: float, n_receipts: int) -> int:
     return max(1, math.ceil(min_support * n_receipts - 1e-9))
 
 
-Engine = Callable[..., pd.DataFrame]
+Engine = Callable[..., "pd.DataFrame"]
 _ENGINES: dict[str, tuple[Engine, bool]] = {}
 
 
@@ -220,9 +219,35 @@ def default_memory_budget() -> int:
 
 def sort_itemsets(df: pd.DataFrame) -> pd.DataFrame:
     """Return ``df`` (items, count) sorted by ``(len(items), items)`` with a fresh index."""
+    import pandas as pd
+
     if len(df) == 0:
         return pd.DataFrame({"items": pd.Series([], dtype=object), "count": pd.Series([], dtype=np.int64)})
     items = list(df["items"])
     order = sorted(range(len(items)), key=lambda i: (len(items[i]), items[i]))
     counts = np.asarray(df["count"], dtype=np.int64)[order]
     return pd.DataFrame({"items": pd.Series([items[i] for i in order], dtype=object), "count": counts})
+
+
+def frequent_itemset_lists(matrix, min_count: int, max_len: int | None = None, engine: str = "auto",
+                           progress=None) -> tuple[list, list]:
+    """:func:`frequent_itemsets` as two lists, itemsets (tuples) and counts, in the same order.
+
+    The ``"fast"`` engine's numpy path gives them without building a DataFrame,
+    so a small problem is mined without importing pandas (nor numba); every
+    other case goes through :func:`frequent_itemsets`.
+
+    >>> m = sp.csr_array(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=bool))
+    >>> frequent_itemset_lists(m, min_count=2)
+    ([(0,), (1,), (2,), (0, 1), (1, 2)], [2, 3, 2, 2, 2])
+    """
+    if engine in ("auto", "fast") and isinstance(min_count, (int, np.integer)) and not isinstance(min_count, bool) \
+            and min_count >= 1 and (max_len is None or (isinstance(max_len, (int, np.integer)) and max_len >= 1)):
+        from recommender.mining.small import try_mine_lists
+
+        found = try_mine_lists(as_bool_csr(matrix), int(min_count), None if max_len is None else int(max_len),
+                               progress, DEFAULT_MAX_ITEMSETS, default_memory_budget())
+        if found is not None:
+            return found
+    frame = frequent_itemsets(matrix, min_count, max_len=max_len, engine=engine, progress=progress)
+    return list(frame["items"]), frame["count"].astype(np.int64).tolist()

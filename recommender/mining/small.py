@@ -23,11 +23,9 @@ more than :data:`MAX_ITEMSETS` itemsets.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from recommender.mining import (BYTES_PER_ITEMSET, DEFAULT_MAX_ITEMSETS, ThresholdTooLow,
-                                default_memory_budget, sort_itemsets)
+from recommender.mining import BYTES_PER_ITEMSET, DEFAULT_MAX_ITEMSETS, ThresholdTooLow, default_memory_budget
 
 __all__ = ["mine", "plan", "MAX_ITEMS", "MAX_PAIRS", "MAX_BITSET_BYTES", "MAX_ITEMSETS"]
 
@@ -171,6 +169,12 @@ def mine(matrix, min_count: int, max_len: int | None = None, progress=None,
 
 def try_mine(matrix, min_count, max_len, progress, max_itemsets, memory_budget):
     """The ``"fast"`` engine's small path: the result, or None to use the numba miner."""
+    found = try_mine_lists(matrix, min_count, max_len, progress, max_itemsets, memory_budget)
+    return None if found is None else _frame(*found)
+
+
+def try_mine_lists(matrix, min_count, max_len, progress, max_itemsets, memory_budget):
+    """:func:`try_mine` as two lists (itemsets as tuples, counts) in the documented order; no pandas."""
     p = plan(matrix, min_count, max_len)
     if p is None:
         return None
@@ -178,13 +182,24 @@ def try_mine(matrix, min_count, max_len, progress, max_itemsets, memory_budget):
     if p.rank_to_col.size + p.pair_counts.size > cap:
         return None  # the numba miner raises ThresholdTooLow with a verified suggestion
     try:
-        return search(p, min_count, max_len, progress, cap)
+        return search_lists(p, min_count, max_len, progress, cap)
     except _Abandon:
         return None
 
 
+def _frame(items: list, counts: list) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame({"items": pd.Series(items, dtype=object), "count": np.array(counts, dtype=np.int64)})
+
+
 def search(p: Plan, min_count: int, max_len: int | None, progress, cap: int) -> pd.DataFrame:
     """Depth-first Eclat from the pairs; raises _Abandon past ``cap`` itemsets."""
+    return _frame(*search_lists(p, min_count, max_len, progress, cap))
+
+
+def search_lists(p: Plan, min_count: int, max_len: int | None, progress, cap: int) -> tuple[list, list]:
+    """:func:`search` as two lists, sorted by ``(len(items), items)``."""
     max_len = np.iinfo(np.int64).max if max_len is None else max_len
     col = p.rank_to_col
     items = [(int(c),) for c in col]
@@ -213,8 +228,8 @@ def search(p: Plan, min_count: int, max_len: int | None, progress, cap: int) -> 
                 progress(a + 1, n_items, f"mining: {len(items):,} frequent itemsets so far")
     elif progress is not None:
         progress(n_items, n_items, f"mining: {len(items):,} frequent itemsets")
-    df = pd.DataFrame({"items": pd.Series(items, dtype=object), "count": np.array(counts, dtype=np.int64)})
-    return sort_itemsets(df)
+    order = sorted(range(len(items)), key=lambda i: (len(items[i]), items[i]))  # as sort_itemsets does
+    return [items[i] for i in order], [counts[i] for i in order]
 
 
 def _extend(prefix, rows, tail, tail_counts, p, pair_ok, min_count, max_len, items, counts, limit):
