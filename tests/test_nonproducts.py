@@ -24,7 +24,8 @@ def _shop(extra):
 
 @pytest.mark.parametrize("name,word", [("DOTCOM POSTAGE", "POSTAGE"), ("Bank Charges", "CHARGES"), ("AMAZON FEE", "FEE"),
                                        ("Manual", "MANUAL"), ("快递运费", "运费"), ("包装费", "包装费"),
-                                       ("手续费（刷卡）", "手续费"), ("Gift Voucher £20.00", "VOUCHER")])
+                                       ("手续费（刷卡）", "手续费"), ("Gift Voucher £20.00", "VOUCHER"),
+                                       ("运费 10元", "运费"), ("快递费5元", "快递费")])
 def test_fee_names_are_recognised_by_their_head(name, word):
     assert fee_word(name) == word
 
@@ -45,6 +46,30 @@ def test_each_signal_flags_its_code_and_products_stay():
     assert "shorter" in got["C2"]
     assert "price varies" in got["20999"]
     assert "typical" in got["21000"]
+    # most lines first, then by code
+    assert detect_non_products(lines)["sku"].tolist() == ["20999", "C2", "POST", "21000"]
+
+
+def _codes_shop(codes, extra=()):
+    rows = [{"receipt_id": f"r{c}-{r}", "sku": c, "name": f"MUG {c}", "unit_price": 2.0} for c in codes for r in range(3)]
+    rows += [{"receipt_id": f"x{sku}", "sku": sku, "name": name, "unit_price": price} for sku, name, price in extra]
+    return pd.DataFrame(rows)
+
+
+def test_code_shape_and_price_level_need_a_shop_with_a_usual_code():
+    six = [str(100000 + i) for i in range(30)]
+    got = detect_non_products(_codes_shop(six, [("C12", "BOX", 2.0), ("C123", "TIN", 2.0)]))
+    # half the usual six characters is "much shorter"; four of six is not
+    assert got["sku"].tolist() == ["C12"] and "shorter than the usual 6" in got["reasons"][0]
+    # 19 codes have no usual shape or typical price: a code without digit and a 1,000x price stay
+    few = [str(20000 + i) for i in range(17)]
+    assert detect_non_products(_codes_shop(few, [("ABC", "BOWL", 2.0), ("20999", "PIANO", 2000.0)])).empty
+
+
+def test_a_nameless_line_is_judged_by_its_code():
+    lines = _codes_shop([str(20000 + i) for i in range(30)], [("CARRIAGE", None, 5.0), ("12345", None, 5.0)])
+    got = detect_non_products(lines).set_index("sku")["reasons"].to_dict()
+    assert list(got) == ["CARRIAGE"] and got["CARRIAGE"].startswith("name says CARRIAGE")
 
 
 def test_names_as_items_skip_the_code_shape():
