@@ -377,10 +377,75 @@ def pd_isna(x) -> bool:
     return x is None or x != x
 
 
+def _engine_lines(args, progress=None):
+    """Clean lines for a counting command (``tickets``, ``uplift``) and the catalog.
+
+    ``PATH`` may be a run folder: then the receipts it was mined from are read with its recorded reading
+    options, on the engine that read them (``loaded_by``). With ``--engine spark`` (or a run made there) the
+    lines stay in Spark and every count is a Spark aggregation (:mod:`recommender.spark.counts`).
+    """
+    from pathlib import Path
+
+    run_dir = Path(args.path)
+    engine = getattr(args, "engine", None) or "auto"
+    if (run_dir / "manifest.json").is_file():
+        from recommender.bundles import _load_options
+        from recommender.runs import read_run
+
+        run = read_run(run_dir)
+        source = run.manifest.get("input", {})
+        if not source.get("path"):
+            raise InputError("the run manifest names no receipts file", path=run.path,
+                             hint="pass the receipts file instead of the run folder")
+        args.path = source["path"]
+        if not args.catalog and source.get("catalog"):
+            args.catalog = source["catalog"]
+        if engine == "auto" and run.manifest.get("loaded_by") == "spark":
+            engine = "spark"
+        opts = _load_options(run.manifest)
+    else:
+        opts = None
+    if engine != "spark":
+        if opts is None:
+            return read_receipts(args, progress)
+        from recommender.receipts import load_receipts
+
+        receipts = load_receipts(args.path, opts, progress=progress)
+        print_accounting_summary(receipts.accounting)
+        catalog = None
+        if args.catalog:
+            from recommender.catalog import load_catalog
+
+            catalog = load_catalog(args.catalog, encoding=None)
+        return receipts, catalog
+    receipts = _spark_receipts(args.path, opts or load_options(args), args.spark_conf, progress,
+                               rejects=getattr(args, "rejects", None))
+    catalog = None
+    if args.catalog:
+        from recommender.catalog import load_catalog
+
+        catalog = load_catalog(args.catalog, encoding=None)
+    return receipts, catalog
+
+
+def _spark_receipts(path, opts, spark_conf, progress=None, rejects=None):
+    """Receipts read and cleaned by Spark (lines kept in the cluster, persisted for the counts to come)."""
+    from recommender.mining import spark as spark_engine
+    from recommender.spark.load import load_receipts_spark, write_rejects_parquet
+
+    spark_engine.configure(**_spark_conf(spark_conf))
+    receipts = load_receipts_spark(str(path), opts, spark=spark_engine.get_session(), progress=progress)
+    if rejects:
+        write_rejects_parquet(receipts, rejects)
+    print_accounting_summary(receipts.accounting, rejects_path=rejects)
+    receipts.lines = receipts.lines.persist()
+    return receipts
+
+
 def cmd_tickets(args) -> int:
     from recommender.tickets import overlap_report, store_totals, ticket_metrics
 
-    receipts, catalog = read_receipts(args, Progress())
+    receipts, catalog = _engine_lines(args, Progress())
     lines = receipts.lines
     table = ticket_metrics(lines, catalog, args.level, by=args.by)
     totals = store_totals(lines, by=args.by)
@@ -890,6 +955,15 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _engine_flags(p) -> None:
+    g = p.add_argument_group("engine")
+    g.add_argument("--engine", default="auto", choices=["auto", "spark"],
+                   help="auto: count on this machine (or in Spark when PATH is a run folder made there); spark: read "
+                        "the receipts and count in Spark (RECOMMENDER_SPARK_MASTER names the master)")
+    g.add_argument("--spark-conf", action="append", metavar="KEY=VALUE",
+                   help="a Spark setting for --engine spark (repeatable), e.g. spark.executor.memory=4g")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from recommender import __version__
 
@@ -947,7 +1021,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("tickets", help="ticket counts, sales, ATV, UPT and penetration per level value")
-    p.add_argument("path", help="receipts file")
+    p.add_argument("path", help="receipts file, or a run folder (its receipts, reading options and engine)")
     add_loader_flags(p)
     p.add_argument("--level", default="department",
                    choices=["store", "sku", "subcategory", "category", "department", "brand"])
@@ -955,6 +1029,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE.csv", help="write the table (level_value, groups, tickets, sales, units, "
                                                    "atv, upt, penetration)")
     p.add_argument("--limit", type=int, default=25, help="rows to print (default 25)")
+    _engine_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_tickets)
 

@@ -122,8 +122,70 @@ def _validate(lines: pd.DataFrame, by):
     missing = {"receipt_id", "sku", "quantity"} - set(lines.columns)
     if missing:
         raise ValueError(f"lines lack column(s) {sorted(missing)}")
-    if by in _PERIOD_BY and "timestamp" not in lines:
+    if by in _PERIOD_BY and "timestamp" not in lines.columns:
         raise ValueError(f"by={by!r} needs a timestamp column")
+
+
+def _is_spark(lines) -> bool:
+    """Lines held by Spark (a pyspark DataFrame): the counts are then Spark aggregations."""
+    return type(lines).__module__.startswith("pyspark")
+
+
+def group_labels(values: pd.Series) -> pd.Index:
+    """Group labels as the reports carry them (str or NA for stores, timestamps for periods)."""
+    return pd.Index(pd.factorize(values, use_na_sentinel=False)[1])
+
+
+def _group_counts(lines, by) -> pd.DataFrame:
+    """Per group (any order): group, tickets, sales, units -- the raw counts of :func:`store_totals`.
+
+    Sales and units are exact sums (:mod:`recommender.sums`); a Spark DataFrame of lines is counted by
+    :func:`recommender.spark.counts.group_counts`.
+    """
+    if _is_spark(lines):
+        from recommender.spark.counts import group_counts
+
+        return group_counts(lines, by)
+    from recommender.sums import group_sum
+
+    r, g, labels = _receipt_groups(lines, by)
+    n_groups = len(labels)
+    g_line = g[r] if len(r) else np.array([], dtype=np.int64)
+    return pd.DataFrame({"group": labels.to_numpy(), "tickets": np.bincount(g, minlength=n_groups),
+                         "sales": group_sum(g_line, _amounts(lines), n_groups),
+                         "units": group_sum(g_line, lines["quantity"].to_numpy(dtype="float64"), n_groups)})
+
+
+def _value_counts(lines, catalog, level, by) -> pd.DataFrame:
+    """Per (value, group) with tickets (any order): level_value, group, tickets, sales, units, group_tickets.
+
+    A receipt counts once per value it holds; sales and units are exact sums. A Spark DataFrame of lines
+    is counted by :func:`recommender.spark.counts.value_counts`.
+    """
+    if _is_spark(lines):
+        from recommender.spark.counts import value_counts
+
+        return value_counts(lines, catalog, level, by)
+    from recommender.sums import group_sum
+
+    values = line_values(lines, catalog, level)
+    v, value_labels = pd.factorize(values, use_na_sentinel=False)
+    r, g, labels = _receipt_groups(lines, by)
+    n_groups = len(labels)
+    if len(r) == 0:
+        return pd.DataFrame(columns=["level_value", "group", "tickets", "sales", "units", "group_tickets"])
+    key = v.astype(np.int64) * n_groups + g[r]
+    n_keys = len(value_labels) * n_groups
+    pairs = np.unique(v.astype(np.int64) * (int(r.max()) + 1) + r)  # one (value, receipt) pair per ticket
+    tickets = np.bincount(pairs // (int(r.max()) + 1) * n_groups + g[pairs % (int(r.max()) + 1)],
+                          minlength=n_keys)
+    seen = np.flatnonzero(tickets)
+    sales = group_sum(key, _amounts(lines), n_keys)[seen]
+    units = group_sum(key, lines["quantity"].to_numpy(dtype="float64"), n_keys)[seen]
+    group_tickets = np.bincount(g, minlength=n_groups)
+    return pd.DataFrame({"level_value": np.asarray(value_labels, dtype=object)[seen // n_groups],
+                         "group": labels.to_numpy()[seen % n_groups], "tickets": tickets[seen],
+                         "sales": sales, "units": units, "group_tickets": group_tickets[seen % n_groups]})
 
 
 def store_totals(lines: pd.DataFrame, by=None) -> pd.DataFrame:
@@ -149,16 +211,12 @@ def store_totals(lines: pd.DataFrame, by=None) -> pd.DataFrame:
     [{'tickets': 2, 'sales': 12.0, 'units': 5.0, 'atv': 6.0, 'upt': 2.5}]
     """
     _validate(lines, by)
-    r, g, labels = _receipt_groups(lines, by)
-    n_groups = len(labels)
-    tickets = np.bincount(g, minlength=n_groups)
-    g_line = g[r] if len(r) else np.array([], dtype=np.int64)
-    sales = np.bincount(g_line, weights=np.nan_to_num(_amounts(lines)), minlength=n_groups)
-    units = np.bincount(g_line, weights=lines["quantity"].to_numpy(dtype="float64"), minlength=n_groups)
-    out = pd.DataFrame({"tickets": tickets.astype(np.int64), "sales": sales, "units": units})
+    raw = _group_counts(lines, by)
+    out = pd.DataFrame({"tickets": raw["tickets"].to_numpy(dtype=np.int64), "sales": raw["sales"].to_numpy(),
+                        "units": raw["units"].to_numpy()})
     col = _group_column(by)
     if col is not None:
-        out.insert(0, col, labels.to_numpy())
+        out.insert(0, col, raw["group"].to_numpy())
         out = out.sort_values(col, na_position="last", kind="stable").reset_index(drop=True)
     return _with_ratios(out)
 
@@ -210,32 +268,22 @@ def ticket_metrics(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, lev
         return out
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)} or 'store', not {level!r}")
-    values = line_values(lines, catalog, level)
-    v, value_labels = pd.factorize(values, use_na_sentinel=False)
-    r, g, group_labels = _receipt_groups(lines, by)
     col = _group_column(by)
-    if len(r) == 0:
+    raw = _value_counts(lines, catalog, level, by)
+    if raw.empty:
         cols = ["level_value"] + ([col] if col else []) + ["tickets", "sales", "units", "atv", "upt", "penetration"]
         return pd.DataFrame(columns=cols)
-    # one row per (value, receipt) first: a receipt counts once per value
-    per = pd.DataFrame({"v": v, "r": r, "sales": np.nan_to_num(_amounts(lines)),
-                        "units": lines["quantity"].to_numpy(dtype="float64")})
-    per = per.groupby(["v", "r"], sort=False).sum()
-    per = per.reset_index()
-    per["g"] = g[per["r"].to_numpy()]
-    out = per.groupby(["v", "g"], sort=False).agg(tickets=("r", "size"), sales=("sales", "sum"),
-                                                  units=("units", "sum")).reset_index()
-    group_tickets = np.bincount(g, minlength=len(group_labels))
-    out["penetration"] = out["tickets"].to_numpy() / group_tickets[out["g"].to_numpy()]
-    out.insert(0, "level_value", np.asarray(value_labels, dtype=object)[out["v"].to_numpy()])
+    out = pd.DataFrame({"level_value": raw["level_value"].to_numpy(dtype=object),
+                        "tickets": raw["tickets"].to_numpy(dtype=np.int64), "sales": raw["sales"].to_numpy(),
+                        "units": raw["units"].to_numpy()})
+    out["penetration"] = out["tickets"].to_numpy() / raw["group_tickets"].to_numpy()
     if col is not None:
-        out.insert(1, col, group_labels.to_numpy()[out["g"].to_numpy()])
+        out.insert(1, col, raw["group"].to_numpy())
         out = out.sort_values([col, "tickets", "level_value"], ascending=[True, False, True],
                               na_position="last", kind="stable")
     else:
         out = out.sort_values(["tickets", "level_value"], ascending=[False, True], kind="stable")
-    out = out.drop(columns=["v", "g"]).reset_index(drop=True)
-    out["tickets"] = out["tickets"].astype(np.int64)
+    out = out.reset_index(drop=True)
     out = _with_ratios(out)
     return out[[c for c in out.columns if c != "penetration"] + ["penetration"]]
 
