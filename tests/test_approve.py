@@ -67,6 +67,29 @@ def test_record_refuses_an_approval_without_its_reason(tmp_path):
     decisions.record(db, "b", items=["x"], action="reject", user="ann", needs_reason=needs)
     assert decisions.reason_needed({"recommended": True, "expected_profit": -1.0}).startswith("its expected profit")
     assert decisions.reason_needed({"recommended": True, "expected_profit": 1.0}) is None
+    # breaking even is not losing; an unknown profit is no loss either
+    assert decisions.reason_needed({"recommended": True, "expected_profit": 0.0}) is None
+    assert decisions.reason_needed({"recommended": True, "expected_profit": float("nan")}) is None
+    # a flag read back from CSV is text
+    assert decisions.reason_needed({"recommended": "False", "expected_profit": 5.0}) == "the offer is not recommended"
+    assert decisions.reason_needed({"recommended": "True", "expected_profit": 5.0}) is None
+
+
+def test_cli_judges_the_offer_as_edited_and_keeps_the_reason_only_where_needed(demo_run, cli, tmp_path):
+    run = _run_with_bundles(demo_run, tmp_path)
+    db = tmp_path / "d.sqlite"
+    # the merchandiser's edit turned the recommended offer into a losing one: approving it now needs a reason
+    decisions.record(db, "good", items=["1", "2"], action="edit", user="ann",
+                     edits={"bundle_price": 50.0, "expected_profit": -30.0})
+    res = cli("approve", run, "--bundles", "good", "--db", db)
+    assert res.returncode == 2 and "expected profit is negative (-30.00)" in res.stderr
+    res = cli("approve", run, "--bundles", "good,loser", "--db", db, "--reason", "launch week", "--json")
+    assert res.returncode == 0, res.stderr
+    assert [d["reason"] for d in json.loads(res.stdout)["decisions"]] == ["launch week", "launch week"]
+    # one reason for a batch is kept only on the offers that needed it
+    db2 = tmp_path / "d2.sqlite"
+    res = cli("approve", run, "--bundles", "good,loser", "--db", db2, "--reason", "clearance", "--json")
+    assert [d["reason"] for d in json.loads(res.stdout)["decisions"]] == [None, "clearance"]
 
 
 def test_a_database_from_before_reasons_gains_the_column(tmp_path):
