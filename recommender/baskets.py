@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class Baskets:
 
     Attributes
     ----------
-    matrix : scipy.sparse.csr_array of bool, shape (n_receipts, n_items)
+    matrix : scipy.sparse.csr_array of bool (or :class:`BoolRows`), shape (n_receipts, n_items)
         Row i holds the items of receipt ``receipts[i]``; sorted column indices,
         no duplicates.
     receipts : pandas.Index or numpy.ndarray
@@ -115,21 +114,65 @@ def build_baskets(lines: pd.DataFrame, catalog: pd.DataFrame | None = None, leve
                       level=level, n_unmapped_lines=n_unmapped)
 
 
-def from_codes(receipt_codes, item_codes, receipts, items, level: str = "sku", n_unmapped_lines: int = 0) -> Baskets:
+class BoolRows:
+    """A boolean receipts x items matrix as bare CSR arrays: what the numpy miner and tests read, no scipy.
+
+    ``indptr`` and ``indices`` (sorted, unique within each row) as in a
+    canonical ``scipy.sparse.csr_array``; :meth:`to_scipy` makes one. Importing
+    scipy.sparse costs about 0.1 CPU second and 20 MB, a tenth of mining a
+    basket-per-line file (:mod:`recommender.basket_mine`), which is why this exists.
+
+    >>> m = BoolRows(np.array([0, 2, 3]), np.array([0, 1, 0]), (2, 2))
+    >>> m.to_scipy().toarray().tolist(), m.nnz
+    ([[True, True], [True, False]], 3)
+    """
+
+    def __init__(self, indptr, indices, shape):
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.indices = np.asarray(indices, dtype=np.int32 if shape[1] < 2 ** 31 else np.int64)
+        self.shape = (int(shape[0]), int(shape[1]))
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+    def to_scipy(self):
+        import scipy.sparse as sp
+
+        return sp.csr_array((np.ones(self.nnz, dtype=bool), self.indices, self.indptr), shape=self.shape)
+
+
+def from_codes(receipt_codes, item_codes, receipts, items, level: str = "sku", n_unmapped_lines: int = 0,
+               scipy: bool = True) -> Baskets:
     """Baskets from one (receipt code, item code) pair per line; repeated pairs count once.
 
-    ``receipts`` and ``items`` are the labels of the codes (row and column order).
+    ``receipts`` and ``items`` are the labels of the codes (row and column
+    order). ``scipy=False`` keeps the matrix as :class:`BoolRows`.
 
     >>> b = from_codes(np.array([0, 0, 1, 0]), np.array([1, 0, 0, 1]), np.array(["r1", "r2"]), np.array(["a", "b"]))
     >>> b.matrix.toarray().tolist(), b.sizes().tolist()
     ([[True, True], [True, False]], [2, 1])
     """
-    coo = sp.coo_array((np.ones(len(receipt_codes), dtype=bool), (receipt_codes, item_codes)),
-                       shape=(len(receipts), len(items)))
-    matrix = coo.tocsr()
-    # Duplicate (receipt, item) pairs were summed: True + True stays True for bool,
-    # but make the structure canonical (sorted, unique) for the miners.
-    matrix.sum_duplicates()
-    matrix.sort_indices()
-    matrix.data[:] = True
+    n_r, n_i = len(receipts), len(items)
+    if scipy:
+        import scipy.sparse as sp
+
+        coo = sp.coo_array((np.ones(len(receipt_codes), dtype=bool), (receipt_codes, item_codes)), shape=(n_r, n_i))
+        matrix = coo.tocsr()
+        # Duplicate (receipt, item) pairs were summed: True + True stays True for bool,
+        # but make the structure canonical (sorted, unique) for the miners.
+        matrix.sum_duplicates()
+        matrix.sort_indices()
+        matrix.data[:] = True
+    else:
+        width = max(n_i, 1)
+        # timsort: the basket reader gives the pairs row by row, so this merges short runs
+        key = np.sort(np.asarray(receipt_codes, dtype=np.int64) * width + np.asarray(item_codes, dtype=np.int64),
+                      kind="stable")
+        if key.size:
+            key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+        rows = key // width
+        indptr = np.zeros(n_r + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_r), out=indptr[1:])
+        matrix = BoolRows(indptr, key - rows * width, (n_r, n_i))
     return Baskets(matrix=matrix, receipts=receipts, items=items, level=level, n_unmapped_lines=n_unmapped_lines)

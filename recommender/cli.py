@@ -254,6 +254,7 @@ def cmd_mine(args) -> int:
     options = load_options(args)
     if basket_mine.applies(args.path, options, params, catalog=args.catalog, rejects=args.rejects):
         # a basket-per-line file: read, mine and write with numpy and Arrow, no pandas (same run folder)
+        basket_mine.use_system_memory_pool()
         source = {"load_options": asdict(options), "catalog": None}
         result, path = basket_mine.mine_basket_file(args.path, options, params, args.out, progress, source=source,
                                                     report=print_accounting_summary)

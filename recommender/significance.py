@@ -23,7 +23,6 @@ the same bands.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 
 def bh_qvalues(p) -> np.ndarray:
@@ -177,6 +176,7 @@ class StratumCounter:
     Parameters
     ----------
     matrix : scipy.sparse array, (n_receipts, n_items), bool
+        Or bare CSR arrays (``indptr``, ``indices``, ``shape``; :class:`recommender.baskets.BoolRows`).
     strata : array of int, (n_receipts,)
         Stratum of each receipt, 0..n_strata-1.
     columns : array of int, optional
@@ -184,6 +184,7 @@ class StratumCounter:
 
     Examples
     --------
+    >>> import scipy.sparse as sp
     >>> m = sp.csr_array(np.array([[1, 1], [1, 0], [1, 1]], dtype=bool))
     >>> c = StratumCounter(m, np.array([0, 1, 1]))
     >>> c.counts(np.array([[0, 1]])).tolist(), c.stratum_sizes.tolist()
@@ -204,14 +205,18 @@ class StratumCounter:
         rank[order] = np.arange(len(order)) - np.repeat(np.cumsum(self.stratum_sizes) - self.stratum_sizes,
                                                          self.stratum_sizes)
         position = self.word_starts[strata] * 64 + rank
-        csc = sp.csc_array(matrix)
-        n_items = csc.shape[1]
+        n_items = matrix.shape[1]
         columns = np.arange(n_items) if columns is None else np.unique(np.asarray(columns, dtype=np.int64))
         self._slot = np.full(n_items, -1, dtype=np.int64)
         self._slot[columns] = np.arange(len(columns))
-        sub = csc[:, columns].tocoo()
-        pos = position[sub.coords[0]]
-        key = sub.coords[1].astype(np.int64) * self.n_words + (pos >> 6)
+        if hasattr(matrix, "tocsr"):  # scipy.sparse, in any format
+            matrix = matrix.tocsr()
+        # the (receipt, slot) of every entry in the asked-for columns
+        slot = self._slot[matrix.indices]
+        receipt = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+        wanted = slot >= 0
+        pos = position[receipt[wanted]]
+        key = slot[wanted] * self.n_words + (pos >> 6)
         bit = np.left_shift(np.uint64(1), (pos & 63).astype(np.uint64))
         order = np.argsort(key, kind="stable")
         key, bit = key[order], bit[order]

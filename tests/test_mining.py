@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from recommender import mining
+from recommender.baskets import BoolRows
 from recommender.mining import ThresholdTooLow, fast, frequent_itemsets, min_count_for, small
 
 RETAIL = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "online_retail.csv.gz"
@@ -65,12 +66,18 @@ def numba_path_words(words):
     return mine
 
 
+def bare_path(matrix, min_count, max_len=None, **kw):
+    """The numpy path on bare CSR arrays (recommender.baskets.BoolRows): pairs counted by numpy, no scipy."""
+    m = mining.as_bool_csr(matrix)
+    return small.mine(BoolRows(m.indptr, m.indices, m.shape), min_count, max_len=max_len, **kw)
+
+
 def auto_fast(matrix, min_count, max_len=None, **kw):
     return frequent_itemsets(matrix, min_count, max_len=max_len, engine="fast", **kw)
 
 
-PATHS = pytest.mark.parametrize("mine", [auto_fast, small_path, numba_path, numba_path_words(0)],
-                                ids=["auto", "numpy", "numba", "numba-no-bitsets"])
+PATHS = pytest.mark.parametrize("mine", [auto_fast, small_path, bare_path, numba_path, numba_path_words(0)],
+                                ids=["auto", "numpy", "numpy-bare", "numba", "numba-no-bitsets"])
 
 
 @PATHS
@@ -133,6 +140,24 @@ def test_numpy_path_counts_pairs_across_item_blocks():
     got = small_path(m, 3)
     assert got.equals(numba_path(m, 3))
     assert (3, 300, 650) in set(got["items"])
+
+
+@pytest.mark.parametrize("bins, instances", [(1 << 22, 20_000_000), (0, 20_000_000), (1 << 22, 0)],
+                         ids=["one-count-array", "sorted-keys", "falls-back-to-scipy"])
+def test_numpy_pair_count_equals_the_sparse_product(monkeypatch, bins, instances):
+    # the plan from bare CSR arrays (numpy pairs) equals the plan from scipy's X.T @ X, bit rows included
+    monkeypatch.setattr(small, "MAX_PAIR_BINS", bins)
+    monkeypatch.setattr(small, "MAX_PAIR_INSTANCES", instances)
+    rng = np.random.default_rng(11)
+    dense = rng.random((700, 300)) < 0.03
+    dense[:60, [5, 150, 290]] = True
+    m = sp.csr_array(dense)
+    for min_count in (2, 4, 9):
+        a = small.plan(m, min_count, rule=False)
+        b = small.plan(BoolRows(m.indptr, m.indices, m.shape), min_count, rule=False)
+        for name in ("rank_to_col", "single_counts", "pair_a", "pair_b", "pair_counts", "bits"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+        assert a.pair_counts.size > 0
 
 
 def test_small_problem_is_mined_without_importing_numba():

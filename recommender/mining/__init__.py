@@ -25,7 +25,6 @@ import math
 from typing import Callable
 
 import numpy as np
-import scipy.sparse as sp
 
 from recommender.errors import InputError
 
@@ -139,6 +138,10 @@ def as_bool_csr(matrix) -> sp.csr_array:
     Canonical: sorted unique column indices per row and no stored False, so
     engines can trust ``indptr``/``indices`` alone.
     """
+    import scipy.sparse as sp
+
+    if hasattr(matrix, "to_scipy"):  # recommender.baskets.BoolRows: canonical by construction
+        matrix = matrix.to_scipy()
     if not sp.issparse(matrix):
         raise TypeError(f"matrix must be a scipy.sparse matrix, got {type(matrix).__name__}")
     if matrix.ndim != 2:
@@ -182,6 +185,7 @@ def frequent_itemsets(matrix, min_count: int, max_len: int | None = None, engine
 
     Examples
     --------
+    >>> import scipy.sparse as sp
     >>> m = sp.csr_array(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=bool))
     >>> frequent_itemsets(m, min_count=2).to_records(index=False).tolist()
     [((0,), 2), ((1,), 3), ((2,), 2), ((0, 1), 2), ((1, 2), 2)]
@@ -234,9 +238,11 @@ def frequent_itemset_lists(matrix, min_count: int, max_len: int | None = None, e
     """:func:`frequent_itemsets` as two lists, itemsets (tuples) and counts, in the same order.
 
     The ``"fast"`` engine's numpy path gives them without building a DataFrame,
-    so a small problem is mined without importing pandas (nor numba); every
-    other case goes through :func:`frequent_itemsets`.
+    so a small problem is mined without importing pandas (nor numba; nor scipy
+    when ``matrix`` is a :class:`recommender.baskets.BoolRows`); every other
+    case goes through :func:`frequent_itemsets`.
 
+    >>> import scipy.sparse as sp
     >>> m = sp.csr_array(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=bool))
     >>> frequent_itemset_lists(m, min_count=2)
     ([(0,), (1,), (2,), (0, 1), (1, 2)], [2, 3, 2, 2, 2])
@@ -245,7 +251,8 @@ def frequent_itemset_lists(matrix, min_count: int, max_len: int | None = None, e
             and min_count >= 1 and (max_len is None or (isinstance(max_len, (int, np.integer)) and max_len >= 1)):
         from recommender.mining.small import try_mine_lists
 
-        found = try_mine_lists(as_bool_csr(matrix), int(min_count), None if max_len is None else int(max_len),
+        canonical = matrix if hasattr(matrix, "to_scipy") else as_bool_csr(matrix)
+        found = try_mine_lists(canonical, int(min_count), None if max_len is None else int(max_len),
                                progress, DEFAULT_MAX_ITEMSETS, default_memory_budget())
         if found is not None:
             return found

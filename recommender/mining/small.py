@@ -23,7 +23,6 @@ more than :data:`MAX_ITEMSETS` itemsets.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from recommender.mining import BYTES_PER_ITEMSET, DEFAULT_MAX_ITEMSETS, ThresholdTooLow, default_memory_budget
 
@@ -83,6 +82,7 @@ def plan(matrix, min_count: int, max_len: int | None = None, rule: bool = True):
 
     Examples
     --------
+    >>> import scipy.sparse as sp
     >>> m = sp.csr_array(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=bool))
     >>> p = plan(m, 2)
     >>> p.rank_to_col.tolist(), p.pair_counts.tolist()
@@ -98,6 +98,50 @@ def plan(matrix, min_count: int, max_len: int | None = None, rule: bool = True):
     no_pairs = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64))
     if n_items < 2 or max_len < 2:
         return Plan(rank_to_col, single_counts, None, *no_pairs)
+    found = None
+    if not hasattr(matrix, "tocsc"):  # bare CSR arrays (recommender.baskets.BoolRows): try numpy alone
+        found = _pairs_numpy(matrix, rank_to_col, min_count)
+        if found is None:
+            matrix = matrix.to_scipy()
+    if found is None:
+        found = _pairs_sparse(matrix, rank_to_col, min_count, rule)
+        if found is None:
+            return None
+    pair_a, pair_b, pair_counts, rows, item, n_kept = found
+    if rule and pair_a.size > MAX_PAIRS:
+        return None
+    bits = None
+    if max_len >= 3 and pair_a.size:
+        # receipt r of item i is bit r % 8 of byte r // 8 of row i; the words' byte order does
+        # not matter, as only bit counts of ANDs of whole rows are used
+        n_words_kept = (n_kept + 63) // 64
+        packed = np.zeros((n_items, n_words_kept * 8), np.uint8)
+        # one OR-reduction per byte over its run of sorted (item, byte) keys: ufunc.at is ~10x slower
+        key = item * (n_words_kept * 8) + (rows >> 3)
+        bit = (1 << (rows & 7)).astype(np.uint8)
+        if key.size > 1 and (key[1:] < key[:-1]).any():
+            order = np.argsort(key, kind="stable")
+            key, bit = key[order], bit[order]
+        if key.size:
+            starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+            packed.ravel()[key[starts]] = np.bitwise_or.reduceat(bit, starts)
+        bits = packed.view(np.uint64)
+    return Plan(rank_to_col, single_counts, bits, pair_a, pair_b, pair_counts)
+
+
+#: The numpy pair count enumerates every pair of frequent items in every receipt; past this many
+#: (dense receipts) the sparse product ``X.T @ X`` of scipy is used instead, whose memory is bounded.
+MAX_PAIR_INSTANCES = 20_000_000
+#: Up to this many possible pairs (frequent items squared) they are counted in one array (32 MB), beyond by sorting.
+MAX_PAIR_BINS = 1 << 22
+
+
+def _pairs_sparse(matrix, rank_to_col, min_count, rule):
+    """Frequent pairs (ranks a < b, sorted) by the sparse product ``X.T @ X``, with the (receipt, item) entries
+    of the receipts holding two or more frequent items (for the bit rows); None when the rule is broken."""
+    import scipy.sparse as sp
+
+    n_items = rank_to_col.size
     # receipts x frequent items, columns in rank order; receipts with < 2 of them only count as singles
     x = sp.csr_array(matrix[:, rank_to_col], dtype=np.int32)
     x = x[np.diff(x.indptr) >= 2]
@@ -121,18 +165,56 @@ def plan(matrix, min_count: int, max_len: int | None = None, rule: bool = True):
             return None
     pair_a, pair_b, pair_counts = (np.concatenate(v) for v in (found_a, found_b, found_n))
     order = np.lexsort((pair_b, pair_a))
-    pair_a, pair_b, pair_counts = pair_a[order], pair_b[order], pair_counts[order]
-    bits = None
-    if max_len >= 3 and pair_a.size:
-        # receipt r of item i is bit r % 8 of byte r // 8 of row i; the words' byte order does
-        # not matter, as only bit counts of ANDs of whole rows are used
-        rows = xt.indices.astype(np.int64)
-        item = np.repeat(np.arange(n_items), np.diff(xt.indptr))
-        n_words_kept = (x.shape[0] + 63) // 64
-        packed = np.zeros((n_items, n_words_kept * 8), np.uint8)
-        np.bitwise_or.at(packed, (item, rows >> 3), (1 << (rows & 7)).astype(np.uint8))
-        bits = packed.view(np.uint64)
-    return Plan(rank_to_col, single_counts, bits, pair_a, pair_b, pair_counts)
+    # the (receipt, item) entries item by item, receipts ascending within each (CSC order)
+    rows = xt.indices.astype(np.int64)
+    item = np.repeat(np.arange(n_items), np.diff(xt.indptr))
+    return pair_a[order], pair_b[order], pair_counts[order], rows, item, x.shape[0]
+
+
+def _pairs_numpy(matrix, rank_to_col, min_count):
+    """What :func:`_pairs_sparse` gives, from bare CSR arrays by numpy alone; None when the receipts hold more
+    than :data:`MAX_PAIR_INSTANCES` pairs of frequent items (the caller then uses scipy)."""
+    n_items = rank_to_col.size
+    rank = np.full(matrix.shape[1], -1, dtype=np.int64)
+    rank[rank_to_col] = np.arange(n_items)
+    r = rank[matrix.indices]
+    row = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    keep = r >= 0
+    r, row = r[keep], row[keep]
+    per_row = np.bincount(row, minlength=matrix.shape[0])
+    if float((per_row * (per_row - 1) // 2).sum()) > MAX_PAIR_INSTANCES:
+        return None
+    multi = per_row >= 2
+    keep = multi[row]
+    r, row = r[keep], (np.cumsum(multi) - 1)[row[keep]]  # rows renumbered among the kept receipts
+    n_kept = int(multi.sum())
+    # every pair within a receipt: entry i with entry i + d of the same receipt, for d = 1, 2, ...
+    sizes = per_row[multi]
+    row_end = np.repeat(np.cumsum(sizes), sizes)
+    small = n_items * n_items < 2 ** 31
+    codes = r.astype(np.int32 if small else np.int64)
+    width = codes.dtype.type(n_items)
+    cand = np.arange(len(codes), dtype=np.int64)
+    keys = []
+    d = 1
+    while True:
+        cand = cand[cand + d < row_end[cand]]
+        if not cand.size:
+            break
+        u, v = codes[cand], codes[cand + d]
+        keys.append(np.minimum(u, v) * width + np.maximum(u, v))
+        d += 1
+    keys = np.concatenate(keys) if keys else np.zeros(0, dtype=codes.dtype)
+    if n_items * n_items <= MAX_PAIR_BINS:  # a count per possible pair
+        counts = np.bincount(keys, minlength=n_items * n_items)
+        hit = np.flatnonzero(counts >= min_count)
+        hit_counts = counts[hit]
+    else:
+        uniq, n = np.unique(keys, return_counts=True)
+        hit, hit_counts = uniq[n >= min_count].astype(np.int64), n[n >= min_count]
+    # entries item by item, receipts ascending within each: a stable sort by item keeps the receipt order
+    order = np.argsort(r, kind="stable")
+    return (hit // n_items, hit % n_items, hit_counts.astype(np.int64), row[order], r[order], n_kept)
 
 
 def mine(matrix, min_count: int, max_len: int | None = None, progress=None,
@@ -146,6 +228,7 @@ def mine(matrix, min_count: int, max_len: int | None = None, progress=None,
 
     Examples
     --------
+    >>> import scipy.sparse as sp
     >>> m = sp.csr_array(np.array([[1, 1, 1], [1, 1, 0], [0, 1, 1]], dtype=bool))
     >>> mine(m, 2).to_records(index=False).tolist()
     [((0,), 2), ((1,), 3), ((2,), 2), ((0, 1), 2), ((1, 2), 2)]
