@@ -638,11 +638,14 @@ def variant_gate(cands: pd.DataFrame, names: dict, *prices, vocabulary=None) -> 
     if vocabulary is None and maps:
         # every named item of the file at its (first) regular price: which shared words name a product
         vocabulary = Vocabulary(list(names.values()), [maps[0].get(s) for s in names])
-    keep = np.array([not any(are_variants(names.get(a), names.get(b), m.get(a), m.get(b), vocabulary)
-                             for a, b in _pairs(t) for m in maps) for t in cands["level_items"]], dtype=bool)
+    found = {(a, b) for t in cands["level_items"] for a, b in _pairs(t)
+             if any(are_variants(names.get(a), names.get(b), m.get(a), m.get(b), vocabulary) for m in maps)}
+    keep = np.array([not any(p in found for p in _pairs(t)) for t in cands["level_items"]], dtype=bool)
     out = cands[keep].reset_index(drop=True) if len(cands) else cands.copy()
     gates["same_product_variants"] += int((~keep).sum())
     out.attrs["gates"] = gates
+    # what the gate found is a mix & match family, not nothing (recommender.mix_match)
+    out.attrs["variant_pairs"] = sorted(set(cands.attrs.get("variant_pairs", ())) | found)
     return out
 
 
@@ -858,7 +861,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
                   top=None, max_per_anchor=1, max_items: int = 4, inactive_weeks=8, season=None, gift_sku=None,
                   weeks=8, min_lift: float = 1.0, allow_redundant: bool = False, as_of=None,
                   season_min_lift: float | None = None, known_launches=(), currency=None,
-                  progress=None) -> pd.DataFrame:
+                  progress=None, mix_match: bool = True) -> pd.DataFrame:
     """Priced bundles per store, with reasons, from a run and the receipts it was mined from.
 
     Parameters
@@ -916,6 +919,11 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
         the run manifest (:func:`recommender.money.resolve_currency`), else none.
     progress : callable, optional
         ``progress(done, total, message)``.
+    mix_match : bool
+        At SKU level, offer "any 2 for X" on the variant families the
+        variants gate found (``discount_type = "mix_match"``, see
+        :mod:`recommender.mix_match`); ``attrs["summary"]["mix_match"]``
+        counts families and offers.
 
     Returns
     -------
@@ -1087,6 +1095,16 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
         kept.sort(key=lambda r: r["_key"], reverse=True)
         out.extend(kept if max_per_anchor is None else kept[:max_per_anchor])
     say(len(jobs), max(1, len(jobs)), f"{len(out):,} bundles")
+    mix_summary = {"families": 0, "offers": 0}
+    if mix_match and level == "sku":
+        from recommender.mix_match import mix_match_offers
+
+        mixed, mix_summary = mix_match_offers(
+            cands.attrs.get("variant_pairs", ()), lines, info, rows_by_sku, policy, level=level,
+            weeks=weeks, currency=currency, stores=tickets.stores, store_tickets=tickets.store_tickets,
+            excluded=excluded, vocabulary=vocabulary)
+        out.extend(r for r in mixed if season is None or _season_of([rows_by_sku.get(x, {"sku": x})
+                                                                         for x in r["items"]], season) is not False)
     portfolio = None
     if not getattr(policy, "allow_stacking", False):
         out, portfolio = _no_stacking(out)
@@ -1104,7 +1122,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
                               "stores_without_clean_counts": sorted(all_stores - {str(x) for x in tickets.stores}),
                               "counting_note": ("promoted store-periods of known launches left out" if known_launches
                                                 else "no launch known: counts may include promoted store-periods"),
-                              "gates": gates, "catalog": filled, "currency": currency,
+                              "gates": gates, "catalog": filled, "currency": currency, "mix_match": mix_summary,
                               "portfolio": _portfolio_summary(portfolio),
                               "cost_source": {k: int(v) for k, v in sources.items()},
                               "suspected_non_products_excluded": sorted(excluded),

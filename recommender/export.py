@@ -58,7 +58,11 @@ trigger          text    ``ticket``: the deal applies to every ticket holding th
                          ``till_prompt``: a till offer (``discount_type = till_addon``),
                          applied only when the till offered the add-on to a basket holding
                          the anchor without it (a ticket that already held the set is
-                         not given it: that is what its projection assumes)
+                         not given it: that is what its projection assumes);
+                         ``any_2``: a mix & match (``discount_type = mix_match``): any
+                         ``quantity`` (2) units of the group's SKUs, mixed as the
+                         customer likes, cost ``promotion_price`` together (the same on
+                         every row of the group; these rows do not sum to it)
 ================ ======= ================================================================
 
 Formula injection: any text cell starting with ``=``, ``+``, ``-``, ``@``, a tab,
@@ -250,7 +254,15 @@ def offer_text(row: dict, lang="en", currency=None) -> str:
     'was 80.00, now 68.00, save 12.00 (15%)'
     >>> offer_text({"bundle_price": 68.0, "regular_price": 80.0, "saving": 12.0, "gift": ""}, "zh", "CNY")
     '原价¥80.00，现价¥68.00，立省¥12.00（15%）'
+    >>> offer_text({"bundle_price": 3.0, "regular_price": 3.3, "saving": 0.3, "gift": "", "offer_type": "mix_match"},
+    ...            currency="GBP")
+    'any 2 for £3.00 (2 at £3.30, save £0.30)'
     """
+    if row.get("offer_type") == "mix_match":
+        was, now, save = (money(row[k], currency, lang) for k in ("regular_price", "bundle_price", "saving"))
+        if lang == "en":
+            return f"any 2 for {now} (2 at {was}, save {save})"
+        return f"任选2件{now}（2件原价{was}，立省{save}）"
     if row.get("gift"):
         worth = money(row["gift_value"], currency, lang)
         return f"free {row['gift']} (worth {worth})" if lang == "en" else f"送{row['gift']}（价值{worth}）"
@@ -293,7 +305,8 @@ def staff_table(bundles: pd.DataFrame, *, store=None, lang="en", selection="reco
             "bundle_id": str(r["bundle_id"]),
             "store": "" if _missing(r.get("store")) else str(r["store"]),
             "skus": ", ".join(_as_list(r["items"])),
-            "names": " + ".join(names),
+            # a mix & match is any 2 of these, not all of them
+            "names": (" / " if str(r.get("discount_type")) == "mix_match" else " + ").join(names),
             # a gift offer is sold at the regular price: no "was" beside it, no saving off the price
             "regular_price": math.nan if gift else round(float(r["regular_price"]), 2),
             "bundle_price": round(float(r["bundle_price"]), 2),
@@ -357,6 +370,16 @@ def pos_table(bundles: pd.DataFrame, *, store=None, selection="recommended", val
             raise InputError(f"bundle id {bid!r} appears twice for store {st or '(all)'!r}",
                              hint="a till promotion id must be unique per store")
         seen.add((st, bid))
+        if str(r.get("discount_type")) == "mix_match":
+            # any 2 units of the family: one row per SKU of the group, each with the price of the 2 units
+            for sku in _as_list(r["items"]):
+                out.append({
+                    "promotion_id": bid, "sku": sku, "quantity": 2, "promotion_price": _cents(r["bundle_price"]) / 100,
+                    "mix_match_group": f"MM-{bid}",
+                    "valid_from": _date(valid_from if valid_from is not None else r.get("valid_from")),
+                    "valid_to": _date(valid_to if valid_to is not None else r.get("valid_to")), "store": st,
+                    "trigger": "any_2"})
+            continue
         comps = _components(r.get("components"), bid)
         if not comps:
             skus = _as_list(r["items"])
@@ -521,7 +544,7 @@ def _html(frame: pd.DataFrame, lang: str, currency=None, notice=None) -> str:
                                        f'<div class="gift">{e(t["free"])}{e(r["gift"])}（{e(t["worth"])}{e(worth)}）</div>')
                 was = ""
             else:
-                kind = "discount"
+                kind = "mix_match" if r.get("offer_type") == "mix_match" else "discount"
                 saving = saving_text(r["saving"], r["regular_price"], lang, currency) if r["saving"] > 0 else ""
                 was = f' <span class="regular">{e(t["was"])} {e(money(r["regular_price"], currency, lang))}</span>'
                 extra = f'<div class="saving">{e(saving)}</div>'

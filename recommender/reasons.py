@@ -393,6 +393,9 @@ def reasons_for(items, decision=None, *, season=None, gift=None, currency=None, 
     if is_gift and gift is None:
         gift = {"name": decision.discounted_sku}
     out = {"reason_type": kind}
+    if decision is not None and getattr(decision, "discount_type", None) == "mix_match":
+        out.update(_mix_match_lines(rows, decision, currency, vocabulary))
+        return out
     if decision is not None and getattr(decision, "discount_type", None) == "till_addon":
         out.update(_till_lines(rows, decision, currency))
         return out
@@ -400,6 +403,31 @@ def reasons_for(items, decision=None, *, season=None, gift=None, currency=None, 
         out[f"reason_{lang}"] = reason_line(rows, 0.0 if is_gift else saving, regular, lang, season=season,
                                             gift=gift if is_gift else None, currency=currency, kind=kind,
                                             vocabulary=vocabulary)
+    return out
+
+
+def _mix_match_lines(rows, decision, currency, vocabulary=None) -> dict:
+    """A mix & match offer: any two of the family (its shared product phrase) for the bundle price.
+
+    >>> from types import SimpleNamespace
+    >>> d = SimpleNamespace(discount_type="mix_match", saving=0.30, regular_price=3.30, bundle_price=3.0)
+    >>> rows = [{"name": "LUNCH BAG RED", "name_zh": "午餐包 红"}, {"name": "LUNCH BAG SUKI", "name_zh": "午餐包 素"}]
+    >>> _mix_match_lines(rows, d, "GBP")
+    {'reason_en': 'Mix & match: any 2 LUNCH BAG for £3.00, save 9%', 'reason_zh': '午餐包任选2件£3.00，立省9%'}
+    """
+    from recommender.money import format_money
+    from recommender.variants import family_name
+
+    out = {}
+    for lang in ("en", "zh"):
+        family = family_name([_name(r, lang) for r in rows], vocabulary)
+        price = format_money(decision.bundle_price, currency, lang)
+        save = (saving_text(decision.saving, decision.regular_price, lang, currency)
+                if _cents(decision.saving) > 0 else "")
+        if lang == "en":
+            out["reason_en"] = f"Mix & match: any 2 {family} for {price}" + (f", {save}" if save else "")
+        else:
+            out["reason_zh"] = f"{family}任选2件{price}" + (f"，{save}" if save else "")
     return out
 
 

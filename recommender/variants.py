@@ -44,7 +44,8 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["MAX_PRICE_RATIO", "MIN_PHRASE_ITEMS", "Vocabulary", "name_tokens", "are_variants", "shared_theme"]
+__all__ = ["MAX_PRICE_RATIO", "MIN_PHRASE_ITEMS", "Vocabulary", "name_tokens", "are_variants", "shared_theme",
+           "family_name"]
 
 #: Variants at different prices: regular prices within this factor of each other, and a product phrase's
 #: middle half of prices within it too (a product costs about the same in any design).
@@ -302,6 +303,37 @@ def _glued(gram, token_lists, vocabulary) -> bool:
         if all(o is not None for o in outside) and len(set(outside)) > 1:
             return True
     return False
+
+
+def family_name(names, vocabulary: Vocabulary | None = None) -> str:
+    """What a family of variants is called: the product phrase all its names share.
+
+    With the file's ``vocabulary``: among the runs every name holds that are
+    product phrases, the one in the most names of the file (ties: the
+    longer) -- "保温杯", not "色保温杯". Otherwise (or with none) the longest
+    run all names share; with no shared word, the first name.
+
+    >>> family_name(["LUNCH BAG RED RETROSPOT", "LUNCH BAG SUKI", "LUNCH BAG PINK POLKADOT"])
+    'LUNCH BAG'
+    >>> v = Vocabulary(["红色保温杯", "蓝色保温杯", "绿色保温杯", "保温杯杯套"], [39, 45, 42, 40])
+    >>> family_name(["红色保温杯", "蓝色保温杯"]), family_name(["红色保温杯", "蓝色保温杯"], v)
+    ('色保温杯', '保温杯')
+    """
+    names = [str(n) for n in names if n is not None]
+    if not names:
+        return ""
+    first = name_tokens(names[0])
+    others = [name_tokens(n) for n in names[1:]]
+    shared = [g for n in range(len(first), 0, -1) for g in sorted(_ngrams(first, n))
+              if all(g in _ngrams(o, n) for o in others)]
+    if not shared:
+        return names[0]
+    best = shared[0]
+    if vocabulary is not None:
+        products = [g for g in shared if vocabulary.is_product_phrase(g)]
+        if products:
+            best = max(products, key=lambda g: (vocabulary.items(g), len(g)))
+    return _original(names[0], best)
 
 
 def _within(gram, phrase) -> bool:

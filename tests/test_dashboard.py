@@ -340,6 +340,52 @@ def test_uploaded_data_without_catalog_flows_through_every_page(data_dir):
     assert {"TEA", "CUP"} <= set(rules["antecedents"]) | set(rules["consequents"])
 
 
+def test_a_mix_and_match_offer_is_shown_and_repriced_as_itself(data_dir):
+    """Lunch bags in three designs, bought two at a time: the dashboard lists the "any 2" offer although it rests
+    on no rule (no lift, no q-value), and re-pricing it keeps it a mix & match with its own copy."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    rows = ["InvoiceNo,StockCode,Description,Quantity,UnitPrice,InvoiceDate"]
+    bags = {"B1": "LUNCH BAG RED", "B2": "LUNCH BAG BLUE", "B3": "LUNCH BAG OWL"}
+    for i in range(400):
+        day = f"2025-03-{1 + i % 28:02d}"
+        if i % 3 == 0:  # a bag receipt: two designs, or one
+            pick = rng.choice(list(bags), 2 if rng.random() < 0.6 else 1, replace=False)
+            rows += [f"{i},{s},{bags[s]},1,1.65,{day}" for s in pick]
+        else:
+            rows += [f"{i},{s},{s.title()},1,{p},{day}" for s, p in (("PEN", 0.5), ("MUG", 2.5), ("TEA", 3.0))
+                     if rng.random() < 0.5] or [f"{i},CARD,Card,1,1.0,{day}"]
+    at = open_page(start(), "data_page")
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_receipts").upload("bags.csv", "\n".join(rows).encode(), "text/csv").run()
+    at.button[0].click().run()
+    clean(at)
+    at = open_page(at, "mining_page")
+    at.number_input(key="m_support").set_value(0.02)
+    at.text_input(key="m_name").input("bags")
+    at.button[0].click().run()
+    clean(at)
+    at = open_page(at, "bundles_page")
+    at.selectbox(key="a_currency").set_value("GBP").run()
+    at.button(key="btn_rebuild").click().run()
+    clean(at)
+    from recommender.runs import read_run
+
+    table = read_run(data_dir / "runs" / "bags").tables["bundles"]
+    bid = table.loc[table["discount_type"] == "mix_match", "bundle_id"].iloc[0]
+    # listed, though it has no lift and no q-value (the rule filters are on)
+    assert any("LUNCH BAG" in o for o in at.selectbox(key="pick_bundle").options)
+    at.selectbox(key="pick_bundle").set_value(bid).run()
+    clean(at)
+    assert at.selectbox(key=f"dtype_{bid}").options == ["mix_match"]
+    at.slider(key=f"margin_{bid}").set_value(40).run()
+    clean(at)
+    texts = " ".join(str(w.value) for w in at.text_area) + " ".join(str(w.value) for w in at.text_input)
+    assert "Mix & match: any 2 LUNCH BAG for £" in texts and "LUNCH BAG任选2件£" in texts
+    use_demo(at)
+
+
 def test_broken_users_file_keeps_the_dashboard_closed(data_dir, monkeypatch, tmp_path):
     bad = tmp_path / "users.toml"
     bad.write_text('[users.eve]\nrole = "admin"\npassword = "scrypt$x"\n')

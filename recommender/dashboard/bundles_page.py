@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import altair as alt
@@ -15,6 +16,7 @@ from recommender.errors import InputError
 from recommender.policy import DISCOUNT_TYPES, Policy, policy_from_fields, policy_from_flags
 from recommender.pricing import TILL_TYPE, expected_profit, named_label, price_bundle
 from recommender.offer import discount_cost as offer_cost
+from recommender.mix_match import FAMILY_TYPES, MIX_MATCH
 from recommender.offer import offer_edits
 from recommender.rules_query import SORTABLE, query_rules
 
@@ -177,10 +179,12 @@ r, n_rules = rules_view(str(run_path), version, filters, sort_by, RULES_SHOWN, F
 b = table
 if b is not None and len(b):
     support = b["count"] / n_receipts
-    bmask = (support >= min_support) & (b["confidence"] >= min_conf) & (b["lift"] >= min_lift)
+    # a mix & match rests on no rule (it has no lift or q-value): the rule filters do not hide it
+    mixed = b["discount_type"].astype(str).eq(MIX_MATCH)
+    bmask = (support >= min_support) & (b["confidence"] >= min_conf) & ((b["lift"] >= min_lift) | mixed)
     bmask &= b["level"].astype(str) == pick_level
     if sig_only:
-        bmask &= b["q_value"] < float(run.manifest.get("parameters", {}).get("fdr", 0.05))
+        bmask &= (b["q_value"] < float(run.manifest.get("parameters", {}).get("fdr", 0.05))) | mixed
     if store != T("all"):
         bmask &= b["store"].astype(str) == store
     b = b[bmask]
@@ -336,6 +340,8 @@ with left:
     types = [t_ for t_ in DISCOUNT_TYPES if t_ != "gift" or isinstance(row.get("gift_sku"), str)]
     if row["discount_type"] == TILL_TYPE:  # the till fallback stays editable as itself
         types.append(TILL_TYPE)
+    if row["discount_type"] == MIX_MATCH:  # any 2 of a family: re-priced as itself, no other type fits it
+        types = [MIX_MATCH]
     cur_type = row["discount_type"] if row["discount_type"] in types else types[0]
     p1, p2, p3 = st.columns(3)
     dtype = p1.selectbox(T("discount_type"), types, index=types.index(cur_type), key=f"dtype_{bid}")
@@ -364,8 +370,12 @@ with left:
         names_of.get(gift["sku"]) if gift else None)
     policy = policy_from_flags(base, max_discount=cap / 100, min_margin=margin / 100)
     decision = price_bundle(items, int(row["gap_tickets"]), int(row["set_tickets"]), policy,
-                            float(row["substitute_margin_loss"] or 0.0), gift, discount_type=dtype,
+                            float(row["substitute_margin_loss"] or 0.0), gift,
+                            discount_type=FAMILY_TYPES[0] if dtype == MIX_MATCH else dtype,
                             added_margin=float(row["added_margin"]))
+    if dtype == MIX_MATCH:  # two units at one price: "any 2 for X" (recommender.mix_match)
+        decision = dataclasses.replace(decision, discount_type=MIX_MATCH,
+                                       label=f"any 2 for {decision.bundle_price:.2f}")
     shown = decision if edited_price else None
     q1, q2, q3 = st.columns(3)
     cur = row.get("currency") if isinstance(row.get("currency"), str) else None
