@@ -100,3 +100,38 @@ def test_after_calibrating_on_the_demo_launch_projections_are_within_x15_of_the_
     # the run's manifest names the policy it used, and where that policy's curves came from
     params = after_run.manifest["bundles"]["parameters"]["policy"]
     assert params["source"] == str(policy) and params["sources"][-1]["launches"][0]["launch_id"] == launch["launch_id"]
+
+
+def test_interval_level_a_rate_above_one_and_skipped_bundles():
+    from statistics import NormalDist
+
+    prior = Policy()
+    q_prior = prior.curve_for("grocery").take_rate(0.1)
+    # a 90% interval: its half-width is 1.645 standard errors, not 1.96
+    m = _m("grocery", 0.1, 0.30, 0.06)
+    m["bundles"][0]["confidence"] = 0.90
+    # a measured take rate above 1 (noise on few takers) counts as 1; a bundle without a measurement is listed
+    m["bundles"].append({**m["bundles"][0], "name": "over", "department": "apparel", "take_rate": 1.2,
+                         "take_rate_ci_low": 1.0, "take_rate_ci_high": 1.4})
+    m["bundles"].append({"name": "unmeasured", "department": "apparel", "saving_pct": 0.1, "take_rate": None})
+    fit = calibrate([m], prior, prior_sd=0.5).sources[-1]
+    se = 0.06 / NormalDist().inv_cdf(0.95)
+    w = (0.30 / se) ** 2
+    assert fit["departments"]["grocery"]["log_factor_pooled"] == pytest.approx(
+        w * math.log(0.30 / q_prior) / (w + 4.0))
+    w_over = (1.2 / (0.2 / NormalDist().inv_cdf(0.95))) ** 2  # the weight keeps the measured 1.2 and its interval
+    l_over = math.log(1.0 / prior.curve_for("apparel").take_rate(0.1))
+    assert fit["departments"]["apparel"]["log_factor_pooled"] == pytest.approx(w_over * l_over / (w_over + 4.0))
+    assert fit["skipped_bundles"] == ["unmeasured"]
+
+
+def test_recalibrating_replaces_the_departments_earlier_factor():
+    # the prior already doubles apparel's curve; a precise launch at 40% decides the curve, and the reported
+    # factor is the whole factor on the default curve (not the change on top of the earlier one)
+    prior = Policy(departments={"apparel": {"calibration": 2.0}})
+    p = calibrate([_m("apparel", 0.1, 0.40, 0.002)], prior, prior_sd=1e3)
+    assert p.curve_for("apparel").take_rate(0.1) == pytest.approx(0.40, rel=1e-4)
+    fit = p.sources[-1]["departments"]["apparel"]
+    assert fit["factor"] == pytest.approx(0.40 / Policy().curve_for("apparel").take_rate(0.1), rel=1e-4)
+    assert "calibration" not in p.departments.get("apparel", {})
+    assert p.curve_for("pharmacy") == prior.curve_for("pharmacy")
