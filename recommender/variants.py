@@ -306,15 +306,16 @@ def _glued(gram, token_lists, vocabulary) -> bool:
 
 
 def family_name(names, vocabulary: Vocabulary | None = None) -> str:
-    """What a family of variants is called: the product phrase all its names share.
+    """What a family of variants is called: the longest run of words all its names share.
 
-    With the file's ``vocabulary``: among the runs every name holds that are
-    product phrases, the one in the most names of the file (ties: the
-    longer) -- "保温杯", not "色保温杯". Otherwise (or with none) the longest
-    run all names share; with no shared word, the first name.
+    With no shared word, the first name. CJK runs lose a leading character
+    while the rest is a product phrase held by more of the file's names
+    (``vocabulary``): "保温杯", not "色保温杯".
 
     >>> family_name(["LUNCH BAG RED RETROSPOT", "LUNCH BAG SUKI", "LUNCH BAG PINK POLKADOT"])
     'LUNCH BAG'
+    >>> family_name(["PLASTERS IN TIN SKULLS", "PLASTERS IN TIN SPACEBOY"])
+    'PLASTERS IN TIN'
     >>> v = Vocabulary(["红色保温杯", "蓝色保温杯", "绿色保温杯", "保温杯杯套"], [39, 45, 42, 40])
     >>> family_name(["红色保温杯", "蓝色保温杯"]), family_name(["红色保温杯", "蓝色保温杯"], v)
     ('色保温杯', '保温杯')
@@ -329,10 +330,11 @@ def family_name(names, vocabulary: Vocabulary | None = None) -> str:
     if not shared:
         return names[0]
     best = shared[0]
-    if vocabulary is not None:
-        products = [g for g in shared if vocabulary.is_product_phrase(g)]
-        if products:
-            best = max(products, key=lambda g: (vocabulary.items(g), len(g)))
+    # CJK names have no spaces: the longest shared run may start inside a word ("色保温杯" of 红色/蓝色保温杯);
+    # drop such a leading character while the rest is a product phrase in more of the file's names
+    while (vocabulary is not None and len(best) > 2 and _is_cjk(best[0]) and vocabulary.is_product_phrase(best[1:])
+           and vocabulary.items(best[1:]) > vocabulary.items(best)):
+        best = best[1:]
     return _original(names[0], best)
 
 
@@ -342,19 +344,29 @@ def _within(gram, phrase) -> bool:
 
 
 def _original(name: str, gram) -> str:
-    """The words of ``gram`` as written in ``name`` (case kept)."""
-    words = []
-    for word in _WORD.findall(name):
-        toks = name_tokens(word)
-        for tok in toks:
-            words.append((tok, word if len(toks) == 1 else tok))
-    toks = [t for t, _ in words]
-    for i in range(len(toks) - len(gram) + 1):
-        if tuple(toks[i:i + len(gram)]) == tuple(gram):
-            parts = [w for _, w in words[i:i + len(gram)]]
-            out = ""
-            for j, p in enumerate(parts):
-                sep = "" if j == 0 or (_is_cjk(p) and _is_cjk(parts[j - 1])) else " "
-                out += sep + p
-            return out
+    """The run ``gram`` as written in ``name``: case, hyphens and apostrophes kept.
+
+    >>> _original("WHITE HANGING HEART T-LIGHT HOLDER", ("heart", "t", "light", "holder"))
+    'HEART T-LIGHT HOLDER'
+    >>> _original("POPPY'S PLAYHOUSE KITCHEN", ("poppy", "s", "playhouse")), _original("红色保温杯", ("保", "温", "杯"))
+    ("POPPY'S PLAYHOUSE", '保温杯')
+    """
+    spans = []  # (token, start, end) in the order name_tokens gives them
+    for m in _WORD.finditer(name):
+        word, at, buf = m.group(), m.start(), None
+        for k, ch in enumerate(word):
+            if _is_cjk(ch):
+                if buf is not None:
+                    spans.append((word[buf:k].lower(), at + buf, at + k))
+                    buf = None
+                spans.append((ch.lower(), at + k, at + k + 1))
+            elif buf is None:
+                buf = k
+        if buf is not None:
+            spans.append((word[buf:].lower(), at + buf, at + len(word)))
+    toks = [t for t, _, _ in spans]
+    n = len(gram)
+    for i in range(len(toks) - n + 1):
+        if tuple(toks[i:i + n]) == tuple(gram):
+            return name[spans[i][1]:spans[i + n - 1][2]]
     return " ".join(gram)

@@ -109,3 +109,22 @@ def test_mix_match_in_the_staff_lists_the_printable_page_and_the_till_file(tmp_p
     till = till[till["promotion_id"] == row["bundle_id"]]
     assert sorted(till["sku"]) == sorted(BAGS) and set(till["quantity"]) == {2} and set(till["trigger"]) == {"any_2"}
     assert set(till["promotion_price"]) == {round(float(row["bundle_price"]), 2)}
+
+
+def test_family_names_and_chinese_copy():
+    from types import SimpleNamespace
+
+    from recommender.reasons import reasons_for
+    from recommender.variants import Vocabulary, family_name
+
+    assert family_name(["WHITE HANGING HEART T-LIGHT HOLDER", "RED HANGING HEART T-LIGHT HOLDER"]) == \
+        "HANGING HEART T-LIGHT HOLDER"
+    assert family_name(["POPPY'S PLAYHOUSE KITCHEN", "POPPY'S PLAYHOUSE BEDROOM"]) == "POPPY'S PLAYHOUSE"
+    cups = ["红色保温杯", "蓝色保温杯", "绿色保温杯", "保温杯杯套"]
+    v = Vocabulary(cups, [39.0, 39.0, 39.0, 35.0])
+    assert family_name(cups[:2]) == "色保温杯" and family_name(cups[:2], v) == "保温杯"
+    d = SimpleNamespace(discount_type="mix_match", saving=7.8, regular_price=78.0, bundle_price=70.2)
+    rows = [{"sku": "a", "name": "红色保温杯"}, {"sku": "b", "name": "蓝色保温杯"}]
+    assert reasons_for(rows, d, currency="CNY", vocabulary=v) == {
+        "reason_type": "value_pack", "reason_en": "Mix & match: any 2 保温杯 for CN¥70.20, save 10%",
+        "reason_zh": "保温杯任选2件¥70.20，立省10%"}
