@@ -157,16 +157,18 @@ def mine_basket_file(path, options: LoadOptions, params, out_dir, progress=None,
     used_lines = np.flatnonzero(np.bincount(owner, minlength=n_read))
     n_rejected = n_read - len(used_lines)
     say(1, 4, "coding items")
-    encoded = pc.dictionary_encode(split.items.filter(from_numpy(used)))
+    all_used = bool(used.all())  # (a copy of every item saved when no line is rejected)
+    encoded = pc.dictionary_encode(split.items if all_used else split.items.filter(from_numpy(used)))
     labels = encoded.dictionary
     order = to_numpy(pc.sort_indices(labels)).astype(np.int64)  # by code point, as Python (and pandas) sort text
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
     item_codes = rank[to_numpy(encoded.indices)]
+    lines_per_item = np.bincount(item_codes, minlength=len(order)).astype(np.int64)
     skus = labels.take(from_numpy(order)).cast(pa.string())
     sku_list = skus.to_pylist()
-    row_of_line = np.zeros(n_read, dtype=np.int64)
-    row_of_line[used_lines] = np.arange(len(used_lines))
+    row_of_line = np.zeros(n_read, dtype=np.int32)
+    row_of_line[used_lines] = np.arange(len(used_lines), dtype=np.int32)
     receipt_codes = row_of_line[owner]  # receipts in file order (the order of rows changes no result)
     del encoded, used, owner, row_of_line
     acc = Accounting(
@@ -189,7 +191,7 @@ def mine_basket_file(path, options: LoadOptions, params, out_dir, progress=None,
     say(0, 5, f"building baskets at {params.level} level")
     baskets = from_codes(receipt_codes, item_codes, split.line_numbers[used_lines], np.asarray(sku_list, dtype=object),
                          scipy=False)
-    del split
+    del split, receipt_codes, item_codes
     timings["baskets"] = time.perf_counter() - t_all
     n = baskets.n_receipts
     min_count = params.min_count if params.min_count is not None else min_count_for(params.min_support, n)
@@ -224,7 +226,7 @@ def mine_basket_file(path, options: LoadOptions, params, out_dir, progress=None,
     subs = pa.table({"item_a": pa.nulls(0), "item_b": pa.nulls(0), **{c: pa.nulls(0, pa.int64()) for c in (
         "count", "count_a", "count_b", "n_receipts")}, **{c: pa.nulls(0, pa.float64()) for c in (
             "lift", "p_value", "q_value")}, "relation": pa.nulls(0)})
-    items_table, suspects = _items(baskets, item_codes, sku_list, skus, suspect_reasons)
+    items_table, suspects = _items(baskets, lines_per_item, sku_list, skus, suspect_reasons)
     manifest = {
         "parameters": {**asdict(params), "min_count_used": int(min_count)},
         "n_receipts": int(n), "n_items": int(baskets.n_items), "level": params.level, "n_unmapped_lines": 0,
@@ -243,14 +245,13 @@ def mine_basket_file(path, options: LoadOptions, params, out_dir, progress=None,
     return MinedRun(manifest=manifest), out
 
 
-def _items(baskets, item_codes, sku_list, skus, suspect_reasons):
+def _items(baskets, lines, sku_list, skus, suspect_reasons):
     """The items table (as :func:`recommender.items.item_table` makes it for such a file) and the suspects."""
     import pyarrow as pa
 
     from recommender.arrow_arrays import from_numpy, strings
 
     n_items = len(sku_list)
-    lines = np.bincount(item_codes, minlength=n_items).astype(np.int64)
     receipts = np.bincount(baskets.matrix.indices, minlength=n_items).astype(np.int64)
     # no name column: each SKU is its own name; no prices
     reasons, _ = suspect_reasons(sku_list, sku_list, has_name=False)

@@ -102,7 +102,7 @@ class BasketLines:
     items : pyarrow.Array of str
         Every item, stripped; a line of separators only holds one empty item
         (rejected as "missing sku" by the readers).
-    owner : numpy.ndarray of int64
+    owner : numpy.ndarray of int32
         Index into ``lines`` of each item's line (non-decreasing).
     lines : pyarrow.Array of str
         The non-blank lines, as read (for rejected rows and the read checks).
@@ -167,8 +167,10 @@ def split_baskets(path: Path, opts) -> BasketLines:
     else:
         utf8 = text.encode("utf-8")
     del raw, text
-    whole = pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(utf8)], dtype=np.int64)),
-                                             pa.py_buffer(utf8))
+    # 32-bit offsets below 2 GB: every array split from it then costs 4 bytes less per line and per item
+    kind = pa.StringArray if len(utf8) < 2 ** 31 - 1 else pa.LargeStringArray
+    offsets = np.array([0, len(utf8)], dtype=np.int32 if kind is pa.StringArray else np.int64)
+    whole = kind.from_buffers(1, pa.py_buffer(offsets), pa.py_buffer(utf8))
     n_cr = utf8.count(b"\r")
     if any(b in utf8 for b in _RARE_BREAKS) or n_cr != utf8.count(b"\r\n"):
         physical = pc.split_pattern_regex(whole, _LINE_BREAKS).flatten()
@@ -184,15 +186,15 @@ def split_baskets(path: Path, opts) -> BasketLines:
     del physical
     sep = opts.sep or sniff_basket_separator(kept.slice(0, 200).to_pylist())
     parts = pc.split_pattern(kept, sep)
-    owner = np.repeat(np.arange(len(kept)), np.diff(list_offsets(parts)))
+    owner = np.repeat(np.arange(len(kept), dtype=np.int32), np.diff(list_offsets(parts)))
     items = pc.utf8_trim(parts.flatten(), _WHITESPACE)
     keep = string_lengths(items) > 0
     items, owner = items.filter(from_numpy(keep)), owner[keep]
     lonely = np.flatnonzero(np.bincount(owner, minlength=len(kept)) == 0)
     if len(lonely):  # a line of separators only: one empty item, rejected as missing sku
-        order = np.argsort(np.concatenate([owner, lonely]), kind="stable")
+        order = np.argsort(np.concatenate([owner, lonely.astype(owner.dtype)]), kind="stable")
         empty = strings([""] * len(lonely), large=pa.types.is_large_string(items.type))
         items = pa.concat_arrays([items, empty]).take(from_numpy(order.astype(np.int64)))
-        owner = np.concatenate([owner, lonely])[order]
+        owner = np.concatenate([owner, lonely.astype(owner.dtype)])[order]
     return BasketLines(items=items, owner=owner, lines=kept, line_numbers=(nonblank + 1).astype(np.int64),
                        encoding=enc, sep=sep)

@@ -166,13 +166,15 @@ def from_codes(receipt_codes, item_codes, receipts, items, level: str = "sku", n
         matrix.data[:] = True
     else:
         width = max(n_i, 1)
-        # timsort: the basket reader gives the pairs row by row, so this merges short runs
-        key = np.sort(np.asarray(receipt_codes, dtype=np.int64) * width + np.asarray(item_codes, dtype=np.int64),
-                      kind="stable")
+        key = np.asarray(receipt_codes).astype(np.int64)
+        key *= width
+        key += item_codes
+        key.sort(kind="stable")  # timsort: the basket reader gives the pairs row by row, so this merges short runs
         if key.size:
             key = key[np.concatenate([[True], key[1:] != key[:-1]])]
-        rows = key // width
+        rows, cols = np.divmod(key, width)
+        del key
         indptr = np.zeros(n_r + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_r), out=indptr[1:])
-        matrix = BoolRows(indptr, key - rows * width, (n_r, n_i))
+        matrix = BoolRows(indptr, cols, (n_r, n_i))
     return Baskets(matrix=matrix, receipts=receipts, items=items, level=level, n_unmapped_lines=n_unmapped_lines)

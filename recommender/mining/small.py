@@ -175,36 +175,41 @@ def _pairs_numpy(matrix, rank_to_col, min_count):
     """What :func:`_pairs_sparse` gives, from bare CSR arrays by numpy alone; None when the receipts hold more
     than :data:`MAX_PAIR_INSTANCES` pairs of frequent items (the caller then uses scipy)."""
     n_items = rank_to_col.size
-    rank = np.full(matrix.shape[1], -1, dtype=np.int64)
-    rank[rank_to_col] = np.arange(n_items)
+    n_rows = matrix.shape[0]
+    # 32-bit throughout (ranks, receipts, positions): half the memory to touch
+    rank = np.full(matrix.shape[1], -1, dtype=np.int32)
+    rank[rank_to_col] = np.arange(n_items, dtype=np.int32)
     r = rank[matrix.indices]
-    row = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    row = np.repeat(np.arange(n_rows, dtype=np.int32), np.diff(matrix.indptr))
     keep = r >= 0
     r, row = r[keep], row[keep]
-    per_row = np.bincount(row, minlength=matrix.shape[0])
-    if float((per_row * (per_row - 1) // 2).sum()) > MAX_PAIR_INSTANCES:
+    per_row = np.bincount(row, minlength=n_rows)
+    n_pairs = int((per_row * (per_row - 1) // 2).sum())
+    if n_pairs > MAX_PAIR_INSTANCES or len(r) >= 2 ** 31:
         return None
     multi = per_row >= 2
     keep = multi[row]
-    r, row = r[keep], (np.cumsum(multi) - 1)[row[keep]]  # rows renumbered among the kept receipts
+    r, row = r[keep], (np.cumsum(multi, dtype=np.int32) - 1)[row[keep]]  # rows renumbered among the kept receipts
     n_kept = int(multi.sum())
     # every pair within a receipt: entry i with entry i + d of the same receipt, for d = 1, 2, ...
     sizes = per_row[multi]
-    row_end = np.repeat(np.cumsum(sizes), sizes)
-    small = n_items * n_items < 2 ** 31
-    codes = r.astype(np.int32 if small else np.int64)
-    width = codes.dtype.type(n_items)
-    cand = np.arange(len(codes), dtype=np.int64)
-    keys = []
-    d = 1
+    row_end = np.repeat(np.cumsum(sizes).astype(np.int32), sizes)
+    wide = n_items * n_items >= 2 ** 31
+    codes = r.astype(np.int64) if wide else r
+    keys = np.empty(n_pairs, dtype=codes.dtype)
+    cand = np.arange(len(codes), dtype=np.int32)
+    filled, d = 0, 1
     while True:
         cand = cand[cand + d < row_end[cand]]
         if not cand.size:
             break
         u, v = codes[cand], codes[cand + d]
-        keys.append(np.minimum(u, v) * width + np.maximum(u, v))
+        np.minimum(u, v, out=keys[filled:filled + cand.size])
+        keys[filled:filled + cand.size] *= n_items
+        keys[filled:filled + cand.size] += np.maximum(u, v)
+        filled += cand.size
         d += 1
-    keys = np.concatenate(keys) if keys else np.zeros(0, dtype=codes.dtype)
+    del cand, row_end
     if n_items * n_items <= MAX_PAIR_BINS:  # a count per possible pair
         counts = np.bincount(keys, minlength=n_items * n_items)
         hit = np.flatnonzero(counts >= min_count)
@@ -212,10 +217,11 @@ def _pairs_numpy(matrix, rank_to_col, min_count):
     else:
         uniq, n = np.unique(keys, return_counts=True)
         hit, hit_counts = uniq[n >= min_count].astype(np.int64), n[n >= min_count]
+    del keys
     # entries item by item, receipts ascending within each: a stable sort by item keeps the receipt order
-    order = np.argsort(r, kind="stable")
-    return (hit // n_items, hit % n_items, hit_counts.astype(np.int64), row[order], r[order], n_kept)
-
+    order = np.argsort(r.astype(np.int16) if n_items <= 2 ** 15 else r, kind="stable")  # 16 bits: a radix sort
+    return (hit // n_items, hit % n_items, hit_counts.astype(np.int64), row[order].astype(np.int64),
+            r[order].astype(np.int64), n_kept)
 
 def mine(matrix, min_count: int, max_len: int | None = None, progress=None,
          max_itemsets: int = DEFAULT_MAX_ITEMSETS, memory_budget: int | None = None) -> pd.DataFrame:
