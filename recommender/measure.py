@@ -133,6 +133,14 @@ def measure_bundle(lines: pd.DataFrame, launch: dict, bundle: dict, *, catalog: 
                          hint="--catalog PATH")
     anchor = [str(a) for a in bundle["anchor"]]
     items = anchor + [str(a) for a in bundle["addons"]]
+    if bundle.get("discount_type") == "mix_match":
+        # its take is "2+ units of the family on a ticket", not "every item on it": not measured yet, and
+        # never measured as a set of all its members (that would report no take at all)
+        return {"name": bundle.get("name"), "bundle_id": bundle.get("bundle_id"), "items": items, "level": level,
+                "department": bundle.get("department"), "n_test_stores": 0, "n_control_stores": 0,
+                "attach_uplift": None, "ci_low": None, "ci_high": None,
+                "warnings": ["a mix & match offer (any 2 of a family) is not measured yet: its take is tickets "
+                             "with 2+ units of the family, which the attach measure does not count"]}
     spec = {"anchor": anchor, "items": items, "level": level}
     panel = store_period_metrics(lines, "attach", start, post_days=days, bundle=spec, catalog=catalog,
                                  stores=stores + control).set_index("store_id")

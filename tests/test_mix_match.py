@@ -128,3 +128,13 @@ def test_family_names_and_chinese_copy():
     assert reasons_for(rows, d, currency="CNY", vocabulary=v) == {
         "reason_type": "value_pack", "reason_en": "Mix & match: any 2 保温杯 for CN¥70.20, save 10%",
         "reason_zh": "保温杯任选2件¥70.20，立省10%"}
+
+
+def test_a_launched_mix_and_match_is_not_measured_as_a_set_of_all_its_members():
+    from recommender.measure import measure_bundle
+
+    lines, _ = _shop()
+    out = measure_bundle(lines.assign(store_id="S1"), {"stores": ["S1"], "from": "2025-04-01"},
+                         {"anchor": ["b1"], "addons": ["b2", "b3"], "discount_type": "mix_match", "name": "bags"},
+                         days=7)
+    assert out["attach_uplift"] is None and "not measured yet" in out["warnings"][0]
