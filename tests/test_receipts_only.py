@@ -263,3 +263,25 @@ def test_online_retail_must_show(cli, online_retail, tmp_path):
     assert cli("export", run, "--format", "html", "--out", html).returncode == 0
     page = html.read_text(encoding="utf-8")
     assert "£" in page and "¥" not in page and "Costs are assumed" in page
+
+
+def test_a_partial_catalog_wins_where_it_says_something():
+    from recommender.catalog import complete_catalog
+    from recommender.policy import DEFAULT_ASSUMED_MARGIN, Policy
+
+    catalog = pd.DataFrame({"sku": ["a", "b", "d"], "name": ["Shirt", None, "Old stock"], "price": [30.0, 0.0, 9.0],
+                            "unit_cost": [0.0, None, None], "department": ["apparel", "grocery", "grocery"]})
+    items = pd.DataFrame({"sku": ["a", "b", "c"], "name": ["SHIRT", "TEA", "MUG"], "regular_price": [28.0, 12.0, 5.0],
+                          "suspected_non_product": [False, False, True]})
+    policy = Policy(departments={"grocery": {"assume_margin": 0.2}})
+    cat, report = complete_catalog(catalog, items, policy)
+    got = cat.set_index("sku")
+    # a: the catalog's name, price and cost (a free sample costs 0, and says so); b: a price of 0 is no price, so
+    # the lines' median, and a grocery cost at grocery's assumed margin; c: not in the catalog, from the lines at
+    # the shop's assumed margin; d: in the catalog, never sold
+    assert got["name"].tolist() == ["Shirt", "TEA", "Old stock", "MUG"]
+    assert got["price"].tolist() == [30.0, 12.0, 9.0, 5.0]
+    assert got["unit_cost"].tolist() == pytest.approx([0.0, 12.0 * 0.8, 9.0 * 0.8, 5.0 * (1 - DEFAULT_ASSUMED_MARGIN)])
+    assert got["cost_source"].tolist() == ["catalog", "assumed", "assumed", "assumed"]
+    assert got["suspected_non_product"].tolist() == [False, False, False, True]
+    assert report["filled"] == {"name": 2, "price": 2, "unit_cost": 3} and report["catalog_given"] is True
