@@ -594,6 +594,11 @@ def cmd_bundles(args) -> int:
     if gates:
         print(f"from {summary.get('candidates', 0):,} candidates; removed by gate: "
               + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in gates.items()))
+    mix = summary.get("mix_match") or {}
+    if mix.get("families"):
+        mixed = bundles["discount_type"].astype(str).eq("mix_match") if len(bundles) else bundles["recommended"]
+        print(f"mix & match: {mix['families']:,} variant families, {int(mixed.sum()):,} 'any 2' offers "
+              f"({int((mixed & bundles['recommended'].astype(bool)).sum()):,} recommended)")
     reason = "reason_zh" if args.lang == "zh" else "reason_en"
     best = rec.sort_values("expected_profit", ascending=False).drop_duplicates("level_items").head(args.limit)
     from recommender.money import format_money

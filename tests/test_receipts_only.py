@@ -244,6 +244,9 @@ def test_online_retail_must_show(cli, online_retail, tmp_path):
     vocab = Vocabulary(table["name"], table["regular_price"])  # variants at different prices too
     mixed = b["discount_type"] == "mix_match"  # "any 2" of a variant family: variants by design
     assert mixed.sum() == read_run(run).manifest["bundles"]["mix_match"]["offers"] > 0
+    families = read_run(run).manifest["bundles"]["mix_match"]["families"]
+    n_rec = int((mixed & b["recommended"].astype(bool)).sum())
+    assert f"mix & match: {families} variant families, {mixed.sum()} 'any 2' offers ({n_rec} recommended)" in res.stdout
     assert b.loc[mixed, "reason_en"].str.match(r"Mix & match: any 2 .+ for £\d+\.\d\d").all()
     for items, shown in zip(b.loc[~mixed, "items"], b.loc[~mixed, "names"]):
         assert not any(are_variants(shown[i], shown[j], prices[items[i]], prices[items[j]], vocab)
