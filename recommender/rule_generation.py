@@ -84,7 +84,7 @@ class ItemsetIndex:
 
 def check_itemsets(items, n_items: int) -> list[tuple]:
     """The itemsets as tuples of int, checked to be ascending column indices of the baskets."""
-    items = [tuple(int(i) for i in t) for t in items]
+    items = [tuple(map(int, t)) for t in items]
     for t in items:
         if not t or any(a >= b for a, b in zip(t, t[1:])) or t[0] < 0 or t[-1] >= n_items:
             raise ValueError(f"itemset {t!r} is not an ascending tuple of column indices of the baskets")

@@ -216,9 +216,16 @@ class StratumCounter:
         receipt = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
         wanted = slot >= 0
         pos = position[receipt[wanted]]
-        key = slot[wanted] * self.n_words + (pos >> 6)
+        word = pos >> 6
+        slot = slot[wanted]
+        key = slot * self.n_words + word
         bit = np.left_shift(np.uint64(1), (pos & 63).astype(np.uint64))
-        order = np.argsort(key, kind="stable")
+        if self.n_words < 2 ** 15 and len(columns) < 2 ** 15:
+            # group the keys by two stable 16-bit sorts (numpy sorts those by radix): word, then slot
+            order = np.argsort(word.astype(np.int16), kind="stable")
+            order = order[np.argsort(slot[order].astype(np.int16), kind="stable")]
+        else:
+            order = np.argsort(key, kind="stable")
         key, bit = key[order], bit[order]
         bits = np.zeros(len(columns) * self.n_words, dtype=np.uint64)
         if key.size:

@@ -191,25 +191,23 @@ def _pairs_numpy(matrix, rank_to_col, min_count):
     keep = multi[row]
     r, row = r[keep], (np.cumsum(multi, dtype=np.int32) - 1)[row[keep]]  # rows renumbered among the kept receipts
     n_kept = int(multi.sum())
-    # every pair within a receipt: entry i with entry i + d of the same receipt, for d = 1, 2, ...
+    # every pair within a receipt, for all receipts of one size at once: a (receipts x size) block of ranks,
+    # and its columns i < j
     sizes = per_row[multi]
-    row_end = np.repeat(np.cumsum(sizes).astype(np.int32), sizes)
-    wide = n_items * n_items >= 2 ** 31
-    codes = r.astype(np.int64) if wide else r
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    codes = r.astype(np.int64) if n_items * n_items >= 2 ** 31 else r
     keys = np.empty(n_pairs, dtype=codes.dtype)
-    cand = np.arange(len(codes), dtype=np.int32)
-    filled, d = 0, 1
-    while True:
-        cand = cand[cand + d < row_end[cand]]
-        if not cand.size:
-            break
-        u, v = codes[cand], codes[cand + d]
-        np.minimum(u, v, out=keys[filled:filled + cand.size])
-        keys[filled:filled + cand.size] *= n_items
-        keys[filled:filled + cand.size] += np.maximum(u, v)
-        filled += cand.size
-        d += 1
-    del cand, row_end
+    filled = 0
+    for k in np.unique(sizes).tolist():
+        block = codes[starts[sizes == k][:, None] + np.arange(k)]
+        i, j = np.triu_indices(k, 1)
+        u, v = block[:, i], block[:, j]
+        out = keys[filled:filled + u.size].reshape(u.shape)
+        np.minimum(u, v, out=out)
+        out *= n_items
+        out += np.maximum(u, v)
+        filled += u.size
+    del starts
     if n_items * n_items <= MAX_PAIR_BINS:  # a count per possible pair
         counts = np.bincount(keys, minlength=n_items * n_items)
         hit = np.flatnonzero(counts >= min_count)
@@ -222,6 +220,7 @@ def _pairs_numpy(matrix, rank_to_col, min_count):
     order = np.argsort(r.astype(np.int16) if n_items <= 2 ** 15 else r, kind="stable")  # 16 bits: a radix sort
     return (hit // n_items, hit % n_items, hit_counts.astype(np.int64), row[order].astype(np.int64),
             r[order].astype(np.int64), n_kept)
+
 
 def mine(matrix, min_count: int, max_len: int | None = None, progress=None,
          max_itemsets: int = DEFAULT_MAX_ITEMSETS, memory_budget: int | None = None) -> pd.DataFrame:
