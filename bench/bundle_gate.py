@@ -1,4 +1,4 @@
-"""Which candidate gate? Bundles at several minimum lifts on four data shapes.
+"""Which candidate gate? Bundles at several minimum lifts and size-adjusted lifts on four data shapes.
 
 Run: python bench/bundle_gate.py [--out bench/results/bundle_gate.csv]
 
@@ -6,12 +6,18 @@ Shapes: the demo shop (subcategory level, planted associations known), Online
 Retail (../shared/datasets, skipped when absent), a small shop of 600 receipts
 (shirt -> tie at 35% attach, the tie never alone: lift 2.5) and a Chinese GBK
 export with names as items and no catalog (planted pairs at lifts 1.6 to 2.4).
-Each shape is mined once, then bundles are built at each minimum lift with
-significance (the run's FDR) as the gate either way. Printed per shape and lift:
+Each shape is mined once, then bundles are built at each minimum lift (with
+the default size-adjusted gate) and at each minimum size-adjusted lift (with
+minimum lift 1), significance (the run's FDR) as the gate either way; size
+lift 0 keeps the size-adjusted significance test only. Printed per shape and
+setting:
 candidates, offers, recommended offers, planted pairs found among the
 candidates (recall) and the share of candidates holding a planted pair
 (precision, where the truth is known; also among the recommended offers and
-the top 5 per store), and offers holding a suspected fee.
+the top 5 per store), offers holding a suspected fee, and, for the 15 best
+recommended offers of the first store, how many pair two best sellers (the
+10% most frequent of the run's frequent items) and their median size-adjusted
+lift.
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recommender.bundles import build_bundles  # noqa: E402
+from recommender.bundles import MIN_SIZE_LIFT, build_bundles  # noqa: E402
 from recommender.catalog import load_catalog  # noqa: E402
 from recommender.pipeline import MiningParams, mine_to_folder  # noqa: E402
 from recommender.receipts import LoadOptions, load_receipts  # noqa: E402
 from recommender.runs import read_run  # noqa: E402
 
 LIFTS = (1.0, 1.5, 2.0, 2.5, 3.0)
+SIZE_LIFTS = (0.0, 1.25, 1.5, 2.0, 2.5)
 
 
 def small_shop(path: Path, seed=7) -> set:
@@ -106,12 +113,17 @@ def measure(name, receipts_path, catalog, params, planted, work: Path, rows: lis
     _, run_dir = mine_to_folder(receipts, work / name, cat, params)
     run = read_run(run_dir)
     fees = set(run.items.loc[run.items["suspected_non_product"].astype(bool), "sku"].astype(str))
-    for lift in LIFTS:
-        b = build_bundles(run, receipts.lines, cat, min_lift=lift)
+    singles = run.itemsets[run.itemsets["items"].map(len) == 1]
+    top_sellers = {t[0] for t in singles.nlargest(max(1, len(singles) // 10), "count")["items"]}
+    settings = [(lift, MIN_SIZE_LIFT) for lift in LIFTS] + [(1.0, x) for x in SIZE_LIFTS if x != MIN_SIZE_LIFT]
+    for lift, size_lift in settings:
+        b = build_bundles(run, receipts.lines, cat, min_lift=lift, min_size_lift=size_lift)
         s = b.attrs["summary"]
-        from recommender.bundles import candidate_itemsets
+        from recommender.bundles import candidate_itemsets, size_gate, trip_gate
 
         cands = candidate_itemsets(run, min_lift=lift, exclude=fees if params.level == "sku" else ())
+        cands = size_gate(trip_gate(cands, receipts.lines, cat, params.level), receipts.lines, cat, params.level,
+                          min_size_lift=size_lift)
         sets = [frozenset(t) for t in cands["level_items"]]
         hit = [any(frozenset(p) <= c for p in planted) for c in sets] if planted is not None else []
         found = {p for p in (planted or ()) if any(p <= c for c in sets)}
@@ -122,12 +134,19 @@ def measure(name, receipts_path, catalog, params, planted, work: Path, rows: lis
             if planted is None or not len(frame):
                 return None
             return round(float(np.mean([any(p <= frozenset(t) for p in planted) for t in frame["level_items"]])), 3)
-        rows.append({"shape": name, "min_lift": lift, "candidates": s["candidates"], "offers": len(b),
+        first = rec[(rec["store"].astype(str) == str(rec["store"].iloc[0])).to_numpy()
+                    | (rec["store"].isna() & pd.isna(rec["store"].iloc[0])).to_numpy()] if len(rec) else rec
+        best = first.sort_values("rank").head(15)
+        rows.append({"shape": name, "min_lift": lift, "min_size_lift": size_lift, "candidates": s["candidates"],
+                     "offers": len(b),
                      "recommended": len(rec),
                      "planted_found": f"{len(found)}/{len(planted)}" if planted is not None else "",
                      "precision": round(float(np.mean(hit)), 3) if hit else None,
                      "precision_recommended": share(rec), "precision_top5": share(top),
-                     "offers_with_fee": int(sum(bool(set(t) & fees) for t in b["items"])) if len(b) else 0})
+                     "offers_with_fee": int(sum(bool(set(t) & fees) for t in b["items"])) if len(b) else 0,
+                     "top15_best_seller_pairs": int(sum(len(set(t) & top_sellers) >= 2 for t in best["level_items"])),
+                     "top15_median_size_lift": round(float(best["size_adjusted_lift"].median()), 2) if len(best)
+                     else None})
         print(rows[-1], flush=True)
 
 

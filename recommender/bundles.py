@@ -20,8 +20,13 @@ How a bundle is made
    *within its shopping trip* (:func:`trip_gate`): against the tickets that
    visit its items' departments rather than all tickets, so that pharmacy
    items are not a bundle merely because pharmacy visitors buy pharmacy
-   items (gate ``same_trip_only``). What a merchandiser sees first is
-   ranked by expected incremental profit (step 6). Non-redundancy
+   items (gate ``same_trip_only``). And against *receipts of the same basket
+   size* (:func:`size_gate`): a wholesaler's 25-line basket holds most best
+   sellers, so two best sellers meet often without one saying anything of the
+   other; every rule of the set must be bought ``min_size_lift`` (default 1.5)
+   times as often as basket size alone predicts, significantly (gate
+   ``basket_size_explains``). What a merchandiser sees first is ranked by
+   expected incremental value (step 6). Non-redundancy
    drops two bundles glued together (shirt + tie + jeans where jeans only go
    with the shirt). Sets holding both items of a substitute pair
    (``run.substitutes``) or a suspected non-product are dropped; each gate's
@@ -51,10 +56,14 @@ How a bundle is made
    ``seasonal_kit``) a gift with purchase: ``gift_sku``, else the cheapest
    (unit cost) item of the anchor's department whose name or subcategory says
    bag or pouch. E[profit] = q G (M - c - L) - c S (see :mod:`recommender.pricing`).
-6. **Choose.** Per store and anchor the best ``max_per_anchor`` bundles by
-   (recommended, expected profit); per store the best ``top``. Candidates whose
-   profit bound ``q_max G max(M - L, 0)`` cannot beat those already kept are
-   not priced (the result is the same, only faster).
+6. **Choose.** Rank by (recommended, incremental value): the expected profit
+   times the share of the set's receipts that basket size does not explain,
+   ``1 - expected / observed`` (``incremental_value``; ``size_adjusted_lift`` is
+   observed / expected). A best-seller pair that basket size nearly explains
+   ranks below a true pair of the same profit. Per store and anchor the best
+   ``max_per_anchor`` bundles; per store the best ``top``. Candidates whose
+   bound ``q_max G max(M - L, 0)`` times that share cannot beat those already
+   kept are not priced (the result is the same, only faster).
 
 Regular prices come from the catalog's ``price``, else from the most common
 unit price of the SKU in the receipts (the higher on a tie; discounted sales
@@ -89,7 +98,7 @@ from recommender.reasons import evidence_line, reason_type, reasons_for
 from recommender.significance import fisher_greater
 from recommender.variants import Vocabulary
 
-__all__ = ["BUNDLE_COLUMNS", "CANDIDATE_GATES", "trip_departments", "trip_gate", "variant_gate", "OFFER_GATES", "KIT_TYPES", "build_bundles", "bundles_for_run",
+__all__ = ["BUNDLE_COLUMNS", "CANDIDATE_GATES", "trip_departments", "trip_gate", "size_gate", "MIN_SIZE_LIFT", "variant_gate", "OFFER_GATES", "KIT_TYPES", "build_bundles", "bundles_for_run",
            "candidate_itemsets", "bundle_id", "regular_prices", "eligible_skus", "store_best_sellers", "find_gift",
            "receipts_notices"]
 
@@ -111,7 +120,7 @@ BUNDLE_COLUMNS = (
     "lift", "p_value", "q_value", "substitute_warning", "substitute_margin_loss", "expected_atv_uplift_low",
     "expected_atv_uplift_high", "expected_upt_uplift_low", "expected_upt_uplift_high", "gift_sku", "components",
     "guardrails", "offers", "period_start", "period_end", "gift_name", "gift_name_zh", "gift_value",
-    "cost_source", "currency",
+    "cost_source", "currency", "size_adjusted_expected", "size_adjusted_lift", "incremental_value",
 )
 #: Why a candidate makes no offer in a store, after the candidate gates (counted in the summary).
 OFFER_GATES = ("no_price", "not_stocked", "other_season", "no_gap_tickets", "not_recommended")
@@ -355,7 +364,7 @@ def _q_columns(run):
 
 #: Why a set of items is not a candidate, in the order checked (counted in ``attrs["gates"]``).
 CANDIDATE_GATES = ("not_significant", "lift_below_min", "redundant", "pair_not_associated", "substitutes",
-                   "suspected_non_product", "same_trip_only", "same_product_variants")
+                   "suspected_non_product", "same_trip_only", "same_product_variants", "basket_size_explains")
 
 
 def candidate_itemsets(run, *, max_items: int = 4, min_lift: float = 1.0, allow_redundant: bool = False,
@@ -612,6 +621,99 @@ def trip_gate(cands: pd.DataFrame, lines: pd.DataFrame, catalog: pd.DataFrame | 
     return out
 
 
+#: Default smallest size-adjusted lift of a bundle (:func:`size_gate`): at least a third of the receipts holding the
+#: set hold it beyond what their basket sizes predict. Chosen by ``bench/bundle_gate.py`` (see the README).
+MIN_SIZE_LIFT = 1.5
+
+
+def _presence(lines: pd.DataFrame, catalog, level):
+    """Receipts x labels presence (CSC, bool), label -> column, and each receipt's distinct labels."""
+    labels = _labels(lines["sku"], catalog, level)
+    known = labels.notna().to_numpy()
+    r_codes, receipts = pd.factorize(lines["receipt_id"], sort=True)
+    l_codes, uniq = pd.factorize(labels[known].astype(str), sort=True)
+    mat = sp.coo_array((np.ones(int(known.sum()), bool), (r_codes[known], l_codes)),
+                       shape=(len(receipts), len(uniq))).tocsr()
+    mat.sum_duplicates()
+    sizes = np.diff(mat.indptr).astype(np.int64)
+    return sp.csc_array(mat.astype(bool)), {u: i for i, u in enumerate(uniq)}, sizes
+
+
+def size_gate(cands: pd.DataFrame, lines: pd.DataFrame, catalog: pd.DataFrame | None, level: str, *,
+              min_size_lift: float = MIN_SIZE_LIFT, fdr: float = 0.05) -> pd.DataFrame:
+    """Keep the candidates bought together clearly more often than their receipts' basket sizes predict.
+
+    A wholesaler's 25-line basket holds most best sellers, so any two best
+    sellers meet often and pass a test against all receipts. Each rule
+    ``(set - j) -> j`` of a set (and, in a larger set, every pair both ways)
+    is judged against the receipts of the same basket size instead
+    (:mod:`recommender.size_adjusted`): its size-adjusted lift, observed over
+    expected receipts, must be at least ``min_size_lift``, and its one-sided
+    Cochran-Mantel-Haenszel test significant (Benjamini-Hochberg over every
+    test at ``fdr``). Counts are over ``lines`` (all their dates) at the run's
+    ``level``. Adds ``size_adjusted_expected`` (the receipts with the whole set
+    basket size predicts: the largest expectation of the set's rules) and
+    ``size_adjusted_lift`` (receipts with the set over it);
+    ``attrs["gates"]["basket_size_explains"]`` counts the sets removed.
+
+    Two best sellers of big baskets are independent basket by basket; the
+    shirt and tie go together whatever the basket size (raw lifts 4.75 and 6.3):
+
+    >>> big = [[s for s, on in (("a", p < 2), ("b", p % 2 == 0)) if on] + [f"x{j}" for j in range(14 + i % 20)]
+    ...        for p in range(4) for i in range(20)]  # 14 to 33 other items, a and b on half of them each
+    >>> big += [["y"]] * 200 + [["shirt", "tie"]] * 30 + [["shirt", "y"]] * 30 + [["z", "y"]] * 40
+    >>> lines = pd.DataFrame([{"receipt_id": str(i), "sku": s} for i, b in enumerate(big) for s in b])
+    >>> c = pd.DataFrame({"level_items": [("a", "b"), ("shirt", "tie")], "anchor": ["a", "shirt"],
+    ...                   "addons": [("b",), ("tie",)]})
+    >>> kept = size_gate(c, lines, None, "sku")
+    >>> kept["level_items"].tolist(), kept.attrs["gates"]["basket_size_explains"]
+    ([('shirt', 'tie')], 1)
+    """
+    from recommender.size_adjusted import size_adjusted_tables, size_adjusted_test
+    from recommender.significance import bh_qvalues
+
+    gates = dict(cands.attrs.get("gates", {}))
+    gates.setdefault("basket_size_explains", 0)
+    out = cands.copy()
+    out.attrs["gates"] = gates
+    if cands.empty:
+        out["size_adjusted_expected"], out["size_adjusted_lift"] = pd.Series(dtype=float), pd.Series(dtype=float)
+        return out
+    has_label, col, sizes = _presence(_check_lines(lines), catalog, level)
+    n = has_label.shape[0]
+
+    def column(label):
+        j = col.get(label)
+        return np.zeros(n, bool) if j is None else has_label[:, [j]].toarray()[:, 0]
+
+    tables, spans = [], []
+    for items in cands["level_items"]:
+        has = np.column_stack([column(x) for x in items])
+        first = len(tables)
+        for j in range(has.shape[1]):  # every item earns its place: (set - j) -> j
+            tables.append(size_adjusted_tables(np.delete(has, j, axis=1).all(axis=1), has[:, j], sizes))
+        n_rules = len(tables) - first
+        if has.shape[1] > 2:  # and every pair on its own, both ways: two pairs glued together are not one set
+            for a in range(has.shape[1]):
+                for b in range(has.shape[1]):
+                    if a != b:
+                        tables.append(size_adjusted_tables(has[:, a], has[:, b], sizes))
+        spans.append((first, first + n_rules, len(tables)))
+    observed, expected, p, _ = size_adjusted_test(tables)
+    q = bh_qvalues(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (observed >= float(min_size_lift) * expected) & (observed > 0) & (q <= fdr)
+    keep = np.array([bool(ok[a:c].all()) for a, _, c in spans])
+    worst = [float(expected[a:b].max()) for a, b, _ in spans]
+    seen = [float(observed[a]) for a, _, _ in spans]
+    out["size_adjusted_expected"] = worst
+    out["size_adjusted_lift"] = [o / e if e > 0 else math.inf for o, e in zip(seen, worst)]
+    gates["basket_size_explains"] += int((~keep).sum())
+    out = out[keep].reset_index(drop=True)
+    out.attrs["gates"] = gates
+    return out
+
+
 def variant_gate(cands: pd.DataFrame, names: dict, *prices, vocabulary=None) -> pd.DataFrame:
     """Drop SKU sets holding two variants of one product (:func:`recommender.variants.are_variants`).
 
@@ -861,7 +963,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
                   top=None, max_per_anchor=1, max_items: int = 4, inactive_weeks=8, season=None, gift_sku=None,
                   weeks=8, min_lift: float = 1.0, allow_redundant: bool = False, as_of=None,
                   season_min_lift: float | None = None, known_launches=(), currency=None,
-                  progress=None, mix_match: bool = True) -> pd.DataFrame:
+                  progress=None, mix_match: bool = True, min_size_lift: float = MIN_SIZE_LIFT) -> pd.DataFrame:
     """Priced bundles per store, with reasons, from a run and the receipts it was mined from.
 
     Parameters
@@ -896,6 +998,9 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
         Period of the counts: the last ``weeks`` weeks of the data (None: all).
     min_lift : float
         Lift every supporting rule needs (see the module docstring).
+    min_size_lift : float
+        Size-adjusted lift every rule of a set needs (:func:`size_gate`;
+        default :data:`MIN_SIZE_LIFT`, 1 keeps every significant set).
     allow_redundant : bool
         Accept redundant supporting rules.
     as_of : date-like, optional
@@ -968,6 +1073,8 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
         raise ValueError("max_per_anchor must be >= 1 or None")
     if top is not None and int(top) < 1:
         raise ValueError("top must be >= 1 or None")
+    if not float(min_size_lift) >= 0:
+        raise InputError(f"--min-size-lift {min_size_lift} must be a number >= 0", hint="the default is 1.5")
     level = run.manifest.get("level", "sku")
     lines = _check_lines(lines)
     lines, as_of_day = _as_of(lines, as_of)
@@ -1004,6 +1111,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
         cands = variant_gate(cands, sku_names, info["price"],
                              regular_prices(lines, pd.DataFrame({"sku": pd.Series(dtype="string")})),
                              vocabulary=vocabulary)
+    cands = size_gate(cands, lines, catalog, level, min_size_lift=min_size_lift, fdr=fdr)
     no_price = set(_labels(pd.Series(info.index[~(info["price"] > 0).to_numpy(dtype=bool)], dtype="string"),
                            catalog, level).dropna().astype(str))
     usable = info.index[info["usable"].to_numpy(dtype=bool)]
@@ -1063,7 +1171,8 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
             revenue = (sum(prices[j + 1] * lack_n[j][si] for j in range(len(c.addons))) / G) if G else 0.0
             u_add = float(units[tickets.store_code == si].sum()) / G if G else 0.0
             dept = rows[0].get("department")
-            bound = policy.curve_for(dept).q_max * G * max(M - L, 0.0)
+            # the ranking value is the profit times the share of the pairing beyond basket size (<= 1)
+            bound = policy.curve_for(dept).q_max * G * max(M - L, 0.0) * _beyond_size(c.size_adjusted_lift)
             jobs.append({"c": c, "store": store, "si": si, "skus": skus, "rows": rows, "season": season_here,
                          "G": G, "S": S, "M": M, "L": L, "revenue": revenue, "units": u_add, "prices": prices,
                          "bound": bound, "warn": warn, "dept": dept, "in_season": in_season})
@@ -1219,6 +1328,7 @@ def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets,
         parts = [f"{a} may replace {', '.join(o)}" for a, o in j["warn"]]
         warning = "; ".join(parts) + f" (margin lost per taker about {j['L']:.2f})"
     flat = d.to_row()
+    value = float(d.expected_profit) * _beyond_size(c.size_adjusted_lift)
     return {
         "bundle_id": bundle_id(c.level_items, j["store"], level), "store": j["store"], "level": level,
         "items": tuple(skus), "level_items": tuple(c.level_items),
@@ -1246,9 +1356,20 @@ def _price(j, policy, gifts, gift_sku, info, level, names_en, names_zh, tickets,
         "gift_name_zh": _text(gift.get("name_zh")) or _text(gift.get("name")) or str(gift["sku"]) if is_gift else None,
         "gift_value": float(gift["price"]) if is_gift else None,
         "cost_source": "assumed" if any(r.get("cost_source") == "assumed" for r in rows) else "catalog",
-        "currency": currency,
-        "_key": (bool(d.recommended), float(d.expected_profit)),
+        "currency": currency, "size_adjusted_expected": float(c.size_adjusted_expected),
+        "size_adjusted_lift": float(c.size_adjusted_lift), "incremental_value": value,
+        "_key": (bool(d.recommended), value),
     }
+
+
+def _beyond_size(size_adjusted_lift) -> float:
+    """Share of the set's receipts that basket size does not explain: 1 - expected / observed, in [0, 1].
+
+    >>> _beyond_size(4.0), _beyond_size(0.8), _beyond_size(math.inf)
+    (0.75, 0.0, 1.0)
+    """
+    x = float(size_adjusted_lift)
+    return 1.0 if math.isinf(x) else min(max(1.0 - 1.0 / x, 0.0), 1.0) if x > 0 else 0.0
 
 
 def _offer_item_name(d, gift, skus, rows):
@@ -1267,7 +1388,11 @@ def _frame(rows, tickets, top) -> pd.DataFrame:
     frame["_rec"] = frame["_key"].map(lambda k: k[0])
     order = {s: i for i, s in enumerate(tickets.stores)}
     frame["_store"] = frame["store"].map(lambda s: order[s])
-    frame = frame.sort_values(["_store", "_rec", "expected_profit", "bundle_id"],
+    # mix & match offers (variants of one product, recommender.mix_match) have no size-adjusted evidence of a
+    # pairing: they rank by their expected profit
+    value = frame["incremental_value"] if "incremental_value" in frame else pd.Series(np.nan, index=frame.index)
+    frame["incremental_value"] = value.astype(float).fillna(frame["expected_profit"].astype(float))
+    frame = frame.sort_values(["_store", "_rec", "incremental_value", "bundle_id"],
                               ascending=[True, False, False, True], kind="stable")
     frame["rank"] = frame.groupby("_store").cumcount() + 1
     if top is not None:

@@ -570,6 +570,8 @@ def cmd_bundles(args) -> int:
                                assume_margin=args.assume_margin, currency=args.currency,
                                keep_non_products=_csv_list(args.keep_non_products) or None)
     extra = {} if args.min_lift is None else {"min_lift": args.min_lift}
+    if args.min_size_lift is not None:
+        extra["min_size_lift"] = args.min_size_lift
     receipts = _run_lines(args.run_dir, args.receipts)
     known = _known_launches(args)
     bundles, path = bundles_for_run(args.run_dir, receipts, args.catalog, policy=policy, top=args.top,
@@ -600,7 +602,9 @@ def cmd_bundles(args) -> int:
         print(f"mix & match: {mix['families']:,} variant families, {int(mixed.sum()):,} 'any 2' offers "
               f"({int((mixed & bundles['recommended'].astype(bool)).sum()):,} recommended)")
     reason = "reason_zh" if args.lang == "zh" else "reason_en"
-    best = rec.sort_values("expected_profit", ascending=False).drop_duplicates("level_items").head(args.limit)
+    # in rank order: expected profit times the share of the pairing that basket size does not explain
+    best = rec.sort_values(["incremental_value", "expected_profit"], ascending=False, kind="stable")
+    best = best.drop_duplicates("level_items").head(args.limit)
     from recommender.money import format_money
 
     for row in best.itertuples(index=False):
@@ -1094,6 +1098,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="suspected non-products (see validate) that may still be offered; comma-separated")
     p.add_argument("--min-lift", type=float,
                    help="lift every supporting rule needs, on top of significance (default 1.0)")
+    p.add_argument("--min-size-lift", type=float, metavar="X",
+                   help="how many times more often than basket size alone predicts a set must be bought "
+                        "(default 1.5; 1 keeps every significant set)")
     p.add_argument("--lang", default="en", choices=["en", "zh"])
     p.add_argument("--limit", type=int, default=15, help="bundles to print (default 15)")
     p.add_argument("--json", action="store_true")
