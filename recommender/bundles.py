@@ -98,7 +98,8 @@ from recommender.reasons import evidence_line, reason_type, reasons_for
 from recommender.significance import fisher_greater
 from recommender.variants import Vocabulary
 
-__all__ = ["BUNDLE_COLUMNS", "CANDIDATE_GATES", "trip_departments", "trip_gate", "size_gate", "MIN_SIZE_LIFT", "variant_gate", "OFFER_GATES", "KIT_TYPES", "build_bundles", "bundles_for_run",
+__all__ = ["BUNDLE_COLUMNS", "CANDIDATE_GATES", "trip_departments", "trip_gate", "size_gate", "MIN_SIZE_LIFT",
+           "variant_gate", "OFFER_GATES", "KIT_TYPES", "build_bundles", "bundles_for_run",
            "candidate_itemsets", "bundle_id", "regular_prices", "eligible_skus", "store_best_sellers", "find_gift",
            "receipts_notices"]
 

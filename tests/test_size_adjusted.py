@@ -152,7 +152,8 @@ def test_independent_best_sellers_in_big_baskets_are_gated_and_a_true_pair_passe
         return sum(x in b and y in b for b in baskets) * n / (nx * ny)
 
     assert lift("heart", "jumbo bag") > 1.9  # over the whole file the best sellers look associated
-    c = pd.DataFrame({"level_items": [("heart", "jumbo bag"), ("teapot", "cakestand"), ("heart", "bunting", "jumbo bag")],
+    c = pd.DataFrame({"level_items": [("heart", "jumbo bag"), ("teapot", "cakestand"),
+                                      ("heart", "bunting", "jumbo bag")],
                       "anchor": ["heart", "teapot", "heart"],
                       "addons": [("jumbo bag",), ("cakestand",), ("bunting", "jumbo bag")]})
     kept = size_gate(c, lines, None, "sku")
