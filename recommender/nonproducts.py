@@ -83,8 +83,18 @@ def fee_word(name) -> str | None:
     return None
 
 
+_ASCII_DIGIT = re.compile(r"[0-9]")
+_ASCII_SPACE = re.compile(r"[\t\n\x0b\x0c\r\x1c-\x1f ]")  # what str.isspace accepts among ASCII characters
+
+
 def _code_like(code: str) -> bool:
-    """A product code rather than a name: holds a digit, no space, no CJK character."""
+    """A product code rather than a name: holds a digit, no space, no CJK character.
+
+    >>> _code_like("85123A"), _code_like("POST"), _code_like("12 34"), _code_like("牛奶1"), _code_like("١٢")
+    (True, False, False, False, True)
+    """
+    if code.isascii():  # most codes: two regex scans instead of three loops over the characters
+        return _ASCII_DIGIT.search(code) is not None and _ASCII_SPACE.search(code) is None
     return (any(ch.isdigit() for ch in code) and not any(ch.isspace() for ch in code)
             and not any(ord(ch) > 0x2E7F for ch in code))
 
