@@ -1391,8 +1391,10 @@ def _frame(rows, tickets, top) -> pd.DataFrame:
     frame["_store"] = frame["store"].map(lambda s: order[s])
     # mix & match offers (variants of one product, recommender.mix_match) have no size-adjusted evidence of a
     # pairing: they rank by their expected profit
-    value = frame["incremental_value"] if "incremental_value" in frame else pd.Series(np.nan, index=frame.index)
-    frame["incremental_value"] = value.astype(float).fillna(frame["expected_profit"].astype(float))
+    for col in ("size_adjusted_expected", "size_adjusted_lift", "incremental_value"):
+        if col not in frame:
+            frame[col] = np.nan
+    frame["incremental_value"] = frame["incremental_value"].astype(float).fillna(frame["expected_profit"].astype(float))
     frame = frame.sort_values(["_store", "_rec", "incremental_value", "bundle_id"],
                               ascending=[True, False, False, True], kind="stable")
     frame["rank"] = frame.groupby("_store").cumcount() + 1
