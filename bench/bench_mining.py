@@ -103,6 +103,9 @@ def run_engine(engine: str, path: str, min_count: int) -> dict:
     m = sp.load_npz(path).tocsr()
     out = {"engine": engine}
     if engine == "ours":
+        import pandas  # noqa: F401  (start-up, not mining: the engine's result is a DataFrame, and pandas is
+        # imported lazily since the basket-per-line path does without it; numba's start-up is timed apart too)
+
         from recommender.mining import frequent_itemsets
         from recommender.mining.small import plan
 
