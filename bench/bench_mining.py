@@ -37,6 +37,9 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parents[1]
 RETAIL = ROOT.parent / "shared" / "datasets" / "online_retail.csv.gz"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_report import Report  # noqa: E402
 
 
 # --------------------------------------------------------------------------- datasets
@@ -201,11 +204,7 @@ def main(argv=None) -> int:
         cases.append(("synthetic_1M_20k", lambda: synthetic(1_000_000, 20_000, 8.0, seed=3),
                       [(0.0005, {"mlxtend": "skipped: at 10x the receipts of its 100k run (about 2 GB there) it "
                                   "would need about 20 GB of this 23 GB machine and several minutes"})]))
-    lines = []
-
-    def emit(text=""):
-        print(text, flush=True)
-        lines.append(text)
+    emit = Report()
 
     emit(f"# mining benchmark  {time.strftime('%Y-%m-%d %H:%M')}  python {platform.python_version()}  "
          f"{os.cpu_count()} cpu  {platform.machine()}")
@@ -261,8 +260,7 @@ def main(argv=None) -> int:
     emit("# all engines that ran agree on every itemset and count (checked per row)")
     out = args.out or (None if args.quick else str(ROOT / "bench" / "results" / "mining.txt"))
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text("\n".join(lines) + "\n")
+        emit.write(out)
     return 0
 
 

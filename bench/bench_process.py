@@ -48,6 +48,7 @@ ROOT = HERE.parent
 RETAIL = ROOT.parent / "shared" / "datasets" / "online_retail.csv.gz"
 sys.path.insert(0, str(HERE))
 from bench_mining import synthetic  # noqa: E402
+from bench_report import Report  # noqa: E402
 
 # How each plain script reads its input into a list of baskets (lists of item strings).
 READERS = {
@@ -181,11 +182,7 @@ def main() -> None:
         pd.DataFrame({"receipt_id": np.char.add("R", coo.row.astype(str)),
                       "sku": np.char.add("I", coo.col.astype(str))}).to_csv(long_csv, index=False)
         cases.append(("synthetic_long_88k", long_csv, "long", 0.001))
-    lines = []
-
-    def emit(text=""):
-        print(text, flush=True)
-        lines.append(text)
+    emit = Report()
 
     emit(f"# whole job, file to folder: best of {args.repeat} fresh processes each; {time.strftime('%Y-%m-%d %H:%M')}; "
          f"{os.cpu_count()} cpu (shared: ratios use CPU seconds, user + system of the child)")
@@ -229,7 +226,7 @@ def main() -> None:
                                             f"one-consequent rules {single}"))
     out = args.out or (None if args.quick else str(HERE / "results" / "process.txt"))
     if out:
-        Path(out).write_text("\n".join(lines) + "\n")
+        emit.write(out)
 
 
 if __name__ == "__main__":

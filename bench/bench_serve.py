@@ -53,6 +53,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_report import Report, load_average  # noqa: E402
 
 
 def free_port() -> int:
@@ -166,11 +169,7 @@ def main(argv=None):
     ap.add_argument("--clients", default="16,64")
     args = ap.parse_args(argv)
 
-    out: list[str] = []
-
-    def say(text=""):
-        print(text, flush=True)
-        out.append(text)
+    say = Report()
 
     port = free_port()
     log_path = Path(tempfile.gettempdir()) / f"bench_serve_{port}.log"
@@ -245,15 +244,13 @@ def main(argv=None):
             "it little):")
         for c, server_ms, client_ms in cpu:
             say(f"{c:>8} clients: server {server_ms:.2f} ms (all workers), load generator {client_ms:.2f} ms")
-        say(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        say(f"load average (1, 5, 15 min) at the end: {load_average()}")
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
         Path(bodies_file.name).unlink(missing_ok=True)
-    results = ROOT / "bench" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "serve.txt").write_text("\n".join(out) + "\n", encoding="utf-8")
+    say.write("serve.txt")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_report import Report, load_average  # noqa: E402
 from bench_serve import baskets_from, free_port  # noqa: E402
 
 
@@ -90,11 +91,7 @@ def main(argv=None):
 
     from recommender.serve import create_app
 
-    out: list[str] = []
-
-    def say(text=""):
-        print(text, flush=True)
-        out.append(text)
+    say = Report()
 
     log_file = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
     logging.basicConfig(level=logging.INFO, stream=log_file,  # the app's log line per request, as in serve
@@ -113,7 +110,7 @@ def main(argv=None):
             f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.requests:,} POST /suggest per row "
             f"(8 keep-alive connections, real baskets of mean {np.mean([len(b) for b in baskets]):.1f} SKUs, k=5; "
             f"answers of mean {np.mean([len(s) for s in stored]):,.0f} bytes)")
-        say(f"load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        say(f"load average before: {load_average()}")
         full = serve_cpu(app, bodies.name, args.requests)
         holder.state = {**real, "rec": Canned(answers)}
         without = serve_cpu(app, bodies.name, args.requests)
@@ -150,14 +147,12 @@ def main(argv=None):
             for d in docs:
                 encode(d)
             say(f"encoding one answer, {name}: {(time.process_time() - cpu) / len(docs) * 1e6:.1f} us CPU")
-        say(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        say(f"load average after: {load_average()}")
     finally:
         Path(bodies.name).unlink(missing_ok=True)
         log_file.close()
         Path(log_file.name).unlink(missing_ok=True)
-    results = ROOT / "bench" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "serve_overhead.txt").write_text("\n".join(out) + "\n", encoding="utf-8")
+    say.write("serve_overhead.txt")
 
 
 if __name__ == "__main__":
