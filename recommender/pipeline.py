@@ -249,19 +249,29 @@ def mine_to_folder(receipts, out_dir, catalog=None, params: MiningParams | None 
     """
     from recommender.items import item_table
     from recommender.nonproducts import detect_non_products
-    from recommender.runs import write_run
 
     t = time.perf_counter()
     result = mine(receipts.lines, catalog, params, progress)
-    acc = receipts.accounting
     suspects = detect_non_products(receipts.lines)
-    items = item_table(receipts.lines, suspects)
+    return write_mined(result, receipts.accounting, item_table(receipts.lines, suspects), suspects, out_dir, t,
+                       source)
+
+
+def write_mined(result: MiningResult, accounting, items, suspects, out_dir, started: float, source: dict | None = None):
+    """Write a mining result as a run folder (atomically), whichever engine mined it: ``(result, path)``.
+
+    The manifest gains the input (path, sha256, ``source``), the reading's
+    accounting, the suspected non-products and the whole job's time since
+    ``started`` (a ``time.perf_counter()`` value); ``items`` is the run's items table.
+    """
+    from recommender.runs import write_run
+
     result.manifest.update({
-        "input": {"path": acc.path, "sha256": acc.sha256, **(source or {})},
-        "accounting": acc.to_dict(),
+        "input": {"path": accounting.path, "sha256": accounting.sha256, **(source or {})},
+        "accounting": accounting.to_dict(),
         "suspected_non_products": suspects["sku"].astype(str).tolist(),
     })
-    result.manifest["timings_seconds"]["mine_total"] = round(time.perf_counter() - t, 4)
+    result.manifest["timings_seconds"]["mine_total"] = round(time.perf_counter() - started, 4)
     path = write_run(out_dir, itemsets_df=result.itemsets, rules_df=result.rules, substitutes_df=result.substitutes,
                      manifest=result.manifest, extra_tables={"items": items})
     return result, path

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from recommender.pipeline import MiningParams, MiningResult, _sub, result_from_itemsets
+from recommender.pipeline import MiningParams, MiningResult, _sub, result_from_itemsets, write_mined
 
 
 def mine_spark(receipts, catalog=None, params: MiningParams | None = None, progress=None) -> MiningResult:
@@ -44,19 +44,9 @@ def mine_spark(receipts, catalog=None, params: MiningParams | None = None, progr
 def mine_to_folder_spark(receipts, out_dir, catalog=None, params: MiningParams | None = None, progress=None,
                          source: dict | None = None):
     """Mine Spark ``receipts`` and write the run folder atomically, as :func:`recommender.pipeline.mine_to_folder`."""
-    from recommender.runs import write_run
     from recommender.spark.items import spark_items
 
     t = time.perf_counter()
     result = mine_spark(receipts, catalog, params, progress)
-    acc = receipts.accounting
     items, suspects = spark_items(receipts.lines, receipts.has_name)
-    result.manifest.update({
-        "input": {"path": acc.path, "sha256": acc.sha256, **(source or {})},
-        "accounting": acc.to_dict(),
-        "suspected_non_products": suspects["sku"].astype(str).tolist(),
-    })
-    result.manifest["timings_seconds"]["mine_total"] = round(time.perf_counter() - t, 4)
-    path = write_run(out_dir, itemsets_df=result.itemsets, rules_df=result.rules, substitutes_df=result.substitutes,
-                     manifest=result.manifest, extra_tables={"items": items})
-    return result, path
+    return write_mined(result, receipts.accounting, items, suspects, out_dir, t, source)
