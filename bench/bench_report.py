@@ -33,10 +33,8 @@ class Report:
         self.lines.append(text)
 
     def write(self, path) -> Path:
-        """Write the lines to ``path`` (a bare name goes to bench/results/), one a line, UTF-8."""
+        """Write the lines to ``path`` (e.g. ``RESULTS / "serve.txt"``), one a line, UTF-8."""
         path = Path(path)
-        if not path.is_absolute() and path.parent == Path("."):
-            path = RESULTS / path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(self.lines) + "\n", encoding="utf-8")
         return path

@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_report import Report, load_average  # noqa: E402
+from bench_report import RESULTS, Report, load_average  # noqa: E402
 
 
 def free_port() -> int:
@@ -250,7 +250,7 @@ def main(argv=None):
         server.wait(timeout=30)
         log.close()
         Path(bodies_file.name).unlink(missing_ok=True)
-    say.write("serve.txt")
+    say.write(RESULTS / "serve.txt")
 
 
 if __name__ == "__main__":

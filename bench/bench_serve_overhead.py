@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_report import Report, load_average  # noqa: E402
+from bench_report import RESULTS, Report, load_average  # noqa: E402
 from bench_serve import baskets_from, free_port  # noqa: E402
 
 
@@ -152,7 +152,7 @@ def main(argv=None):
         Path(bodies.name).unlink(missing_ok=True)
         log_file.close()
         Path(log_file.name).unlink(missing_ok=True)
-    say.write("serve_overhead.txt")
+    say.write(RESULTS / "serve_overhead.txt")
 
 
 if __name__ == "__main__":

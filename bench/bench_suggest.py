@@ -43,7 +43,7 @@ from recommender.receipts import load_receipts  # noqa: E402
 from recommender.suggest import PRIOR_RECEIPTS, PRIOR_VISITS, WEIGHTS, Recommender  # noqa: E402
 from recommender.blend import Blend, attach  # noqa: E402
 from recommender.receipts import LoadOptions  # noqa: E402
-from bench_report import Report  # noqa: E402
+from bench_report import RESULTS, Report  # noqa: E402
 from groceries import groceries_export  # noqa: E402
 
 ONLINE_RETAIL = ROOT.parent / "shared" / "datasets" / "online_retail.csv.gz"
@@ -137,7 +137,7 @@ def main():
         say(f"   latency over {lat['n']:,} test baskets (mean {lat['mean_basket']:.1f} SKUs), {lat['rules']:,} rules "
             f"(mined in {lat['mine_s']:.1f} s, loaded with EASE^R and item-kNN in {lat['load_s']:.1f} s): "
             f"median {lat['median_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.2f} ms")
-    say.write("suggest.txt")
+    say.write(RESULTS / "suggest.txt")
 
 
 if __name__ == "__main__":
