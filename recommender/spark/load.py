@@ -45,9 +45,10 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import InputError
-from recommender.receipts import (PARSE_REASONS, REASONS, Accounting, LoadOptions, Receipts, _column, _label,
-                                  _text, check_rejected_share, implausible_read, parse_numbers, parse_timestamps,
+from recommender.receipts import (_WHITESPACE, PARSE_REASONS, REASONS, Accounting, LoadOptions, Receipts, _column,
+                                  _label, _text, check_rejected_share, implausible_read, parse_numbers, parse_timestamps,
                                   resolve_columns, timestamp_from_key)
+from recommender.spark.clean import LOCAL_TYPES, native_clean
 
 __all__ = ["SparkReceipts", "load_receipts_spark", "write_rejects_parquet"]
 
@@ -121,7 +122,8 @@ def _number_rows(df, start: int):
         offsets = [(0, start)]
     off = spark.createDataFrame(offsets, "_pid int, _off long")
     line = F.col("_off") + F.col("_mid") - F.shiftleft(F.col("_pid").cast("long"), 33)
-    return df.join(F.broadcast(off), "_pid").withColumn("_line", line).drop("_pid", "_mid", "_off")
+    numbered = df.join(F.broadcast(off), "_pid").withColumn("_line", line).drop("_pid", "_mid", "_off")
+    return numbered, acc - start
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -135,7 +137,7 @@ def _read_text(spark, path: str, opts: LoadOptions, display):
     from recommender.readers import _first_line, detect_encoding, sniff_separator
 
     text = spark.read.text(path).select(F.col("value").cast("binary").alias("value"))
-    text = _number_rows(text, 1)
+    text, n_physical = _number_rows(text, 1)
     head_rows = text.where(F.col("_line") <= 400).orderBy("_line").collect()
     head_bytes = b"\n".join(bytes(r["value"]) for r in head_rows)
     if not head_bytes.strip():
@@ -234,15 +236,15 @@ def _read_text(spark, path: str, opts: LoadOptions, display):
                                 "_problem": pd.Series(out_problem, dtype=object)})
 
     parsed = text.mapInPandas(parse, schema)
-    return parsed, names, safe, enc, sep
+    return parsed, names, safe, enc, sep, n_physical
 
 
 def _read_parquet(spark, path: str):
     df = spark.read.parquet(path)
     names = list(df.columns)
     safe = [f"_f{i}" for i in range(len(names))]
-    df = _number_rows(df.toDF(*safe), 1)
-    return df, names, safe
+    df, n_rows = _number_rows(df.toDF(*safe), 1)
+    return df, names, safe, n_rows
 
 
 # ---------------------------------------------------------------------------------------------- cleaning
@@ -356,12 +358,11 @@ def _local_stage(frame: pd.DataFrame, cols: dict, opts: LoadOptions, decimal: st
     return out
 
 
-_LOCAL_TYPES = (("_c_receipt_id", "string"), ("_c_sku", "string"), ("_c_quantity", "double"),
-                ("_c_unit_price", "double"), ("_c_line_amount", "double"), ("_c_timestamp", "timestamp_ntz"),
-                ("_c_store_id", "string"), ("_c_customer_id", "string"), ("_c_name", "string"), ("_r1", "string"),
-                ("_d1", "string"), ("_r2", "string"), ("_d2", "string"), ("_canc", "boolean"), ("_sale", "boolean"),
-                ("_qkey", "double"), ("_qmiss", "boolean"), ("_qmiss_any", "boolean"), ("_zero", "boolean"),
-                ("_ts_ok", "boolean"))
+_LOCAL_TYPES = LOCAL_TYPES
+#: Lines per partition of the cleaned lines (at least ``spark.sql.shuffle.partitions`` partitions).
+LINES_PER_PARTITION = 1_000_000
+#: Matched cancelled sales up to this many are broadcast to the lines rather than joined by a shuffle.
+BROADCAST_MATCHES = 2_000_000
 
 
 def _decide_decimal(frame, cols: dict, names: list, safe: list, sep: str) -> str:
@@ -390,16 +391,26 @@ def _decide_dayfirst(frame, cols: dict, names: list, safe: list):
 
     parts = [safe[names.index(c)] for c in cols["timestamp"]]
     if len(parts) > 1:  # a composite: the parts stripped and joined by "|", missing if any part is
-        key = F.concat_ws("|", *[F.trim(F.col(p)) for p in parts])
+        key = F.concat_ws("|", *[F.btrim(F.col(p).cast("string"), F.lit(_WHITESPACE)) for p in parts])
         anymiss = F.lit(False)
         for p in parts:
-            anymiss = anymiss | F.col(p).isNull() | (F.trim(F.col(p)) == "")
+            anymiss = anymiss | F.col(p).isNull() | (F.btrim(F.col(p).cast("string"), F.lit(_WHITESPACE)) == "")
         key = F.when(~anymiss, key)
     else:
         if not isinstance(frame.schema[parts[0]].dataType, T.StringType):
             return None, None  # typed dates (Parquet) need no decision
         key = F.col(parts[0])
-    values = frame.select(key.alias("v")).where(F.col("v").isNotNull()).distinct()
+    values = frame.select(key.alias("v")).where(F.col("v").isNotNull())
+    # ASCII text is matched by the JVM (Java's \d and \s agree with Python's there, and the cells are stripped
+    # first); any other text by the embedded regular expression in a Python worker.
+    ascii_ = F.col("v").rlike(r"^[\x00-\x7f]*$")
+    u = F.btrim(F.col("v"), F.lit(_WHITESPACE))
+    slashed = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})"
+    full = u.rlike(slashed)
+    native = values.where(ascii_).select(
+        full.cast("int").alias("a"),
+        (full & (F.regexp_extract(u, slashed, 1).try_cast("int") > 12)).cast("int").alias("f"),
+        (full & (F.regexp_extract(u, slashed, 2).try_cast("int") > 12)).cast("int").alias("s"))
 
     def flags(batches):
         for pdf in batches:
@@ -407,12 +418,12 @@ def _decide_dayfirst(frame, cols: dict, names: list, safe: list):
             m = u.str.extract(_SLASHED)
             full = m.notna().all(axis=1)
             first, second = m[0].astype("float"), m[1].astype("float")
-            yield pd.DataFrame({"any": [bool(full.any())], "first": [bool((first[full] > 12).any())],
-                                "second": [bool((second[full] > 12).any())]})
+            yield pd.DataFrame({"a": [int(full.any())], "f": [int((first[full] > 12).any())],
+                                "s": [int((second[full] > 12).any())]})
 
-    got = values.mapInPandas(flags, "any boolean, first boolean, second boolean").agg(
-        F.max(F.col("any").cast("int")).alias("a"), F.max(F.col("first").cast("int")).alias("f"),
-        F.max(F.col("second").cast("int")).alias("s")).collect()[0]
+    other = values.where(~ascii_).mapInPandas(flags, "a int, f int, s int")
+    got = native.unionByName(other).agg(F.max("a").alias("a"), F.max("f").alias("f"),
+                                         F.max("s").alias("s")).collect()[0]
     if not got["a"]:
         return False, None
     if got["f"] and not got["s"]:
@@ -475,11 +486,11 @@ def load_receipts_spark(path, options: LoadOptions | None = None, spark=None, pr
                          path=display, hint="mine a basket-per-line file with the embedded engine (--engine auto)")
     say(0, 4, f"reading {display} with Spark")
     if kind == "parquet":
-        frame, names, safe = _read_parquet(spark, read_path)
+        frame, names, safe, n_rows = _read_parquet(spark, read_path)
         malformed = None
         enc = sep = None
     else:
-        parsed, names, safe, enc, sep = _read_text(spark, read_path, opts, display)
+        parsed, names, safe, enc, sep, n_rows = _read_text(spark, read_path, opts, display)
         parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
         problems = parsed.where(F.col("_problem").isNotNull()).groupBy("_problem").agg(
             F.min("_line").alias("line")).collect()
@@ -530,8 +541,23 @@ def load_receipts_spark(path, options: LoadOptions | None = None, spark=None, pr
             got = _local_stage(raw, cols, opts, decimal, dayfirst, slicing)
             yield pd.concat([pdf[safe + ["_line"]].reset_index(drop=True), got.reset_index(drop=True)], axis=1)
 
-    # Persisted: the whole-file rules below read it several times, and parsing is the costly part.
-    local_df = frame.mapInPandas(clean, out_schema).persist(StorageLevel.MEMORY_AND_DISK)
+    # The common rows are cleaned by JVM expressions; the rest (and every row of a file the expressions
+    # cannot read exactly) by the embedded functions in Python workers (see recommender.spark.clean).
+    plan = native_clean(frame, cols, names, safe, opts, decimal)
+    if plan is None:
+        local_df = frame.mapInPandas(clean, out_schema)
+    else:
+        prepare, simple, columns = plan
+        marked = frame.select("*", *prepare)
+        native = marked.where(simple).select(*safe, "_line", *columns)
+        rest = marked.where(~simple).select(*safe, "_line").mapInPandas(clean, out_schema)
+        local_df = native.unionByName(rest)
+    # One shuffle by receipt: duplicates (equal raw cells, so equal receipt ids), oversized baskets, the
+    # receipt count and the baskets built from these lines then need no other shuffle of all the lines.
+    # Persisted: the whole-file rules below read it several times.
+    n_parts = max(int(spark.conf.get("spark.sql.shuffle.partitions")), spark.sparkContext.defaultParallelism,
+                  -(-int(n_rows) // LINES_PER_PARTITION))
+    local_df = local_df.repartition(n_parts, "_c_receipt_id").persist(StorageLevel.MEMORY_AND_DISK)
 
     # Whole-file rules, with the embedded definitions.
     if opts.cancel_prefix:
@@ -540,14 +566,21 @@ def load_receipts_spark(path, options: LoadOptions | None = None, spark=None, pr
         canc = base.where(F.col("_canc") & F.col("_c_sku").isNotNull()).select(
             *keys, F.col("_c_timestamp").alias("_tc"), "_line")
         canc = canc.withColumn("_k", F.row_number().over(Window.partitionBy(*keys).orderBy("_line"))).drop("_line")
-        sales = base.where(F.col("_sale")).select(*keys, F.col("_c_timestamp").alias("_ts"), "_line")
+        # Only sales of a (customer, SKU, quantity) that some cancellation has are numbered: the numbering
+        # within a key is the same, and the other sales are not shuffled.
+        sales = base.where(F.col("_sale")).select(*keys, F.col("_c_timestamp").alias("_ts"), "_line").join(
+            canc.select(*keys).distinct(), keys, "left_semi")
         sales = sales.withColumn("_k", F.row_number().over(
             Window.partitionBy(*keys).orderBy(F.col("_ts").asc_nulls_last(), "_line")))
         hit = canc.join(sales, on=keys + ["_k"]).where(~F.coalesce(F.col("_ts") > F.col("_tc"), F.lit(False)))
-        matched = hit.select("_line", F.lit(True).alias("_matched"))
-        local_df = local_df.join(matched, on="_line", how="left").withColumn(
+        matched = hit.select("_line", F.lit(True).alias("_matched")).persist(StorageLevel.MEMORY_AND_DISK)
+        # A broadcast keeps the lines where they are (partitioned by receipt); past a few million matches
+        # the driver would hold too much of it, and Spark joins by shuffling instead.
+        small = matched.count() <= BROADCAST_MATCHES
+        local_df = local_df.join(F.broadcast(matched) if small else matched, on="_line", how="left").withColumn(
             "_matched", F.coalesce(F.col("_matched"), F.lit(False)))
     else:
+        matched = None
         local_df = local_df.withColumn("_matched", F.lit(False))
     net = opts.cancellations == "net"
     cancelled = F.col("_matched") & F.lit(net)
@@ -555,7 +588,10 @@ def load_receipts_spark(path, options: LoadOptions | None = None, spark=None, pr
     detail = F.when(F.col("_r1").isNotNull(), F.col("_d1")).when(cancelled, F.lit(None)).otherwise(F.col("_d2"))
     df = local_df.withColumn("_reason", reason).withColumn("_detail", detail.cast("string"))
     df = df.withColumn("_zero_kept", F.col("_zero") & F.col("_r1").isNull() & ~cancelled)
-    dup = (F.row_number().over(Window.partitionBy(*safe).orderBy("_line")) > 1) & F.col("_reason").isNull()
+    # Equal raw cells have equal receipt ids: adding the id to the window keys changes no group, and the
+    # window then runs where the lines already are.
+    dup = (F.row_number().over(Window.partitionBy("_c_receipt_id", *safe).orderBy("_line")) > 1) \
+        & F.col("_reason").isNull()
     df = df.withColumn("_dup", dup)
     if opts.duplicates == "reject":
         df = df.withColumn("_reason", F.when(F.col("_dup"), F.lit("duplicate line")).otherwise(F.col("_reason")))
@@ -570,6 +606,8 @@ def load_receipts_spark(path, options: LoadOptions | None = None, spark=None, pr
 
     say(2, 4, "accounting in Spark")
     used = F.col("_reason").isNull()
+    # One pass for every count and the rejects by reason; the distinct counts are separate jobs, because
+    # several DISTINCT aggregates in one query copy every row once per aggregate.
     agg = df.agg(
         F.count(F.lit(1)).alias("n"),
         F.sum(used.cast("long")).alias("used"),
@@ -577,13 +615,20 @@ def load_receipts_spark(path, options: LoadOptions | None = None, spark=None, pr
         F.sum(F.col("_matched").cast("long")).alias("matched"),
         F.sum(F.col("_zero_kept").cast("long")).alias("zero"), F.sum(F.col("_dup").cast("long")).alias("dup"),
         F.sum(F.col("_ts_ok").cast("long")).alias("ts_ok"),
-        F.countDistinct(F.when(used, F.col("_c_receipt_id"))).alias("receipts"),
-        F.countDistinct(F.when(used, F.col("_c_sku"))).alias("items"),
-        F.countDistinct(F.when(used, F.col("_c_customer_id"))).alias("customers"),
-        F.array_sort(F.collect_set(F.when(used, F.col("_c_store_id")))).alias("stores"),
         F.min(F.when(used, F.col("_c_timestamp"))).alias("tmin"), F.max(F.when(used, F.col("_c_timestamp"))).alias("tmax"),
+        *[F.sum((F.col("_reason") == F.lit(r)).cast("long")).alias(f"_why{i}") for i, r in enumerate(REASONS)],
     ).collect()[0]
-    by_reason = {r["_reason"]: int(r["count"]) for r in df.where(~used).groupBy("_reason").count().collect()}
+    local_df.unpersist()
+    if matched is not None:
+        matched.unpersist()
+    alive = df.where(used)
+    agg = {**agg.asDict(),
+           "receipts": alive.select("_c_receipt_id").distinct().count(),
+           "items": alive.where(F.col("_c_sku").isNotNull()).select("_c_sku").distinct().count(),
+           "customers": alive.where(F.col("_c_customer_id").isNotNull()).select("_c_customer_id").distinct().count(),
+           "stores": sorted(r[0] for r in alive.where(F.col("_c_store_id").isNotNull()).select(
+               "_c_store_id").distinct().collect())}
+    by_reason = {r: int(agg[f"_why{i}"] or 0) for i, r in enumerate(REASONS) if agg[f"_why{i}"]}
     n_malformed = 0
     if malformed is not None:
         n_malformed = malformed.count()
