@@ -12,7 +12,7 @@ expressions) has no exact SQL twin for every input. It has one for the forms
 nearly every export writes, and only those rows are cleaned here:
 
 - text ids: Python's ``str.strip()`` is ``btrim`` with the characters
-  ``str.isspace`` accepts (:data:`recommender.receipts._WHITESPACE`); integer
+  ``str.isspace`` accepts (:data:`recommender.basket_text._WHITESPACE`); integer
   columns print as Spark prints them;
 - numbers: typed columns, or text of at most 15 digits with an optional sign
   and decimal mark (a double holds every such value, so Java's correctly
@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from recommender.receipts import _WHITESPACE, _label
+from recommender.basket_text import _WHITESPACE
+from recommender.receipts import _label
 
 __all__ = ["native_clean", "LOCAL_TYPES"]
 

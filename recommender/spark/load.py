@@ -44,8 +44,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recommender.basket_text import _WHITESPACE
 from recommender.errors import InputError
-from recommender.receipts import (_WHITESPACE, PARSE_REASONS, REASONS, Accounting, LoadOptions, Receipts, _column,
+from recommender.receipts import (PARSE_REASONS, REASONS, Accounting, LoadOptions, Receipts, _column,
                                   _label, _text, check_rejected_share, implausible_read, parse_numbers, parse_timestamps,
                                   resolve_columns, timestamp_from_key)
 from recommender.spark.clean import LOCAL_TYPES, native_clean
@@ -615,7 +616,8 @@ def load_receipts_spark(path, options: LoadOptions | None = None, spark=None, pr
         F.sum(F.col("_matched").cast("long")).alias("matched"),
         F.sum(F.col("_zero_kept").cast("long")).alias("zero"), F.sum(F.col("_dup").cast("long")).alias("dup"),
         F.sum(F.col("_ts_ok").cast("long")).alias("ts_ok"),
-        F.min(F.when(used, F.col("_c_timestamp"))).alias("tmin"), F.max(F.when(used, F.col("_c_timestamp"))).alias("tmax"),
+        F.min(F.when(used, F.col("_c_timestamp"))).alias("tmin"),
+        F.max(F.when(used, F.col("_c_timestamp"))).alias("tmax"),
         *[F.sum((F.col("_reason") == F.lit(r)).cast("long")).alias(f"_why{i}") for i, r in enumerate(REASONS)],
     ).collect()[0]
     local_df.unpersist()
