@@ -120,6 +120,14 @@ LABELS: dict[str, dict[str, str]] = {
     "confidence": {"en": "Confidence", "zh": "置信度"},
     "lift": {"en": "Lift", "zh": "提升度"},
     "p_value": {"en": "p value", "zh": "p 值"},
+    "beyond_size": {"en": "Beyond basket size", "zh": "超出篮子大小"},
+    "beyond_size_help": {"en": "How many times more often the set is bought together than basket size alone "
+                               "predicts (1 = basket size explains it all).",
+                         "zh": "整套一起购买的次数是仅凭篮子大小预测次数的多少倍（1 = 完全由篮子大小解释）。"},
+    "incremental_value": {"en": "Incremental value", "zh": "增量价值"},
+    "incremental_value_help": {"en": "Expected profit times the share of the set's receipts that basket size does "
+                                     "not explain: the offers are ranked by it.",
+                               "zh": "预计毛利乘以篮子大小无法解释的整套小票占比：套餐按此排序。"},
     "q_value": {"en": "q value (FDR)", "zh": "q 值（FDR）"},
     "substitute_warning": {"en": "Substitute warning: {text}", "zh": "替代品提示：{text}"},
     "projection": {"en": "Projected uplift", "zh": "预计提升"},

@@ -115,6 +115,36 @@ def test_bundles_page_shows_table_detail_guardrails_and_charts(data_dir):
     assert any(c.value.startswith("0 bundles, 0 rules") for c in at.caption)
 
 
+def test_bundle_table_shows_the_runs_size_adjusted_lift_ranked_by_incremental_value(data_dir):
+    """The merchandiser sees how far each set goes beyond basket size (the run's own figures, labelled with a
+    tooltip in both languages), in the run's order: per store, recommended first, then by incremental value."""
+    import json
+
+    import numpy as np
+
+    for lang in ("en", "zh"):
+        at = start()
+        at.session_state["lang"] = lang
+        at = open_page(at, "bundles_page")
+        clean(at)
+        table = at.dataframe[0]
+        config = json.loads(table.proto.columns)
+        assert config["size_adjusted_lift"]["label"] == t("beyond_size", lang)
+        assert config["size_adjusted_lift"]["help"] == t("beyond_size_help", lang)
+        assert config["incremental_value"]["label"] == t("incremental_value", lang)
+        assert t("beyond_size", lang) in [m.label for m in at.metric]  # the chosen bundle's evidence
+    shown = table.value
+    run = _demo_bundles(data_dir).set_index("bundle_id").loc[shown["bundle_id"]]
+    assert len(shown) >= 5 and run["size_adjusted_lift"].notna().all()
+    np.testing.assert_array_equal(shown["size_adjusted_lift"].to_numpy(), run["size_adjusted_lift"].round(2).to_numpy())
+    np.testing.assert_array_equal(shown["incremental_value"].to_numpy(), run["incremental_value"].round(0).to_numpy())
+    # independent of the file's order: recommended first, then incremental value, within each store
+    for _, rows in run.groupby("store", sort=False):
+        key = list(zip(~rows["recommended"].astype(bool), -rows["incremental_value"]))
+        assert key == sorted(key)
+    assert shown["store"].tolist() == sorted(shown["store"].tolist(), key=shown["store"].tolist().index)
+
+
 def test_department_filter_and_what_to_offer(data_dir):
     import pandas as pd
 

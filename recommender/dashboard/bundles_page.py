@@ -202,17 +202,30 @@ with tab_b:
     elif b.empty:
         st.info(T("no_bundles"))
     else:
+        # the run's ranking (bundles.csv): per store, recommended first, then by incremental value, the expected
+        # profit scaled by the share of the pairing that basket size does not explain; a run priced before that
+        # evidence existed has no such columns and shows them empty
+        beyond = b["size_adjusted_lift"] if "size_adjusted_lift" in b.columns else pd.Series(np.nan, index=b.index)
+        value = b["incremental_value"] if "incremental_value" in b.columns else pd.Series(np.nan, index=b.index)
+        first = {s: i for i, s in enumerate(pd.unique(b["store"].astype(str)))}
+        order = np.lexsort((b["rank"].to_numpy(), b["store"].astype(str).map(first).to_numpy()))
+        b, beyond, value = b.iloc[order], beyond.iloc[order], value.iloc[order]
         view = pd.DataFrame({
             "store": b["store"].astype(object).where(b["store"].notna(), ""), "rank": b["rank"], "bundle": b["level_items"].map(joined),
             "names": b["names_zh" if c.lang() == "zh" else "names"].map(joined),
             "regular_price": b["regular_price"], "bundle_price": b["bundle_price"], "offer": b["discount_label"],
-            "expected_profit": b["expected_profit"].round(0), "lift": b["lift"].round(2),
+            "incremental_value": value.astype(float).round(0), "expected_profit": b["expected_profit"].round(0),
+            "size_adjusted_lift": beyond.astype(float).round(2), "lift": b["lift"].round(2),
             "confidence": b["confidence"], "q_value": b["q_value"],
             "status": b["status"].map(lambda s: T(f"status_{s}")),
             "decided_by": b["decided_by"], "bundle_id": b["bundle_id"],
         })
         st.dataframe(view, hide_index=True, width="stretch", height=min(320, 35 * (len(view) + 1) + 3),
                      column_config={
+            "size_adjusted_lift": st.column_config.NumberColumn(T("beyond_size"), help=T("beyond_size_help"),
+                                                                format="%.2f"),
+            "incremental_value": st.column_config.NumberColumn(T("incremental_value"),
+                                                               help=T("incremental_value_help"), format="%.0f"),
             "confidence": st.column_config.NumberColumn(format="%.3f"),
             "q_value": st.column_config.NumberColumn(format="%.2e"),
             "regular_price": st.column_config.NumberColumn(format="%.2f"),
@@ -330,6 +343,9 @@ with left:
     e1.metric(T("confidence"), f"{row['confidence']:.1%}")
     e2.metric(T("lift"), f"{row['lift']:.2f}")
     e3.metric(T("q_value"), f"{row['q_value']:.2e}")
+    sal = row.get("size_adjusted_lift")
+    if sal is not None and pd.notna(sal):  # a mix & match rests on no pairing: nothing to show
+        e1.metric(T("beyond_size"), f"{float(sal):.2f}×", help=T("beyond_size_help"))
     st.caption(f"{T('p_value')}: {row['p_value']:.2e} · " + c.plain(row["evidence_zh"] if zh else row["evidence_en"]))
     if isinstance(row.get("substitute_warning"), str) and row["substitute_warning"]:
         st.markdown(":material/warning: " + T("substitute_warning", text=c.plain(row["substitute_warning"])))
