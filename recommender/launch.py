@@ -52,8 +52,9 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import InputError
+from recommender.mix_match import MIX_MATCH
 from recommender.policy import Policy
-from recommender.tickets import bundle_flags, receipt_table
+from recommender.tickets import bundle_flags, family_flags, receipt_table
 
 PROJECTION_WEEKS = 8
 
@@ -153,7 +154,11 @@ def project_bundle(lines: pd.DataFrame, bundle: dict, stores, start, *, policy: 
     anchor, addons = list(bundle["anchor"]), list(bundle["addons"])
     catalog_arg = catalog if bundle.get("level", "sku") != "sku" else None
     if len(part):
-        flags = bundle_flags(part, anchor, anchor + addons, level=bundle.get("level", "sku"), catalog=catalog_arg)
+        if bundle.get("discount_type") == MIX_MATCH:  # taken by 2+ units of the family, as measure counts it
+            flags = family_flags(part, anchor + addons, level=bundle.get("level", "sku"), catalog=catalog_arg)
+        else:
+            flags = bundle_flags(part, anchor, anchor + addons, level=bundle.get("level", "sku"),
+                                 catalog=catalog_arg)
         n_anchor, n_set = int(flags["has_anchor"].sum()), int(flags["has_bundle"].sum())
     else:
         n_anchor = n_set = 0

@@ -25,6 +25,11 @@ increasing in ``u``). The projection made at launch sits beside each figure
 in the same units. The launch as a whole is measured on ATV and UPT
 (:func:`recommender.uplift.measure_uplift`) with the minimum detectable effect
 stated at launch time.
+
+A mix & match ("any 2 LUNCH BAG for £3", :mod:`recommender.mix_match`) is
+measured the same way with its own attach rate: family tickets (any member)
+holding 2+ units of the family in any mix / family tickets; a taker adds one
+unit (its price and margin).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.errors import InputError
+from recommender.mix_match import MIX_MATCH
 from recommender.tickets import line_values
 from recommender.uplift import NotEnoughData, did_estimate, measure_uplift, store_period_metrics
 
@@ -133,15 +139,11 @@ def measure_bundle(lines: pd.DataFrame, launch: dict, bundle: dict, *, catalog: 
                          hint="--catalog PATH")
     anchor = [str(a) for a in bundle["anchor"]]
     items = anchor + [str(a) for a in bundle["addons"]]
-    if bundle.get("discount_type") == "mix_match":
-        # its take is "2+ units of the family on a ticket", not "every item on it": not measured yet, and
-        # never measured as a set of all its members (that would report no take at all)
-        return {"name": bundle.get("name"), "bundle_id": bundle.get("bundle_id"), "items": items, "level": level,
-                "department": bundle.get("department"), "n_test_stores": 0, "n_control_stores": 0,
-                "attach_uplift": None, "ci_low": None, "ci_high": None,
-                "warnings": ["a mix & match offer (any 2 of a family) is not measured yet: its take is tickets "
-                             "with 2+ units of the family, which the attach measure does not count"]}
-    spec = {"anchor": anchor, "items": items, "level": level}
+    family = bundle.get("discount_type") == MIX_MATCH
+    # a mix & match ("any 2 of a family") is taken by a family ticket with 2+ units of it in any mix, not by one
+    # holding every member: its attach rate is that share of the family tickets (recommender.tickets.family_flags)
+    spec = {"anchor": items, "items": items, "level": level, "min_units": 2} if family else \
+        {"anchor": anchor, "items": items, "level": level}
     panel = store_period_metrics(lines, "attach", start, post_days=days, bundle=spec, catalog=catalog,
                                  stores=stores + control).set_index("store_id")
     panel = panel.dropna(subset=["pre", "post"])
@@ -167,7 +169,8 @@ def measure_bundle(lines: pd.DataFrame, launch: dict, bundle: dict, *, catalog: 
     u, lo, hi = r["estimate"], r["ci_low"], r["ci_high"]
     A = float(t["post_tickets"].sum())
     a = float((t["post"] * t["post_tickets"]).sum())  # test-store post anchor tickets holding the set
-    addon_units = _missing_addon_units(lines, bundle, stores, start, catalog)
+    # a mix & match taker adds a second unit of the family (one add-on's price and margin)
+    addon_units = 1.0 if family else _missing_addon_units(lines, bundle, stores, start, catalog)
     comps = bundle.get("components") or []
     addon_skus = set()
     revenue = 0.0
@@ -175,7 +178,7 @@ def measure_bundle(lines: pd.DataFrame, launch: dict, bundle: dict, *, catalog: 
         if comp.get("role") == "addon":
             addon_skus.add(comp.get("sku"))
             revenue += float(comp.get("unit_price", 0.0)) * float(comp.get("quantity", 1))
-    n_addons = max(len(bundle["addons"]), 1)
+    n_addons = 1 if family else max(len(bundle["addons"]), 1)
     revenue *= addon_units / n_addons
     margin_per_taker = float(bundle.get("added_margin") or 0.0) * addon_units / n_addons
     saving = float(bundle.get("saving") or 0.0)

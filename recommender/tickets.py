@@ -388,6 +388,32 @@ def bundle_flags(lines: pd.DataFrame, anchor_items: Iterable, bundle_items: Iter
                          "has_bundle": distinct == len(bundle)})
 
 
+def family_flags(lines: pd.DataFrame, family_items: Iterable, *, min_units: float = 2, level: str = "sku",
+                 catalog: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Return per receipt whether it holds the family (any member) and ``min_units`` or more units of it.
+
+    The take of a mix & match offer ("any 2 of a family", :mod:`recommender.mix_match`): units are the
+    summed quantity of the family's lines, in any mix of members. Same columns and row order as
+    :func:`bundle_flags` (``has_anchor``: holds the family; ``has_bundle``: holds 2+ units).
+
+    >>> lines = pd.DataFrame({"receipt_id": ["1", "1", "2", "3", "4"], "sku": ["red", "blue", "red", "red", "tea"],
+    ...                       "quantity": [1.0, 1.0, 1.0, 2.0, 1.0]})
+    >>> family_flags(lines, ["red", "blue"])[["has_anchor", "has_bundle"]].values.tolist()
+    [[True, True], [True, False], [True, True], [False, False]]
+    """
+    family = {str(b) for b in _as_list(family_items)}
+    if not family:
+        raise ValueError("family_items must name at least one item")
+    values = line_values(lines, catalog, level)
+    r, receipts = pd.factorize(lines["receipt_id"].astype("string"), use_na_sentinel=False)
+    n = len(receipts)
+    member = np.isin(values, list(family))
+    has_family = np.bincount(r, weights=member, minlength=n) > 0
+    units = np.bincount(r, weights=np.where(member, lines["quantity"].to_numpy(dtype="float64"), 0.0), minlength=n)
+    return pd.DataFrame({"receipt_id": pd.array(receipts, dtype="string"), "has_anchor": has_family,
+                         "has_bundle": has_family & (units >= min_units)})
+
+
 def _as_list(items) -> list:
     return [items] if isinstance(items, str) else list(items)
 

@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from recommender.errors import InputError
-from recommender.tickets import bundle_flags, receipt_table
+from recommender.tickets import bundle_flags, family_flags, receipt_table
 
 METRICS = ("atv", "upt", "attach")
 METHODS = ("welch", "permutation")
@@ -83,6 +83,14 @@ def _bundle_parts(bundle):
     return anchor, items, "sku"
 
 
+def _attach_flags(lines, bundle, catalog):
+    """Per receipt: is it a ticket of the offer (has_anchor) and did it take it (has_bundle)."""
+    anchor, items, level = _bundle_parts(bundle)
+    if isinstance(bundle, dict) and bundle.get("min_units"):  # a mix & match: 2+ units of the family
+        return family_flags(lines, items, min_units=bundle["min_units"], level=level, catalog=catalog)
+    return bundle_flags(lines, anchor, items, level=level, catalog=catalog)
+
+
 def store_period_metrics(lines: pd.DataFrame, metric: str = "atv", launch=None, pre_days=None, post_days=None,
                          bundle=None, winsorize=None, *, stores=None, catalog=None) -> pd.DataFrame:
     """Return one row per store with its pre and post value of ``metric``.
@@ -100,7 +108,9 @@ def store_period_metrics(lines: pd.DataFrame, metric: str = "atv", launch=None, 
     pre_days, post_days : int, optional
         Window lengths; default: all data before / from the launch.
     bundle : (anchor_items, bundle_items) or dict, optional
-        For ``metric="attach"``; a dict may give ``level`` (with ``catalog``).
+        For ``metric="attach"``; a dict may give ``level`` (with ``catalog``) and
+        ``min_units`` (a mix & match: family tickets holding that many units of
+        ``items``, :func:`recommender.tickets.family_flags`).
     winsorize : float, optional
         Cap each ticket's value (or units) at the ``1 - winsorize`` quantile of
         the pooled pre-period tickets of the stores analysed, so that a few
@@ -141,8 +151,7 @@ def store_period_metrics(lines: pd.DataFrame, metric: str = "atv", launch=None, 
         lines = lines[lines["store_id"].astype("string").isin(store_ids).fillna(False).to_numpy(dtype=bool)]
     tickets = receipt_table(lines)
     if metric == "attach":
-        anchor, items, level = _bundle_parts(bundle)
-        flags = bundle_flags(lines, anchor, items, level=level, catalog=catalog)
+        flags = _attach_flags(lines, bundle, catalog)
         keep = flags["has_anchor"].to_numpy()
         tickets = tickets[keep]
         value = (flags["has_bundle"].to_numpy()[keep]).astype("float64")
@@ -566,8 +575,7 @@ def _weekly(lines, metric, bundle=None, catalog=None, before=None):
     """Per store and week (Monday): numerator and denominator sums of the metric."""
     tickets = receipt_table(lines)
     if metric == "attach":
-        anchor, items, level = _bundle_parts(bundle)
-        flags = bundle_flags(lines, anchor, items, level=level, catalog=catalog)
+        flags = _attach_flags(lines, bundle, catalog)
         keep = flags["has_anchor"].to_numpy()
         tickets = tickets[keep].assign(num=flags["has_bundle"].to_numpy()[keep].astype("float64"))
     elif metric == "atv":

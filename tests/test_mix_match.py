@@ -130,11 +130,78 @@ def test_family_names_and_chinese_copy():
         "reason_zh": "保温杯任选2件¥70.20，立省10%"}
 
 
-def test_a_launched_mix_and_match_is_not_measured_as_a_set_of_all_its_members():
-    from recommender.measure import measure_bundle
+def _launch_shop(seed=11):
+    """Four test and four control stores, 8 weeks before and 4 after 2025-04-01. A third of the receipts hold
+    lunch bags: one unit, two designs, or one design twice. In the test stores after the launch, 2+ units are
+    more common (the offer); other lines (pens, mugs) never count."""
+    rng = np.random.default_rng(seed)
+    rows, start = [], pd.Timestamp("2025-04-01")
+    for store in [f"T{i}" for i in range(4)] + [f"C{i}" for i in range(4)]:
+        base = rng.uniform(0.15, 0.35)
+        for r in range(360):
+            post = r % 3 == 0
+            ts = start + pd.Timedelta(hours=int(rng.integers(0, 28 * 24))) if post else \
+                start - pd.Timedelta(hours=int(rng.integers(1, 56 * 24)))
+            two = base + (0.25 if post and store.startswith("T") else 0.0) + rng.normal(0, 0.03)
+            lines = []
+            if rng.random() < 0.35:
+                if rng.random() < two:
+                    if rng.random() < 0.5:
+                        lines += [(b, 1) for b in rng.choice(list(BAGS), 2, replace=False)]
+                    else:
+                        lines.append((str(rng.choice(list(BAGS))), 2))
+                else:
+                    lines.append((str(rng.choice(list(BAGS))), 1))
+            lines += [(o, int(rng.integers(1, 3))) for o in ("pen", "mug") if rng.random() < 0.4] or [("card", 1)]
+            rows += [{"receipt_id": f"{store}-{r}", "store_id": store, "timestamp": ts, "sku": s, "quantity": float(q),
+                      "line_amount": 10.0 * q} for s, q in lines]
+    return pd.DataFrame(rows)
 
-    lines, _ = _shop()
-    out = measure_bundle(lines.assign(store_id="S1"), {"stores": ["S1"], "from": "2025-04-01"},
-                         {"anchor": ["b1"], "addons": ["b2", "b3"], "discount_type": "mix_match", "name": "bags"},
-                         days=7)
-    assert out["attach_uplift"] is None and "not measured yet" in out["warnings"][0]
+
+MM_BUNDLE = {"bundle_id": "MM1", "name": "LUNCH BAG", "department": "gifts", "level": "sku", "anchor": ["b1"],
+             "addons": ["b2", "b3"], "items": ["b1", "b2", "b3"], "discount_type": "mix_match",
+             "components": [{"sku": "b1", "role": "anchor", "quantity": 1, "unit_price": 10.0},
+                            {"sku": "b2", "role": "addon", "quantity": 1, "unit_price": 10.0}],
+             "regular_price": 20.0, "bundle_price": 17.0, "saving": 3.0, "saving_pct": 0.15, "discount_cost": 3.0,
+             "added_margin": 6.0}
+
+
+def test_a_launched_mix_and_match_is_measured_by_family_tickets_with_two_or_more_units():
+    """The attach rate of "any 2 LUNCH BAG" is the share of bag tickets with 2+ bag units (any mix), test vs
+    control, before vs after, with the interval every offer gets; counted here independently with pandas."""
+    from recommender.launch import project_bundle
+    from recommender.measure import attach_did, measure_launch
+
+    lines = _launch_shop()
+    stores, control = [f"T{i}" for i in range(4)], [f"C{i}" for i in range(4)]
+    launch = {"launch_id": "L-mm", "name": "bags", "from": "2025-04-01", "to": "2025-04-28", "stores": stores,
+              "control_stores": control, "bundles": [dict(MM_BUNDLE)]}
+    got = measure_launch(lines, launch)["bundles"][0]
+
+    bags = lines[lines["sku"].isin(list(BAGS))]
+    per = bags.groupby("receipt_id").agg(store=("store_id", "first"), ts=("timestamp", "first"),
+                                         units=("quantity", "sum"))
+    per["post"], per["took"] = per["ts"] >= pd.Timestamp("2025-04-01"), per["units"] >= 2
+    rate = per.groupby(["store", "post"])["took"].mean().unstack()
+    n = per.groupby(["store", "post"]).size().unstack()
+    change = rate[True] - rate[False]
+    did = change[stores].mean() - change[control].mean()
+    assert did > 0.1  # the planted effect is there to be found
+    assert got["attach_uplift"] == pytest.approx(did, abs=1e-12)
+    ref = attach_did(rate.loc[stores, False], rate.loc[stores, True], n.loc[stores, True],
+                     rate.loc[control, False], rate.loc[control, True])
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((ref["ci_low"], ref["ci_high"]), abs=1e-12)
+    assert got["ci_low"] < did < got["ci_high"] and got["p_value"] == pytest.approx(ref["p_value"])
+    A = int(n.loc[stores, True].sum())
+    a = int(per[per["post"] & per["store"].isin(stores)]["took"].sum())
+    assert got["anchor_tickets"] == A and got["attach_rate_after_test"] == pytest.approx(a / A)
+    assert got["takers"] == pytest.approx(did * A)
+    # a taker adds one bag: its price and margin; every 2+ ticket is paid the saving
+    store_weeks = 4 * 28 / 7
+    assert got["incremental_sales"] == pytest.approx((did * A * 10.0 - (a - did * A) * 3.0) / store_weeks)
+    assert got["incremental_margin"] == pytest.approx((did * A * 6.0 - a * 3.0) / store_weeks)
+    assert not any("not measured" in w for w in got["warnings"])
+    # the projection at launch counts the same take (bag tickets with 2+ units, the 4 weeks before)
+    proj = project_bundle(lines, MM_BUNDLE, stores, "2025-04-01", weeks=4)
+    before = per[~per["post"] & per["store"].isin(stores) & (per["ts"] >= pd.Timestamp("2025-03-04"))]
+    assert proj["attach_rate_before"] == pytest.approx(before["took"].mean())
