@@ -96,12 +96,15 @@ def use_system_memory_pool() -> None:
         pa.set_memory_pool(pa.system_memory_pool())
 
 
-def _json_labels(labels: list) -> list:
-    """Each label JSON-quoted once, as :func:`recommender.runs.write_run` writes tuple columns."""
-    return [json.dumps(str(x), ensure_ascii=False) for x in labels]
+def _itemset_text(items: list, labels: list) -> np.ndarray:
+    """Each itemset as the JSON array of its labels that :func:`recommender.runs.write_run` writes.
 
+    Each label is JSON-quoted once, and only those in an itemset (a tenth of the items of the FIMI-shaped file).
 
-def _itemset_text(items: list, quoted: list) -> np.ndarray:
+    >>> _itemset_text([(0,), (0, 2)], ["a", "b", "中"]).tolist()
+    ['["a"]', '["a", "中"]']
+    """
+    quoted = {i: json.dumps(str(labels[i]), ensure_ascii=False) for i in {i for t in items for i in t}}
     out = np.empty(len(items), dtype=object)
     out[:] = ["[" + ", ".join(quoted[i] for i in t) + "]" for t in items]
     return out
@@ -216,8 +219,7 @@ def mine_basket_file(path, options: LoadOptions, params, out_dir, progress=None,
     timings["substitutes"] = time.perf_counter() - t
     say(5, 5, f"{len(items):,} itemsets, {len(rules):,} rules, 0 substitute pairs")
 
-    quoted = _json_labels(sku_list)
-    itemset_text = _itemset_text(items, quoted)
+    itemset_text = _itemset_text(items, sku_list)
     itemsets = pa.table({"items": strings(itemset_text), "size": from_numpy(sizes), "count": from_numpy(counts),
                          "support": from_numpy(counts / n)})
     rule_table = pa.table({"antecedents": strings(itemset_text[rules.antecedent]),
