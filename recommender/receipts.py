@@ -423,6 +423,26 @@ def _column(frame: pd.DataFrame, cols: dict, fld: str):
     return key.mask(anymissing)
 
 
+def outside_window(ts: pd.Series, opts: LoadOptions) -> pd.Series:
+    """Lines outside the slice of ``opts`` (``months``, ``since``, ``until``; days inclusive) or without a date.
+
+    >>> ts = pd.Series(pd.to_datetime(["2025-01-31 18:00", "2025-02-28 20:00", "2025-03-01 09:00", None]))
+    >>> outside_window(ts, LoadOptions(since="2025-01-31", until="2025-02-28")).tolist()
+    [False, False, True, True]
+    >>> outside_window(ts, LoadOptions(months=(1, 3))).tolist()
+    [False, True, False, True]
+    """
+    day = ts.dt.normalize()
+    outside = ts.isna()
+    if opts.months:
+        outside |= ~ts.dt.month.isin([int(m) for m in opts.months])
+    if opts.since:
+        outside |= day < pd.Timestamp(opts.since)
+    if opts.until:
+        outside |= day > pd.Timestamp(opts.until)
+    return outside
+
+
 def _clean(frame: pd.DataFrame, table: Table, cols: dict, opts: LoadOptions, path: Path):
     n = len(frame)
     reason = pd.Series(pd.NA, index=frame.index, dtype="object")
@@ -515,16 +535,7 @@ def _clean(frame: pd.DataFrame, table: Table, cols: dict, opts: LoadOptions, pat
                              f"{_label(cols, 'timestamp')!r} holds no date", path=path,
                              hint="give the format with --date-format, or map another column with "
                                   "--map timestamp=COLUMN")
-        day = ts.dt.normalize()
-        outside = pd.Series(False, index=frame.index)
-        if opts.months:
-            outside |= ~ts.dt.month.isin([int(m) for m in opts.months])
-        if opts.since:
-            outside |= day < pd.Timestamp(opts.since)
-        if opts.until:
-            outside |= day > pd.Timestamp(opts.until)
-        outside |= ts.isna()
-        reject(outside, "outside date range", _label(cols, "timestamp"))
+        reject(outside_window(ts, opts), "outside date range", _label(cols, "timestamp"))
     if opts.stores is not None:
         reject(~store.isin(list(opts.stores)).fillna(False), "outside stores", _label(cols, "store_id"))
 

@@ -47,8 +47,8 @@ import pandas as pd
 from recommender.basket_text import _WHITESPACE
 from recommender.errors import InputError
 from recommender.receipts import (PARSE_REASONS, REASONS, Accounting, LoadOptions, Receipts, _column,
-                                  _label, _text, check_rejected_share, implausible_read, parse_numbers, parse_timestamps,
-                                  resolve_columns, timestamp_from_key)
+                                  _label, _text, check_rejected_share, implausible_read, outside_window, parse_numbers,
+                                  parse_timestamps, resolve_columns, timestamp_from_key)
 from recommender.spark.clean import LOCAL_TYPES, native_clean
 
 __all__ = ["SparkReceipts", "load_receipts_spark", "write_rejects_parquet"]
@@ -328,16 +328,7 @@ def _local_stage(frame: pd.DataFrame, cols: dict, opts: LoadOptions, decimal: st
             nonprod |= sku.str.fullmatch(opts.non_product_pattern).fillna(False)
         reject2(nonprod, "non-product code", _label(cols, "sku"))
     if slicing:
-        day = ts.dt.normalize()
-        outside = pd.Series(False, index=idx)
-        if opts.months:
-            outside |= ~ts.dt.month.isin([int(m) for m in opts.months])
-        if opts.since:
-            outside |= day < pd.Timestamp(opts.since)
-        if opts.until:
-            outside |= day > pd.Timestamp(opts.until)
-        outside |= ts.isna()
-        reject2(outside, "outside date range", _label(cols, "timestamp"))
+        reject2(outside_window(ts, opts), "outside date range", _label(cols, "timestamp"))
     if opts.stores is not None:
         reject2(~store.isin(list(opts.stores)).fillna(False), "outside stores", _label(cols, "store_id"))
 
