@@ -91,6 +91,59 @@ def _attach_flags(lines, bundle, catalog):
     return bundle_flags(lines, anchor, items, level=level, catalog=catalog)
 
 
+def _ticket_values(lines: pd.DataFrame, metric, bundle, catalog, store_ids=None) -> pd.DataFrame:
+    """One row per ticket with a value of ``metric``: store_id, timestamp, value (stores and dates known)."""
+    if store_ids is not None:
+        lines = lines[lines["store_id"].astype("string").isin(store_ids).fillna(False).to_numpy(dtype=bool)]
+    tickets = receipt_table(lines)
+    if metric == "attach":
+        flags = _attach_flags(lines, bundle, catalog)
+        keep = flags["has_anchor"].to_numpy()
+        tickets = tickets[keep]
+        value = (flags["has_bundle"].to_numpy()[keep]).astype("float64")
+    elif metric == "atv":
+        keep = tickets["amount"].notna().to_numpy()
+        tickets = tickets[keep]
+        value = tickets["amount"].to_numpy(dtype="float64")
+    elif metric == "upt":
+        value = tickets["units"].to_numpy(dtype="float64")
+    else:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    keep = tickets["store_id"].notna().to_numpy() & tickets["timestamp"].notna().to_numpy()
+    return pd.DataFrame({"store_id": tickets["store_id"].to_numpy()[keep],
+                         "timestamp": tickets["timestamp"].to_numpy()[keep], "value": value[keep]})
+
+
+def _panel_sums(lines, metric, launch, pre_days, post_days, bundle, winsorize, store_ids, catalog):
+    """Per period ("pre", "post") and store: the exact sum and number of ticket values; and the winsorising cap.
+
+    Returns ``({"pre": frame, "post": frame}, cap)``, each frame store_id, sum, size (any order). Spark lines are
+    counted by :func:`recommender.spark.counts.panel_sums`.
+    """
+    from recommender.tickets import _is_spark
+
+    if _is_spark(lines):
+        from recommender.spark.counts import panel_sums
+
+        return panel_sums(lines, metric, launch, pre_days, post_days, bundle, winsorize, store_ids, catalog)
+    from recommender.sums import group_sum
+
+    tickets = _ticket_values(lines, metric, bundle, catalog, store_ids)
+    value = tickets["value"].to_numpy(dtype="float64")
+    pre, post = _windows(tickets["timestamp"], launch, pre_days, post_days)
+    cap = None
+    if winsorize is not None and metric != "attach" and pre.any():
+        cap = float(np.quantile(value[pre], 1.0 - winsorize))
+        value = np.minimum(value, cap)
+    out = {}
+    for flag, mask in (("pre", pre), ("post", post)):
+        codes, stores = pd.factorize(pd.Series(tickets["store_id"].to_numpy()[mask], dtype=object), sort=True)
+        out[flag] = pd.DataFrame({"store_id": np.asarray(stores, dtype=object),
+                                  "sum": group_sum(codes, value[mask], len(stores)),
+                                  "size": np.bincount(codes, minlength=len(stores))})
+    return out, cap
+
+
 def store_period_metrics(lines: pd.DataFrame, metric: str = "atv", launch=None, pre_days=None, post_days=None,
                          bundle=None, winsorize=None, *, stores=None, catalog=None) -> pd.DataFrame:
     """Return one row per store with its pre and post value of ``metric``.
@@ -143,36 +196,18 @@ def store_period_metrics(lines: pd.DataFrame, metric: str = "atv", launch=None, 
     if winsorize is not None and not 0 < winsorize < 0.5:
         raise ValueError("winsorize is the share of tickets to cap, e.g. 0.01; it must be in (0, 0.5)")
     for col in ("store_id", "timestamp"):
-        if col not in lines:
+        if col not in lines.columns:
             raise InputError(f"measuring uplift needs a {col} column in the receipts")
     launch = pd.Timestamp(launch)
     store_ids = _store_list(stores, "stores") or None
-    if store_ids is not None:
-        lines = lines[lines["store_id"].astype("string").isin(store_ids).fillna(False).to_numpy(dtype=bool)]
-    tickets = receipt_table(lines)
-    if metric == "attach":
-        flags = _attach_flags(lines, bundle, catalog)
-        keep = flags["has_anchor"].to_numpy()
-        tickets = tickets[keep]
-        value = (flags["has_bundle"].to_numpy()[keep]).astype("float64")
-    elif metric == "atv":
-        keep = tickets["amount"].notna().to_numpy()
-        tickets = tickets[keep]
-        value = tickets["amount"].to_numpy(dtype="float64")
-    else:
-        value = tickets["units"].to_numpy(dtype="float64")
-    keep = tickets["store_id"].notna().to_numpy() & tickets["timestamp"].notna().to_numpy()
-    tickets, value = tickets[keep], value[keep]
-    pre, post = _windows(tickets["timestamp"], launch, pre_days, post_days)
-    cap = None
-    if winsorize is not None and metric != "attach" and pre.any():
-        cap = float(np.quantile(value[pre], 1.0 - winsorize))
-        value = np.minimum(value, cap)
-    frame = pd.DataFrame({"store_id": tickets["store_id"].to_numpy(), "value": value, "pre": pre, "post": post})
+    sums, cap = _panel_sums(lines, metric, launch, pre_days, post_days, bundle, winsorize, store_ids, catalog)
     rows = []
     for flag in ("pre", "post"):
-        part = frame[frame[flag]].groupby("store_id", sort=True)["value"].agg(["mean", "size"])
-        rows.append(part.rename(columns={"mean": flag, "size": f"{flag}_tickets"}))
+        part = sums[flag]
+        part = pd.DataFrame({flag: part["sum"].to_numpy(dtype="float64") / part["size"].to_numpy(dtype="float64"),
+                             f"{flag}_tickets": part["size"].to_numpy(dtype=np.int64)},
+                            index=pd.Index(part["store_id"].tolist(), dtype=object, name="store_id"))
+        rows.append(part.sort_index())
     out = rows[0].join(rows[1], how="outer")
     out.index.name = "store_id"
     out = out.reset_index()
@@ -573,31 +608,45 @@ def measure_uplift(lines: pd.DataFrame, launch, test_stores, control_stores=None
 
 def _weekly(lines, metric, bundle=None, catalog=None, before=None):
     """Per store and week (Monday): numerator and denominator sums of the metric."""
-    tickets = receipt_table(lines)
-    if metric == "attach":
-        flags = _attach_flags(lines, bundle, catalog)
-        keep = flags["has_anchor"].to_numpy()
-        tickets = tickets[keep].assign(num=flags["has_bundle"].to_numpy()[keep].astype("float64"))
-    elif metric == "atv":
-        tickets = tickets[tickets["amount"].notna()].assign(num=lambda t: t["amount"])
-    elif metric == "upt":
-        tickets = tickets.assign(num=tickets["units"])
-    else:
-        raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
-    tickets = tickets[tickets["store_id"].notna() & tickets["timestamp"].notna()]
-    if before is not None:
-        tickets = tickets[tickets["timestamp"] < pd.Timestamp(before)]
-    day = tickets["timestamp"].dt.normalize()
-    week = day - pd.to_timedelta(day.dt.day_of_week, unit="D")
-    frame = pd.DataFrame({"store_id": tickets["store_id"].astype(object).to_numpy(), "week": week.to_numpy(),
-                          "num": tickets["num"].to_numpy(dtype="float64")})
-    grouped = frame.groupby(["store_id", "week"]).agg(num=("num", "sum"), den=("num", "size"))
-    num = grouped["num"].unstack("week", fill_value=0.0)
-    den = grouped["den"].unstack("week", fill_value=0).astype("float64")
+    sums, days = _weekly_sums(lines, metric, bundle, catalog, before)
+    num = pd.Series(sums["num"].to_numpy(dtype="float64"),
+                    index=pd.MultiIndex.from_arrays([pd.Index(sums["store_id"].tolist(), dtype=object),
+                                                     pd.DatetimeIndex(sums["week"])], names=["store_id", "week"]))
+    den = pd.Series(sums["den"].to_numpy(dtype="float64"), index=num.index)
+    num = num.sort_index().unstack("week", fill_value=0.0)
+    den = den.sort_index().unstack("week", fill_value=0.0)
     # days with data in each week (all stores together), to tell partial weeks
-    days = pd.Series(day.to_numpy()).groupby(week.to_numpy()).nunique()
     num.attrs["days"] = days.reindex(num.columns, fill_value=0)
     return num, den
+
+
+def _weekly_sums(lines, metric, bundle=None, catalog=None, before=None):
+    """Per (store, week): the exact sum (num) and number (den) of ticket values; per week: days with tickets.
+
+    Spark lines are counted by :func:`recommender.spark.counts.weekly_sums`.
+    """
+    from recommender.tickets import _is_spark
+
+    if _is_spark(lines):
+        from recommender.spark.counts import weekly_sums
+
+        return weekly_sums(lines, metric, bundle, catalog, before)
+    from recommender.sums import group_sum
+
+    tickets = _ticket_values(lines, metric, bundle, catalog)
+    if before is not None:
+        tickets = tickets[(tickets["timestamp"] < pd.Timestamp(before)).to_numpy(dtype=bool)]
+    day = tickets["timestamp"].dt.normalize()
+    week = day - pd.to_timedelta(day.dt.day_of_week, unit="D")
+    keys = pd.MultiIndex.from_arrays([pd.Index(tickets["store_id"].to_numpy(), dtype=object),
+                                      pd.DatetimeIndex(week)])
+    codes, uniq = pd.factorize(keys)
+    sums = pd.DataFrame({"store_id": uniq.get_level_values(0).to_numpy(dtype=object),
+                         "week": uniq.get_level_values(1).to_numpy(),
+                         "num": group_sum(codes, tickets["value"].to_numpy(dtype="float64"), len(uniq)),
+                         "den": np.bincount(codes, minlength=len(uniq))})
+    days = pd.Series(day.to_numpy()).groupby(week.to_numpy()).nunique()
+    return sums, days
 
 
 def match_control_stores(lines: pd.DataFrame, test_stores, launch, n=None, metric: str = "atv", *,

@@ -66,26 +66,22 @@ class Collected:
         monkeypatch.setattr(DataFrame, "toPandas", counted_pandas)
 
 
-@pytest.fixture
-def lines_both(spark_session):
-    """(embedded lines, Spark lines) of a file, read with the same options."""
+@pytest.fixture(scope="module")
+def demo_lines(demo_slice, spark_session):
+    """(embedded lines, Spark lines) of the demo slice, read once for the module."""
     from recommender.spark.load import load_receipts_spark
 
-    def read(path, **opts):
-        from recommender.receipts import LoadOptions
-
-        o = LoadOptions(**opts)
-        return load_receipts(path, o).lines, load_receipts_spark(str(path), o, spark=spark_session).lines.persist()
-
-    return read
+    theirs = load_receipts_spark(str(demo_slice), spark=spark_session).lines.persist()
+    yield load_receipts(demo_slice).lines, theirs
+    theirs.unpersist()
 
 
-def test_ticket_counts_equal_on_the_demo(demo_data, demo_slice, lines_both, monkeypatch):
+def test_ticket_counts_equal_on_the_demo(demo_data, demo_lines, monkeypatch):
     from recommender.catalog import load_catalog
     from recommender.tickets import overlap_report, store_totals, ticket_metrics
 
     catalog = load_catalog(demo_data / "catalog.csv")
-    ours, theirs = lines_both(demo_slice)
+    ours, theirs = demo_lines
     seen = Collected(monkeypatch, theirs)
     pd.testing.assert_frame_equal(store_totals(theirs, "week"), store_totals(ours, "week"), check_exact=True)
     expected = ticket_metrics(ours, catalog, "sku", "week")
@@ -134,3 +130,62 @@ def test_tickets_command_on_online_retail_writes_the_same_files(retail_slice, sp
                                  "--out", out, "--json")
     assert (tmp_path / "spark.csv").read_bytes() == (tmp_path / "auto.csv").read_bytes()
     assert outs["spark"] == outs["auto"] and len(outs["auto"]["metrics"]) > 100
+
+
+def test_uplift_on_the_demo_equals_the_embedded_measure(demo_data, demo_lines, monkeypatch):
+    # every metric, winsorised (the cap is numpy's quantile from two order statistics found by Spark), CUPED,
+    # windows; control matching and the minimum detectable effect from the weekly sums
+    from recommender.catalog import load_catalog
+    from recommender.uplift import match_control_stores, measure_uplift, minimum_detectable_effect
+
+    catalog = load_catalog(demo_data / "catalog.csv")
+    ours, theirs = demo_lines
+    launch = ours["timestamp"].min() + (ours["timestamp"].max() - ours["timestamp"].min()) / 2
+    test, control = ["S01", "S02", "S03"], ["S04", "S05", "S06"]
+    bundle = {"anchor": ["beverages"], "items": ["beverages", "snacks"], "level": "category"}
+    seen = Collected(monkeypatch, theirs)
+    for kw in (dict(metric="atv", winsorize=0.0137, cuped=True), dict(metric="upt", pre_days=20, post_days=10),
+               dict(metric="attach", bundle=bundle)):
+        expected = measure_uplift(ours, launch, test, control, catalog=catalog, min_tickets=5, **kw)
+        got = measure_uplift(theirs, launch, test, control, catalog=catalog, min_tickets=5, **kw)
+        assert json.dumps(got, default=str) == json.dumps(expected, default=str)
+        assert expected["n_tickets"] > 100
+    assert expected["estimate"] != 0
+    pd.testing.assert_frame_equal(match_control_stores(theirs, test, launch, n=3),
+                                  match_control_stores(ours, test, launch, n=3), check_exact=True)
+    mde = minimum_detectable_effect(ours, test, control, 1, launch="2025-01-20")  # two whole weeks before it
+    assert minimum_detectable_effect(theirs, test, control, 1, launch="2025-01-20") == mde
+    assert seen.sizes and max(seen.sizes) < 500 < len(ours)
+
+
+def test_linear_quantile_is_numpys():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from recommender.sums import linear_quantile
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60), st.floats(0.5, 1.0))
+    def check(values, q):
+        v = np.array(values)
+        s = np.sort(v)
+        assert linear_quantile(len(v), q, lambda k: s[k]) == np.quantile(v, q)
+
+    check()
+
+
+def test_uplift_command_on_a_spark_run_folder(demo_slice, spark_session, tmp_path, capsys):
+    # a run made in Spark: uplift and tickets given the run folder read its receipts in Spark and print what the
+    # embedded engine prints for the same file
+    from recommender.pipeline import MiningParams
+    from recommender.spark.load import load_receipts_spark
+    from recommender.spark.pipeline import mine_to_folder_spark
+
+    receipts = load_receipts_spark(str(demo_slice), spark=spark_session)
+    _, run = mine_to_folder_spark(receipts, tmp_path / "run", None, MiningParams(min_support=0.01),
+                                  source={"load_options": {}, "catalog": None})
+    args = ["--launch", "2025-01-12", "--test-stores", "S01,S02,S03", "--control-stores", "S04,S05,S06",
+            "--metric", "upt", "--winsorize", "0.01", "--json"]
+    expected = _cli_json(capsys, "uplift", demo_slice, *args)
+    assert _cli_json(capsys, "uplift", run, *args) == expected
+    assert expected["n_tickets"] > 100
