@@ -180,6 +180,8 @@ def _window(ts: pd.Series, weeks) -> tuple[np.ndarray, pd.Timestamp | None, pd.T
 
 
 def _check_lines(lines: pd.DataFrame) -> pd.DataFrame:
+    if _is_spark(lines):
+        return lines  # the Spark loader's canonical columns
     missing = [c for c in ("receipt_id", "sku") if c not in lines.columns]
     if missing:
         raise InputError(f"the receipt lines have no {', '.join(missing)} column(s)",
@@ -201,6 +203,24 @@ def _check_lines(lines: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _is_spark(lines) -> bool:
+    from recommender.tickets import _is_spark as spark
+
+    return spark(lines)
+
+
+def _price_counts(lines) -> pd.DataFrame:
+    """Lines per (SKU, unit price rounded to cents), prices above 0: sku, price, n (any order)."""
+    if _is_spark(lines):
+        from recommender.spark.bundle_counts import price_counts
+
+        return price_counts(lines)
+    seen = pd.DataFrame({"sku": lines["sku"].astype("string"),
+                         "price": pd.to_numeric(lines["unit_price"], errors="coerce").round(2)})
+    seen = seen[seen["price"] > 0]
+    return seen.groupby(["sku", "price"], sort=True).size().rename("n").reset_index()
+
+
 def regular_prices(lines: pd.DataFrame, catalog: pd.DataFrame) -> pd.Series:
     """Regular unit price per SKU: the catalog's ``price``, else the most common price in the receipts.
 
@@ -212,10 +232,7 @@ def regular_prices(lines: pd.DataFrame, catalog: pd.DataFrame) -> pd.Series:
     >>> regular_prices(lines, cat).to_dict()
     {'a': 10.0, 'b': 5.0}
     """
-    seen = pd.DataFrame({"sku": lines["sku"].astype("string"),
-                         "price": pd.to_numeric(lines["unit_price"], errors="coerce").round(2)})
-    seen = seen[seen["price"] > 0]
-    counts = seen.groupby(["sku", "price"], sort=True).size().rename("n").reset_index()
+    counts = _price_counts(lines)
     counts = counts.sort_values(["sku", "n", "price"], ascending=[True, False, False], kind="stable")
     observed = counts.drop_duplicates("sku").set_index("sku")["price"]
     out = observed.copy()
@@ -246,8 +263,13 @@ def eligible_skus(lines: pd.DataFrame, catalog: pd.DataFrame, inactive_weeks=8) 
     cat = catalog.drop_duplicates("sku").set_index(catalog.drop_duplicates("sku")["sku"].astype(str))
     cost = pd.to_numeric(cat["unit_cost"], errors="coerce") if "unit_cost" in cat.columns else pd.Series(
         np.nan, index=cat.index)
-    mask, _, _ = _window(lines["timestamp"], inactive_weeks)
-    recent = set(lines.loc[mask, "sku"].astype(str))
+    if _is_spark(lines):
+        from recommender.spark.bundle_counts import recent_skus
+
+        recent = recent_skus(lines, inactive_weeks)
+    else:
+        mask, _, _ = _window(lines["timestamp"], inactive_weeks)
+        recent = set(lines.loc[mask, "sku"].astype(str))
     frame = pd.DataFrame({"price": price}).join(pd.DataFrame({"unit_cost": cost}), how="outer")
     frame["margin"] = frame["price"] - frame["unit_cost"]
     frame["active"] = frame.index.isin(list(recent))
@@ -270,6 +292,24 @@ def store_best_sellers(lines: pd.DataFrame, catalog: pd.DataFrame, level: str, u
     [['S1', 'tie', 't1'], ['S2', 'tie', 't2']]
     """
     lines = _check_lines(lines)
+    agg = _seller_counts(lines, catalog, level, usable_skus, weeks)
+    agg = agg.sort_values(["store", "label", "units", "receipts", "sku"],
+                          ascending=[True, True, False, False, True], kind="stable")
+    best = agg.drop_duplicates(["store", "label"]).reset_index(drop=True)
+    stores = np.empty(len(best), dtype=object)
+    stores[:] = [None if s == _NO_STORE else str(s) for s in best["store"]]
+    best["store"] = stores
+    return best
+
+
+def _seller_counts(lines, catalog, level, usable_skus, weeks) -> pd.DataFrame:
+    """Per (store, label, usable SKU) in the last ``weeks`` weeks: exact units and distinct receipts (any order)."""
+    if _is_spark(lines):
+        from recommender.spark.bundle_counts import seller_counts
+
+        return seller_counts(lines, catalog, level, usable_skus, weeks)
+    from recommender.sums import group_sum
+
     mask, _, _ = _window(lines["timestamp"], weeks)
     recent = lines.loc[mask & lines["sku"].astype(str).isin(set(usable_skus)).to_numpy()]
     labels = _labels(recent["sku"], catalog, level)
@@ -278,15 +318,11 @@ def store_best_sellers(lines: pd.DataFrame, catalog: pd.DataFrame, level: str, u
                           "receipt_id": recent["receipt_id"]})
     frame = frame[frame["label"].notna()]
     frame["store"] = frame["store"].fillna(_NO_STORE)
-    agg = frame.groupby(["store", "label", "sku"], sort=True).agg(units=("units", "sum"),
-                                                                  receipts=("receipt_id", "nunique")).reset_index()
-    agg = agg.sort_values(["store", "label", "units", "receipts", "sku"],
-                          ascending=[True, True, False, False, True], kind="stable")
-    best = agg.drop_duplicates(["store", "label"]).reset_index(drop=True)
-    stores = np.empty(len(best), dtype=object)
-    stores[:] = [None if s == _NO_STORE else str(s) for s in best["store"]]
-    best["store"] = stores
-    return best
+    keys = ["store", "label", "sku"]
+    agg = frame.groupby(keys, sort=True).agg(receipts=("receipt_id", "nunique")).reset_index()
+    codes = agg.set_index(keys).index.get_indexer(pd.MultiIndex.from_frame(frame[keys]))
+    agg.insert(3, "units", group_sum(codes, frame["units"].to_numpy(dtype="float64"), len(agg)))
+    return agg
 
 
 def _labels(skus: pd.Series, catalog, level) -> pd.Series:
@@ -520,7 +556,13 @@ def _label_departments(labels: pd.Series, depts: pd.Series) -> dict:
     pairs = pd.DataFrame({"label": labels.to_numpy(), "dept": depts.to_numpy()}).dropna()
     if pairs.empty:
         return {}
-    counts = pairs.groupby(["label", "dept"], sort=True).size().rename("n").reset_index()
+    return _most_common_dept(pairs.groupby(["label", "dept"], sort=True).size().rename("n").reset_index())
+
+
+def _most_common_dept(counts: pd.DataFrame) -> dict:
+    """Label -> its department with the most lines (ties: the first department by name); counts: label, dept, n."""
+    if counts.empty:
+        return {}
     counts = counts.sort_values(["label", "n", "dept"], ascending=[True, False, True], kind="stable")
     return dict(zip(counts.drop_duplicates("label")["label"].astype(str), counts.drop_duplicates("label")["dept"]))
 
@@ -567,6 +609,49 @@ def trip_gate(cands: pd.DataFrame, lines: pd.DataFrame, catalog: pd.DataFrame | 
     if dept is None or cands.empty:
         out["trip_tickets"], out["trip_lift"] = np.nan, np.nan
         return out
+    tests, per_set = [], []
+    items_of = [tuple(c) for c in cands["level_items"]]
+    for items, (pat, n_trip) in zip(items_of, _trip_patterns(items_of, lines, catalog, level, dept)):
+        k = len(items)
+        full = (1 << k) - 1
+
+        def cnt(required, pat=pat):
+            return sum(n for mask, n in pat.items() if mask & required == required)
+
+        n_set = cnt(full)
+        first = len(tests)
+        for j in range(k):
+            tests.append((n_set, cnt(full & ~(1 << j)), cnt(1 << j), n_trip))
+        if k > 2:  # and every pair on its own: two same-trip pairs glued together are not one set
+            for a, b in _pairs(range(k)):
+                tests.append((cnt((1 << a) | (1 << b)), cnt(1 << a), cnt(1 << b), n_trip))
+        lift = n_set * n_trip / max(cnt(1) * cnt(full & ~1), 1)
+        per_set.append((first, len(tests), n_trip, lift))
+    t = np.asarray(tests, dtype=float)
+    lifts = t[:, 0] * t[:, 3] / np.maximum(t[:, 1] * t[:, 2], 1.0)
+    q = bh_qvalues(fisher_greater(t[:, 0], t[:, 1], t[:, 2], t[:, 3]))
+    ok = (lifts >= min_lift) & (q <= fdr)
+    keep = np.array([bool(ok[a:b].all()) for a, b, _, _ in per_set])
+    out["trip_tickets"] = [x[2] for x in per_set]
+    out["trip_lift"] = [x[3] for x in per_set]
+    gates["same_trip_only"] += int((~keep).sum())
+    out = out[keep].reset_index(drop=True)
+    out.attrs["gates"] = gates
+    return out
+
+
+def _trip_patterns(items_of: list, lines, catalog, level: str, dept) -> list:
+    """Per set of labels (all lines, all dates): receipts per presence pattern and the tickets of its trip.
+
+    Returns one ``(patterns, n_trip)`` per set: ``patterns`` maps a bit mask (bit j: the receipt holds the
+    set's j-th label; receipts holding none are left out) to its receipts; ``n_trip`` counts the receipts
+    that visit one of the set's departments or hold one of its labels (every receipt when no label has a
+    department). Spark lines are counted by :func:`recommender.spark.bundle_counts.trip_patterns`.
+    """
+    if _is_spark(lines):
+        from recommender.spark.bundle_counts import trip_patterns
+
+        return trip_patterns(items_of, lines, catalog, level, dept)
     lines = _check_lines(lines)
     sku = lines["sku"].astype(str)
     labels = _labels(lines["sku"], catalog, level)
@@ -587,38 +672,17 @@ def trip_gate(cands: pd.DataFrame, lines: pd.DataFrame, catalog: pd.DataFrame | 
         j = col.get(key)
         return np.zeros(n, bool) if j is None else mat[:, [j]].toarray()[:, 0]
 
-    tests, per_set = [], []
-    for c in cands.itertuples(index=False):
-        items = list(c.level_items)
+    out = []
+    for items in items_of:
         has = np.column_stack([column(has_label, label_col, x) for x in items])
         depts = {label_dept.get(x) for x in items} - {None}
         trip = np.zeros(n, bool) if depts else np.ones(n, bool)
         for d in depts:
             trip |= column(has_dept, dept_col, d)
         trip |= has.any(axis=1)  # an item without a department still belongs to its own trip
-        n_trip = int(trip.sum())
-        n_set = int(has.all(axis=1).sum())
-        first = len(tests)
-        for j in range(len(items)):
-            rest = np.delete(has, j, axis=1).all(axis=1)
-            tests.append((n_set, int(rest.sum()), int(has[:, j].sum()), n_trip))
-        if len(items) > 2:  # and every pair on its own: two same-trip pairs glued together are not one set
-            for a, b in _pairs(range(len(items))):
-                tests.append((int((has[:, a] & has[:, b]).sum()), int(has[:, a].sum()), int(has[:, b].sum()),
-                              n_trip))
-        rest = has[:, 1:].all(axis=1)
-        lift = n_set * n_trip / max(int(has[:, 0].sum()) * int(rest.sum()), 1)
-        per_set.append((first, len(tests), n_trip, lift))
-    t = np.asarray(tests, dtype=float)
-    lifts = t[:, 0] * t[:, 3] / np.maximum(t[:, 1] * t[:, 2], 1.0)
-    q = bh_qvalues(fisher_greater(t[:, 0], t[:, 1], t[:, 2], t[:, 3]))
-    ok = (lifts >= min_lift) & (q <= fdr)
-    keep = np.array([bool(ok[a:b].all()) for a, b, _, _ in per_set])
-    out["trip_tickets"] = [x[2] for x in per_set]
-    out["trip_lift"] = [x[3] for x in per_set]
-    gates["same_trip_only"] += int((~keep).sum())
-    out = out[keep].reset_index(drop=True)
-    out.attrs["gates"] = gates
+        masks = has.astype(np.int64) @ (np.int64(1) << np.arange(len(items), dtype=np.int64))
+        counts = np.bincount(masks, minlength=1 << len(items))
+        out.append(({int(m): int(v) for m, v in enumerate(counts) if m and v}, int(trip.sum())))
     return out
 
 
@@ -638,6 +702,35 @@ def _presence(lines: pd.DataFrame, catalog, level):
     mat.sum_duplicates()
     sizes = np.diff(mat.indptr).astype(np.int64)
     return sp.csc_array(mat.astype(bool)), {u: i for i, u in enumerate(uniq)}, sizes
+
+
+def _size_patterns(items_of: list, lines, catalog, level: str) -> list:
+    """Per set of labels: receipts per (presence pattern, basket size), every receipt counted once.
+
+    Returns one ``(masks, sizes, counts)`` triple of int arrays per set: bit j of a mask says the receipts hold the
+    set's j-th label; sizes are distinct labels per receipt (0 for a receipt with none). Spark lines are counted
+    by :func:`recommender.spark.bundle_counts.size_patterns`.
+    """
+    if _is_spark(lines):
+        from recommender.spark.bundle_counts import size_patterns
+
+        return size_patterns(items_of, lines, catalog, level)
+    has_label, col, sizes = _presence(_check_lines(lines), catalog, level)
+    n = has_label.shape[0]
+    top = int(sizes.max(initial=0)) + 1
+
+    def column(label):
+        j = col.get(label)
+        return np.zeros(n, bool) if j is None else has_label[:, [j]].toarray()[:, 0]
+
+    out = []
+    for items in items_of:
+        has = np.column_stack([column(x) for x in items])
+        masks = has.astype(np.int64) @ (np.int64(1) << np.arange(len(items), dtype=np.int64))
+        counts = np.bincount(masks * top + sizes, minlength=(1 << len(items)) * top)
+        seen = np.flatnonzero(counts)
+        out.append((seen // top, seen % top, counts[seen]))
+    return out
 
 
 def size_gate(cands: pd.DataFrame, lines: pd.DataFrame, catalog: pd.DataFrame | None, level: str, *,
@@ -680,25 +773,24 @@ def size_gate(cands: pd.DataFrame, lines: pd.DataFrame, catalog: pd.DataFrame | 
     if cands.empty:
         out["size_adjusted_expected"], out["size_adjusted_lift"] = pd.Series(dtype=float), pd.Series(dtype=float)
         return out
-    has_label, col, sizes = _presence(_check_lines(lines), catalog, level)
-    n = has_label.shape[0]
-
-    def column(label):
-        j = col.get(label)
-        return np.zeros(n, bool) if j is None else has_label[:, [j]].toarray()[:, 0]
-
+    items_of = [tuple(c) for c in cands["level_items"]]
     tables, spans = [], []
-    for items in cands["level_items"]:
-        has = np.column_stack([column(x) for x in items])
+    for items, (masks, sizes, weights) in zip(items_of, _size_patterns(items_of, lines, catalog, level)):
+        k = len(items)
+
+        def holds(bits, masks=masks):
+            return masks & bits == bits
+
         first = len(tables)
-        for j in range(has.shape[1]):  # every item earns its place: (set - j) -> j
-            tables.append(size_adjusted_tables(np.delete(has, j, axis=1).all(axis=1), has[:, j], sizes))
+        full = (1 << k) - 1
+        for j in range(k):  # every item earns its place: (set - j) -> j
+            tables.append(size_adjusted_tables(holds(full & ~(1 << j)), holds(1 << j), sizes, weights))
         n_rules = len(tables) - first
-        if has.shape[1] > 2:  # and every pair on its own, both ways: two pairs glued together are not one set
-            for a in range(has.shape[1]):
-                for b in range(has.shape[1]):
+        if k > 2:  # and every pair on its own, both ways: two pairs glued together are not one set
+            for a in range(k):
+                for b in range(k):
                     if a != b:
-                        tables.append(size_adjusted_tables(has[:, a], has[:, b], sizes))
+                        tables.append(size_adjusted_tables(holds(1 << a), holds(1 << b), sizes, weights))
         spans.append((first, first + n_rules, len(tables)))
     observed, expected, p, _ = size_adjusted_test(tables)
     q = bh_qvalues(p)
@@ -778,6 +870,7 @@ class _Tickets:
         margin = info["margin"].reindex(period["sku"].astype(str)).to_numpy(dtype=float)
         margin = np.where(np.isfinite(margin), margin, 0.0) * period["quantity"].to_numpy(dtype=float)
         self.margin = sp.csc_array(sp.coo_array((margin, (r_codes, l_codes)), shape=(n, k)).tocsc())
+        self.line_r, self.line_l, self.line_margin = r_codes, l_codes, margin
         # Departments visited, for the trip of a set (see trip_gate); None: the whole file is the trip.
         self.dept_of, self.has_dept, self.dept_col = {}, None, {}
         if dept is not None:
@@ -817,6 +910,36 @@ class _Tickets:
     def by_store(self, mask, weights=None) -> np.ndarray:
         return np.bincount(self.store_code[mask], weights=None if weights is None else weights[mask],
                            minlength=len(self.stores))
+
+    def prepare(self, sets, subs_of) -> None:
+        """Nothing to do ahead here (:class:`recommender.spark.bundle_counts.SparkTickets` counts every set at once)."""
+
+    def offer_counts(self, labels, addons, subs_of) -> dict:
+        """Per store: gap and set tickets, gap tickets lacking each add-on, the margin of the lines of the
+        lacking add-ons' substitutes (exact sum), add-on units lacking; and the in-season counts."""
+        from recommender.sums import group_sum
+
+        has = self.columns(labels)
+        has_anchor, lack = has[:, 0], ~has[:, 1:]
+        gap = has_anchor & lack.any(axis=1)
+        full = has_anchor & ~lack.any(axis=1)
+        lack_n = [self.by_store(gap & lack[:, j]) for j in range(len(addons))]
+        codes, values = [], []
+        for j, addon in enumerate(addons):
+            cols = [self.col[x] for x in sorted(subs_of.get(addon, ())) if x in self.col]
+            if cols:
+                sel = np.isin(self.line_l, cols) & (gap & lack[:, j])[self.line_r]
+                codes.append(self.store_code[self.line_r[sel]])
+                values.append(self.line_margin[sel])
+        loss = group_sum(np.concatenate(codes) if codes else [], np.concatenate(values) if values else [],
+                         len(self.stores))
+        addons_all = has[:, 1:].all(axis=1)
+        trip = self.trip(labels, has)
+        on_trip = addons_all if trip is None else addons_all[trip]
+        season = (int((has_anchor & addons_all).sum()), int(has_anchor.sum()), int(on_trip.sum()), len(on_trip))
+        units = np.sum(lack_n, axis=0) if lack_n else np.zeros(len(self.stores), np.int64)
+        return {"gap": self.by_store(gap), "set": self.by_store(full), "lack": lack_n, "loss": loss,
+                "units": units, "season": season}
 
     def margin_of(self, labels) -> np.ndarray:
         """Per receipt, the margin of its lines with any of ``labels``."""
@@ -861,12 +984,18 @@ def _in_season(has: np.ndarray, min_lift: float, trip: np.ndarray | None = None,
     False
     """
     anchor, addons = has[:, 0], has[:, 1:].all(axis=1)
-    sets = int((anchor & addons).sum())
     on_trip = addons if trip is None else addons[trip]
-    rate, base = sets / max(int(anchor.sum()), 1), on_trip.mean() if len(on_trip) else 0.0
+    return _season_verdict(int((anchor & addons).sum()), int(anchor.sum()), int(on_trip.sum()), len(on_trip),
+                           min_lift, alpha)
+
+
+def _season_verdict(sets: int, n_anchor: int, n_addons: int, n_trip: int, min_lift: float, alpha: float) -> tuple:
+    """:func:`_in_season` from its counts: set tickets, anchor tickets, and the trip's tickets holding every
+    add-on and in all."""
+    rate, base = sets / max(n_anchor, 1), (np.float64(n_addons) / n_trip if n_trip else 0.0)
     lift = rate / base if base > 0 else 0.0
     # A handful of set tickets in the window is chance, not a season: the lift must also be significant.
-    p = float(fisher_greater(sets, int(anchor.sum()), int(on_trip.sum()), len(on_trip)))
+    p = float(fisher_greater(sets, n_anchor, n_addons, n_trip))
     if sets >= SEASON_MIN_SETS and lift >= min_lift and p <= alpha:
         return True, None
     return False, (f"not bought together in the season it would run: {sets} set ticket(s), lift {lift:.1f} "
@@ -1078,14 +1207,23 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
         raise InputError(f"--min-size-lift {min_size_lift} must be a number >= 0", hint="the default is 1.5")
     level = run.manifest.get("level", "sku")
     lines = _check_lines(lines)
-    lines, as_of_day = _as_of(lines, as_of)
     n_promoted = 0
-    all_stores = set(lines["store_id"].dropna().astype(str)) if "store_id" in lines else set()
-    if known_launches:
-        from recommender.launch import exclude_launches
+    if _is_spark(lines):
+        from recommender.spark import bundle_counts
 
-        lines = exclude_launches(lines, list(known_launches))
-        n_promoted = int(lines.attrs.get("excluded_lines", 0))
+        lines, as_of_day = bundle_counts.as_of(lines, as_of)
+        all_stores = bundle_counts.stores(lines)
+        if known_launches:
+            lines, n_promoted = bundle_counts.exclude_launches(lines, list(known_launches))
+        lines = lines.persist()
+    else:
+        lines, as_of_day = _as_of(lines, as_of)
+        all_stores = set(lines["store_id"].dropna().astype(str)) if "store_id" in lines else set()
+        if known_launches:
+            from recommender.launch import exclude_launches
+
+            lines = exclude_launches(lines, list(known_launches))
+            n_promoted = int(lines.attrs.get("excluded_lines", 0))
     season_min_lift = 1.0 if season_min_lift is None else float(season_min_lift)
     if catalog is not None and "sku" not in catalog.columns:
         raise InputError("the catalog has no sku column")
@@ -1118,7 +1256,12 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
     usable = info.index[info["usable"].to_numpy(dtype=bool)]
     best = store_best_sellers(lines, catalog, level, usable, BEST_SELLER_WEEKS)
     best_sku = {(s, lab): sku for s, lab, sku in zip(best["store"], best["label"], best["sku"])}
-    tickets = _Tickets(lines, catalog, level, info, weeks, trip_departments(catalog, level))
+    if _is_spark(lines):
+        from recommender.spark.bundle_counts import SparkTickets
+
+        tickets = SparkTickets(lines, catalog, level, info, weeks, trip_departments(catalog, level))
+    else:
+        tickets = _Tickets(lines, catalog, level, info, weeks, trip_departments(catalog, level))
     gifts = _gift_candidates(catalog, info, gift_sku)
     all_labels = {x for t in cands["level_items"] for x in t}
     names_en, names_zh = _label_names(catalog, level, all_labels, rows_by_sku)
@@ -1128,27 +1271,15 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
         subs_of.setdefault(str(b), set()).add(str(a))
 
     # Count every candidate in every store first (cheap), then price (costly) best-bound first.
+    tickets.prepare([(c.level_items, c.addons) for c in cands.itertuples(index=False)], subs_of)
     jobs = []
     skipped = {"no_price": 0, "not_stocked": 0, "other_season": 0, "no_gap_tickets": 0}
     for c in cands.itertuples(index=False):
         labels = c.level_items
-        has = tickets.columns(labels)
-        has_anchor, lack = has[:, 0], ~has[:, 1:]
-        gap = has_anchor & lack.any(axis=1)
-        full = has_anchor & ~lack.any(axis=1)
-        in_season = _in_season(has, season_min_lift, tickets.trip(labels, has), fdr)
-        g_s, s_s = tickets.by_store(gap), tickets.by_store(full)
-        lack_n = [tickets.by_store(gap & lack[:, j]) for j in range(len(c.addons))]
-        loss_total = np.zeros(len(tickets.stores))
-        warn = []
-        for j, addon in enumerate(c.addons):
-            others = sorted(subs_of.get(addon, ()))
-            if others:
-                m = tickets.margin_of(others)
-                lost = tickets.by_store(gap & lack[:, j], m)
-                loss_total += lost
-                warn.append((addon, others))
-        units = np.sum(lack & gap[:, None], axis=1).astype(float)
+        counts = tickets.offer_counts(labels, c.addons, subs_of)
+        g_s, s_s, lack_n, loss_total, units = (counts[k] for k in ("gap", "set", "lack", "loss", "units"))
+        in_season = _season_verdict(*counts["season"], season_min_lift, fdr)
+        warn = [(addon, sorted(subs_of[addon])) for addon in c.addons if subs_of.get(addon)]
         for si, store in enumerate(tickets.stores):
             skus = [best_sku.get((store, lab)) for lab in labels]
             if any(s is None for s in skus) or len(set(skus)) < len(skus):
@@ -1170,7 +1301,7 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
             M = (sum(margins[j + 1] * lack_n[j][si] for j in range(len(c.addons))) / G) if G else sum(margins[1:])
             L = loss_total[si] / G if G else 0.0
             revenue = (sum(prices[j + 1] * lack_n[j][si] for j in range(len(c.addons))) / G) if G else 0.0
-            u_add = float(units[tickets.store_code == si].sum()) / G if G else 0.0
+            u_add = float(units[si]) / G if G else 0.0
             dept = rows[0].get("department")
             # the ranking value is the profit times the share of the pairing beyond basket size (<= 1)
             bound = policy.curve_for(dept).q_max * G * max(M - L, 0.0) * _beyond_size(c.size_adjusted_lift)
@@ -1219,6 +1350,8 @@ def build_bundles(run, lines: pd.DataFrame, catalog: pd.DataFrame | None = None,
     if not getattr(policy, "allow_stacking", False):
         out, portfolio = _no_stacking(out)
     frame = _frame(out, tickets, top)
+    if hasattr(tickets, "close"):
+        tickets.close()  # Spark: release the counting window's cached lines
     gates = {**cands.attrs.get("gates", {}), **skipped,
              "not_recommended": int((~frame["recommended"].astype(bool)).sum()) if len(frame) else 0}
     sources = frame["cost_source"].value_counts().to_dict() if len(frame) else {}
@@ -1257,7 +1390,14 @@ def _receipts_catalog(run, lines, catalog, policy):
     from recommender.catalog import clean_catalog, complete_catalog
     from recommender.items import item_table
 
-    items = run.items if len(run.items) else item_table(lines)
+    if len(run.items):
+        items = run.items
+    elif _is_spark(lines):
+        from recommender.spark.items import spark_items
+
+        items = spark_items(lines, "name" in lines.columns)[0]
+    else:
+        items = item_table(lines)
     if catalog is not None:
         catalog = clean_catalog(catalog)
     completed, filled = complete_catalog(catalog, items, policy)

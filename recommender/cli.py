@@ -484,7 +484,7 @@ def cmd_tickets(args) -> int:
 def cmd_uplift(args) -> int:
     from recommender.uplift import match_control_stores, measure_uplift, minimum_detectable_effect
 
-    receipts, catalog = read_receipts(args, Progress())
+    receipts, catalog = _engine_lines(args, Progress())
     lines = receipts.lines
     test = list(_csv_list([args.test_stores]))
     control = list(_csv_list([args.control_stores])) if args.control_stores else None
@@ -532,16 +532,22 @@ def cmd_uplift(args) -> int:
     return 0
 
 
-def _run_lines(run_dir, receipts):
-    """Clean lines of the receipts a run was mined from (its recorded reading options), accounting on stderr."""
+def _run_lines(run_dir, receipts, engine="auto", spark_conf=None):
+    """Clean lines of the receipts a run was mined from (its recorded reading options), accounting on stderr.
+
+    A run made in Spark (``"loaded_by": "spark"``), or ``engine="spark"``, keeps them in Spark: the bundles'
+    counts are then Spark aggregations (:mod:`recommender.spark.bundle_counts`).
+    """
     from recommender.bundles import _load_options
-    from recommender.receipts import load_receipts
+    from recommender.receipts import LoadOptions, load_receipts
     from recommender.runs import read_run
 
     run = read_run(run_dir)
     path = receipts or run.manifest.get("input", {}).get("path")
     if not path:
         return None  # bundles_for_run says what is missing
+    if engine == "spark" or (engine == "auto" and run.manifest.get("loaded_by") == "spark"):
+        return _spark_receipts(path, _load_options(run.manifest) or LoadOptions(), spark_conf).lines
     loaded = load_receipts(path, _load_options(run.manifest))
     print_accounting_summary(loaded.accounting)
     return loaded.lines
@@ -572,7 +578,7 @@ def cmd_bundles(args) -> int:
     extra = {} if args.min_lift is None else {"min_lift": args.min_lift}
     if args.min_size_lift is not None:
         extra["min_size_lift"] = args.min_size_lift
-    receipts = _run_lines(args.run_dir, args.receipts)
+    receipts = _run_lines(args.run_dir, args.receipts, args.engine, args.spark_conf)
     known = _known_launches(args)
     bundles, path = bundles_for_run(args.run_dir, receipts, args.catalog, policy=policy, top=args.top,
                                     max_per_anchor=args.max_per_anchor, season=args.season, gift_sku=args.gift_sku,
@@ -968,8 +974,8 @@ def cmd_demo(args) -> int:
 def _engine_flags(p) -> None:
     g = p.add_argument_group("engine")
     g.add_argument("--engine", default="auto", choices=["auto", "spark"],
-                   help="auto: count on this machine (or in Spark when PATH is a run folder made there); spark: read "
-                        "the receipts and count in Spark (RECOMMENDER_SPARK_MASTER names the master)")
+                   help="auto: count on this machine, or in Spark for a run folder made there; spark: read the "
+                        "receipts and count in Spark (RECOMMENDER_SPARK_MASTER names the master)")
     g.add_argument("--spark-conf", action="append", metavar="KEY=VALUE",
                    help="a Spark setting for --engine spark (repeatable), e.g. spark.executor.memory=4g")
 
@@ -1044,7 +1050,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tickets)
 
     p = sub.add_parser("uplift", help="measure a launch: test vs control stores, before vs after, with an interval")
-    p.add_argument("path", help="receipts file")
+    p.add_argument("path", help="receipts file, or a run folder (its receipts, reading options and engine)")
     add_loader_flags(p)
     p.add_argument("--launch", required=True, metavar="DATE")
     p.add_argument("--test-stores", required=True, metavar="A,B")
@@ -1062,6 +1068,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="welch", choices=["welch", "permutation"],
                    help="welch: t on store-level changes (default); permutation: randomisation inference")
     p.add_argument("--mde-weeks", type=int, metavar="W", help="also report the minimum detectable effect for W weeks")
+    _engine_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_uplift)
 
@@ -1103,6 +1110,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 1.5; 1 keeps every significant set)")
     p.add_argument("--lang", default="en", choices=["en", "zh"])
     p.add_argument("--limit", type=int, default=15, help="bundles to print (default 15)")
+    _engine_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bundles)
 

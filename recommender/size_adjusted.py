@@ -71,7 +71,8 @@ def size_bands(sizes, max_size: int | None = None) -> np.ndarray:
     return np.searchsorted(_fibonacci_bounds(top), np.maximum(sizes, 1), side="left").astype(np.int64)
 
 
-def size_adjusted_tables(antecedent, consequent, sizes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def size_adjusted_tables(antecedent, consequent, sizes, weights=None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                               np.ndarray]:
     """Per band of size-without-the-consequent, the 2x2 counts (n_both, n_antecedent, n_consequent, n).
 
     Parameters
@@ -80,6 +81,8 @@ def size_adjusted_tables(antecedent, consequent, sizes) -> tuple[np.ndarray, np.
         Whether each receipt holds the antecedent (every item of it) and the consequent.
     sizes : int array, (n_receipts,)
         Distinct items of each receipt (the consequent included when it holds it).
+    weights : int array, (n_receipts,), optional
+        Receipts each row stands for (rows of receipts counted together, e.g. by Spark); default 1.
 
     Returns
     -------
@@ -98,13 +101,20 @@ def size_adjusted_tables(antecedent, consequent, sizes) -> tuple[np.ndarray, np.
     sizes = np.asarray(sizes, dtype=np.int64)
     if not (antecedent.shape == consequent.shape == sizes.shape):
         raise ValueError("antecedent, consequent and sizes must be arrays of the same length")
+    w = None if weights is None else np.asarray(weights, dtype=np.int64)
     # the receipt's size as if it held the consequent: its other items plus the consequent
     as_if = sizes - consequent.astype(np.int64) + 1
     bands = size_bands(as_if)
     k = int(bands.max(initial=-1)) + 1
     both = antecedent & consequent
-    tables = np.stack([np.bincount(bands[both], minlength=k), np.bincount(bands[antecedent], minlength=k),
-                       np.bincount(bands[consequent], minlength=k), np.bincount(bands, minlength=k)])
+
+    def count(mask):
+        if w is None:
+            return np.bincount(bands[mask], minlength=k)
+        return np.bincount(bands[mask], weights=w[mask], minlength=k).round().astype(np.int64)
+
+    every = np.ones(len(bands), bool)
+    tables = np.stack([count(both), count(antecedent), count(consequent), count(every)])
     return tuple(_merge_uninformative(tables))
 
 

@@ -67,13 +67,19 @@ class Collected:
 
 
 @pytest.fixture(scope="module")
-def demo_lines(demo_slice, spark_session):
-    """(embedded lines, Spark lines) of the demo slice, read once for the module."""
+def demo_receipts(demo_slice, spark_session):
+    """(embedded receipts, Spark receipts) of the demo slice, read once for the module."""
     from recommender.spark.load import load_receipts_spark
 
-    theirs = load_receipts_spark(str(demo_slice), spark=spark_session).lines.persist()
-    yield load_receipts(demo_slice).lines, theirs
-    theirs.unpersist()
+    theirs = load_receipts_spark(str(demo_slice), spark=spark_session)
+    theirs.lines = theirs.lines.persist()
+    yield load_receipts(demo_slice), theirs
+    theirs.lines.unpersist()
+
+
+@pytest.fixture
+def demo_lines(demo_receipts):
+    return demo_receipts[0].lines, demo_receipts[1].lines
 
 
 def test_ticket_counts_equal_on_the_demo(demo_data, demo_lines, monkeypatch):
@@ -174,18 +180,54 @@ def test_linear_quantile_is_numpys():
     check()
 
 
-def test_uplift_command_on_a_spark_run_folder(demo_slice, spark_session, tmp_path, capsys):
-    # a run made in Spark: uplift and tickets given the run folder read its receipts in Spark and print what the
-    # embedded engine prints for the same file
-    from recommender.pipeline import MiningParams
-    from recommender.spark.load import load_receipts_spark
-    from recommender.spark.pipeline import mine_to_folder_spark
+def test_uplift_command_on_a_spark_run_folder(demo_slice, spark_session, tmp_path, capsys, monkeypatch):
+    # a run made in Spark: uplift given the run folder reads its receipts in Spark (counted there) and prints what
+    # the embedded engine prints for the same file
+    from recommender.pipeline import MiningParams, mine_to_folder
 
-    receipts = load_receipts_spark(str(demo_slice), spark=spark_session)
-    _, run = mine_to_folder_spark(receipts, tmp_path / "run", None, MiningParams(min_support=0.01),
-                                  source={"load_options": {}, "catalog": None})
+    _, run = mine_to_folder(load_receipts(demo_slice), tmp_path / "embedded", None, MiningParams(min_support=0.01),
+                            source={"load_options": {}, "catalog": None})
+    run = _as_spark_run(run, tmp_path / "run")
     args = ["--launch", "2025-01-12", "--test-stores", "S01,S02,S03", "--control-stores", "S04,S05,S06",
             "--metric", "upt", "--winsorize", "0.01", "--json"]
     expected = _cli_json(capsys, "uplift", demo_slice, *args)
+    import recommender.spark.counts as counts
+
+    calls, real = [], counts.panel_sums
+    monkeypatch.setattr(counts, "panel_sums", lambda *a, **k: calls.append(a) or real(*a, **k))
     assert _cli_json(capsys, "uplift", run, *args) == expected
-    assert expected["n_tickets"] > 100
+    assert calls and expected["n_tickets"] > 100
+
+
+def _as_spark_run(run_dir, out):
+    """A copy of an embedded run folder that says it was read by Spark: the run tables of the two engines are
+    equal (tests/test_spark_pipeline.py), so this is a Spark-made run without mining twice."""
+    shutil.copytree(run_dir, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.update({"engine": "spark", "loaded_by": "spark"})
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def test_bundles_of_a_spark_run_equal_the_embedded_bundles(demo_data, demo_receipts, tmp_path, monkeypatch):
+    # per-store gap and set tickets, lacking add-ons, substitutes' margin, trip and season gates, prices and
+    # best sellers all counted by Spark: the same bundles.csv byte for byte
+    from recommender.bundles import bundles_for_run
+    from recommender.catalog import load_catalog
+    from recommender.pipeline import MiningParams, mine_to_folder
+
+    catalog = load_catalog(demo_data / "catalog.csv")
+    ours, theirs = demo_receipts
+    _, ours_dir = mine_to_folder(ours, tmp_path / "embedded", catalog,
+                                 MiningParams(level="subcategory", min_support=0.002))
+    theirs_dir = _as_spark_run(ours_dir, tmp_path / "spark")
+    expected, _ = bundles_for_run(ours_dir, ours.lines, catalog, max_per_anchor=None)
+    seen = Collected(monkeypatch, theirs.lines)
+    got, _ = bundles_for_run(theirs_dir, theirs.lines, catalog, max_per_anchor=None)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert (theirs_dir / "bundles.csv").read_bytes() == (ours_dir / "bundles.csv").read_bytes()
+    summary = expected.attrs["summary"]
+    assert got.attrs["summary"]["gates"] == summary["gates"] and summary["gates"]["same_trip_only"] > 0
+    assert len(expected) > 10 and expected["recommended"].any() and expected["gap_tickets"].gt(0).all()
+    # per-SKU, per-price and per-(set, store, pattern) tables: fewer rows than there are baskets
+    assert max(seen.sizes) < ours.accounting.n_receipts
