@@ -21,13 +21,11 @@ from recommender.offer import offer_edits
 from recommender.rules_query import SORTABLE, query_rules
 
 T = c.T
-c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
+c.page("explore", "bundles_title")  # every route into this page (menu, URL, switch_page) passes here
 RULES_SHOWN = 2000  # rows in the rules table and points in the chart: the top ones by the chosen measure
 POINTS_SHOWN = 2000
 #: The rule columns the table, chart and network show (only these are read from the run's Parquet).
 RULE_COLUMNS = ("count", "support", "confidence", "lift", "p_value", "q_value", "significant", "redundant")
-st.title(T("bundles_title"))
-c.demo_banner()
 flash = st.session_state.pop("flash", None)
 if flash:
     st.success(flash)

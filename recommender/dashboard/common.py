@@ -177,6 +177,14 @@ def demo_banner() -> None:
         st.info(T("demo_mode"), icon=":material/info:")
 
 
+def page(permission: str, title_key: str) -> auth.User:
+    """Open a page: the role guard first (:func:`require`), then its title and the demo banner."""
+    who = require(permission)
+    st.title(T(title_key))
+    demo_banner()
+    return who
+
+
 # ------------------------------------------------------------------ data
 
 # receipts, catalogs and runs are shared, not copied on every rerun (cache_resource): pages and the library
@@ -393,6 +401,12 @@ def selected_run_path() -> Path | None:
         act = active()
         name = act.run if act.run in runs else next(iter(runs_of(act)), None)
     return runs_dir() / name if name in runs else None
+
+
+def selected_run():
+    """``(path, run)`` of the active run, or ``(None, None)`` when the active data has no run yet."""
+    path = selected_run_path()
+    return path, (load_run(path) if path else None)
 
 
 def load_run(path=None):

@@ -16,9 +16,7 @@ from recommender.receipts import FIELDS, OPTIONAL_FIELDS, LoadOptions, load_rece
 from recommender.spreadsheet import csv_bytes
 
 T = c.T
-c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
-st.title(T("data_title"))
-c.demo_banner()
+c.page("explore", "data_title")  # every route into this page (menu, URL, switch_page) passes here
 c.show_steps()  # the first page shows the way: receipts -> mine -> bundles -> approve, export -> measure
 
 

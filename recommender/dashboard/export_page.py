@@ -11,12 +11,9 @@ from recommender.dashboard import common as c
 from recommender.export import export_bundles, select_bundles, staff_table
 
 T = c.T
-c.require("export")  # every route into this page (menu, URL, switch_page) passes here
-st.title(T("export_title"))
-c.demo_banner()
+c.page("export", "export_title")  # every route into this page (menu, URL, switch_page) passes here
 
-run_path = c.selected_run_path()
-run = c.load_run(run_path) if run_path else None
+run_path, run = c.selected_run()
 table = c.bundles_with_decisions(run) if run is not None else None
 if table is None:
     st.info(T("no_bundle_table"))

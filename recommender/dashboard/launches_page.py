@@ -19,13 +19,10 @@ from recommender.launch import (bundles_from_run, list_launches, make_launch, re
 from recommender.measure import measure_launch
 
 T = c.T
-c.require("explore")
-st.title(T("launches_title"))
-c.demo_banner()
+c.page("explore", "launches_title")  # every route into this page (menu, URL, switch_page) passes here
 db = c.db_path()
 
-run_path = c.selected_run_path()
-run = c.load_run(run_path) if run_path else None
+run_path, run = c.selected_run()
 lines, catalog = c.run_inputs(run) if run is not None else (None, None)
 
 if c.is_demo():  # the demo shop's own launch is a stored launch like any other

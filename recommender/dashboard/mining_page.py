@@ -19,9 +19,7 @@ from recommender.runs import read_manifest
 from recommender.workspace import run_name_for, safe_name
 
 T = c.T
-c.require("mine")  # every route into this page (menu, URL, switch_page) passes here
-st.title(T("mining_title"))
-c.demo_banner()
+c.page("mine", "mining_title")  # every route into this page (menu, URL, switch_page) passes here
 flash = st.session_state.pop("mine_flash", None)
 if flash:
     st.success(flash)

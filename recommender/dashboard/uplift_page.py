@@ -13,12 +13,9 @@ from recommender.tickets import overlap_report, store_totals, ticket_metrics
 from recommender.uplift import NotEnoughData, before_after, expected_vs_actual, measure_uplift
 
 T = c.T
-c.require("explore")  # every route into this page (menu, URL, switch_page) passes here
-st.title(T("uplift_title"))
-c.demo_banner()
+c.page("explore", "uplift_title")  # every route into this page (menu, URL, switch_page) passes here
 
-run_path = c.selected_run_path()
-run = c.load_run(run_path) if run_path else None
+run_path, run = c.selected_run()
 lines, catalog = c.run_inputs(run) if run is not None else (None, None)
 if lines is None:  # no run of the active data yet (or its input is gone): measure the active data itself
     act = c.active()
