@@ -143,12 +143,19 @@ def mix_match_offers(pairs, lines, info, rows_by_sku, policy, *, level="sku", we
                "no_gap_tickets": 0}
     if not families:
         return [], summary
-    mask, start, end = _window(lines["timestamp"], weeks)
-    period = lines.loc[mask]
-    receipt_store = period.groupby("receipt_id", sort=False)["store_id"].first()
-    store_of = {r: (None if pd.isna(s) else str(s)) for r, s in receipt_store.items()}
-    stores = list(stores) if stores is not None else sorted({s for s in store_of.values()},
-                                                           key=lambda s: ("" if s is None else "\x01" + s))
+    spark = type(lines).__module__.startswith("pyspark")
+    if spark:  # a run read by Spark: the family counts are Spark aggregations (stores come from the bundles)
+        from recommender.spark.bundle_counts import _window as spark_window
+
+        _, start, end = spark_window(lines, weeks)
+        stores = list(stores)
+    else:
+        mask, start, end = _window(lines["timestamp"], weeks)
+        period = lines.loc[mask]
+        receipt_store = period.groupby("receipt_id", sort=False)["store_id"].first()
+        store_of = {r: (None if pd.isna(s) else str(s)) for r, s in receipt_store.items()}
+        stores = list(stores) if stores is not None else sorted({s for s in store_of.values()},
+                                                               key=lambda s: ("" if s is None else "\x01" + s))
     if store_tickets is None:
         counts = pd.Series(list(store_of.values()), dtype=object).fillna(_NO_STORE).value_counts()
         store_tickets = [int(counts.get(_NO_STORE if s is None else s, 0)) for s in stores]
@@ -156,6 +163,7 @@ def mix_match_offers(pairs, lines, info, rows_by_sku, policy, *, level="sku", we
     usable = {s for s, ok in info["usable"].items() if bool(ok)} - excluded
     allowed = [t for t in FAMILY_TYPES if t in tuple(getattr(policy, "discount_types", FAMILY_TYPES))]
     out = []
+    priced = []
     for family in families:
         p, members = price_point([m for m in family if m in usable], price)
         members = one_product(members, {m: _name(rows_by_sku.get(m, {"sku": m}), "en") for m in members},
@@ -163,18 +171,29 @@ def mix_match_offers(pairs, lines, info, rows_by_sku, policy, *, level="sku", we
         if p is None or len(members) < 2:
             summary["no_price_point"] += 1
             continue
-        part = period[period["sku"].astype(str).isin(members)]
-        part_store = np.array([store_of.get(r) for r in part["receipt_id"]], dtype=object)
+        priced.append((p, members))
+    if spark:
+        from recommender.spark.bundle_counts import family_counts
+
+        counted = family_counts(lines, [m for _, m in priced], stores, weeks)
+    for fi, (p, members) in enumerate(priced):
+        if not spark:
+            part = period[period["sku"].astype(str).isin(members)]
+            part_store = np.array([store_of.get(r) for r in part["receipt_id"]], dtype=object)
         cost = max(float(info.at[m, "unit_cost"]) for m in members)
         for si, store in enumerate(stores):
-            here = part[np.array([x == store for x in part_store], dtype=bool)]
-            sold = here.groupby(here["sku"].astype(str))["quantity"].sum().sort_values(ascending=False, kind="stable")
-            sold = sold[sold > 0]
+            if spark:
+                sold, (G, S) = counted[(fi, si)]
+            else:
+                here = part[np.array([x == store for x in part_store], dtype=bool)]
+                sold = here.groupby(here["sku"].astype(str))["quantity"].sum()
+                sold = sold[sold > 0]
             if len(sold) < 2:
                 summary["too_few_sold"] += 1
                 continue
-            units = here.groupby("receipt_id")["quantity"].sum()
-            G, S = int((units == 1).sum()), int((units >= 2).sum())
+            if not spark:
+                units = here.groupby("receipt_id")["quantity"].sum()
+                G, S = int((units == 1).sum()), int((units >= 2).sum())
             if G == 0 or not allowed:
                 summary["no_gap_tickets"] += 1
                 continue

@@ -128,14 +128,40 @@ def _cli_json(capsys, *args):
     return json.loads(capsys.readouterr().out)
 
 
-def test_tickets_command_on_online_retail_writes_the_same_files(retail_slice, spark_session, tmp_path, capsys):
-    outs = {}
-    for engine in ("auto", "spark"):
-        out = tmp_path / f"{engine}.csv"
-        outs[engine] = _cli_json(capsys, "tickets", retail_slice, "--level", "sku", "--by", "month", "--engine", engine,
-                                 "--out", out, "--json")
-    assert (tmp_path / "spark.csv").read_bytes() == (tmp_path / "auto.csv").read_bytes()
-    assert outs["spark"] == outs["auto"] and len(outs["auto"]["metrics"]) > 100
+def test_online_retail_tickets_and_bundles_equal_the_embedded_ones(retail_slice, spark_session, tmp_path,
+                                                                    monkeypatch):
+    # no catalog, fee codes, cancellations, countries as stores; SKU-level bundles with variant families made
+    # mix & match offers: the same tables and bundles.csv byte for byte
+    from recommender.bundles import bundles_for_run
+    from recommender.pipeline import MiningParams, mine_to_folder
+    from recommender.receipts import LoadOptions
+    from recommender.spark.load import load_receipts_spark
+    from recommender.tickets import store_totals, ticket_metrics
+
+    opts = LoadOptions(mapping={"store_id": "Country"})
+    ours = load_receipts(retail_slice, opts)
+    theirs = load_receipts_spark(str(retail_slice), opts, spark=spark_session)
+    theirs.lines = theirs.lines.persist()
+    try:
+        seen = Collected(monkeypatch, theirs.lines)
+        expected = ticket_metrics(ours.lines, None, "sku", "month")
+        pd.testing.assert_frame_equal(ticket_metrics(theirs.lines, None, "sku", "month"), expected, check_exact=True)
+        pd.testing.assert_frame_equal(store_totals(theirs.lines, "store"), store_totals(ours.lines, "store"),
+                                      check_exact=True)
+        assert len(expected) > 1000
+        _, ours_dir = mine_to_folder(ours, tmp_path / "embedded", None, MiningParams(min_support=0.03, max_len=3),
+                                     source={"load_options": {"mapping": {"store_id": "Country"}}, "catalog": None})
+        theirs_dir = _as_spark_run(ours_dir, tmp_path / "spark")
+        bundles, _ = bundles_for_run(ours_dir, ours.lines, None, max_per_anchor=None)
+        got, _ = bundles_for_run(theirs_dir, theirs.lines, None, max_per_anchor=None)
+        pd.testing.assert_frame_equal(got, bundles, check_exact=True)
+        assert (theirs_dir / "bundles.csv").read_bytes() == (ours_dir / "bundles.csv").read_bytes()
+        assert (bundles["discount_type"] == "mix_match").any() and (bundles["discount_type"] != "mix_match").any()
+        # the largest tables are per (SKU, month) and per (SKU, price): never the lines
+        largest = max(len(expected), len(ours.lines.drop_duplicates(["sku", "unit_price"])))
+        assert max(seen.sizes) <= largest < len(ours.lines) / 4
+    finally:
+        theirs.lines.unpersist()
 
 
 def test_uplift_on_the_demo_equals_the_embedded_measure(demo_data, demo_lines, monkeypatch):

@@ -19,7 +19,8 @@ import pandas as pd
 from recommender.errors import InputError
 from recommender.spark.counts import _ts, exact_frame, exact_sum_columns
 
-__all__ = ["as_of", "stores", "exclude_launches", "price_counts", "recent_skus", "seller_counts", "trip_patterns", "size_patterns",
+__all__ = ["as_of", "stores", "exclude_launches", "price_counts", "recent_skus", "seller_counts", "trip_patterns",
+           "size_patterns", "family_counts",
            "SparkTickets"]
 
 
@@ -353,4 +354,39 @@ def size_patterns(items_of: list, lines, catalog, level: str) -> list:
         got = got + [(0, size, n) for size, n in left.items() if n]
         got.sort()
         out.append(tuple(np.array([g[i] for g in got], dtype=np.int64) for i in range(3)))
+    return out
+
+
+def family_counts(lines, member_lists: list, stores: list, weeks) -> dict:
+    """Mix & match counts (:func:`recommender.mix_match.mix_match_offers`) in Spark: per (family, store index),
+    the units sold per member (above 0) and the family's receipts holding exactly one unit and two or more."""
+    F = _F()
+    period, _, _ = _window(lines, weeks)
+    index = {s: i for i, s in enumerate(stores)}
+    out = {(fi, si): (pd.Series(dtype="float64"), (0, 0)) for fi in range(len(member_lists))
+           for si in range(len(stores))}
+    rows = [(fi, str(m)) for fi, members in enumerate(member_lists) for m in members]
+    if not rows:
+        return out
+    first = F.min(F.struct(F.col("store_id").isNull().alias("n"), F.col("line_no"), F.col("store_id").alias("s")))
+    receipts = period.groupBy("receipt_id").agg(first.getField("s").alias("_store"))
+    table = lines.sparkSession.createDataFrame(rows, "_fi int, _ksku string")
+    part = period.join(F.broadcast(table), period["sku"] == table["_ksku"]).drop("_ksku").join(receipts, "receipt_id")
+    part = part.persist()
+    try:
+        sold = part.groupBy("_fi", "_store", "sku").agg(*exact_sum_columns(F.col("quantity"), "units")).collect()
+        units = part.groupBy("_fi", "_store", "receipt_id").agg(F.sum("quantity").alias("_u"))
+        takes = units.groupBy("_fi", "_store").agg(F.sum((F.col("_u") == 1).cast("long")).alias("g"),
+                                                   F.sum((F.col("_u") >= 2).cast("long")).alias("s")).collect()
+    finally:
+        part.unpersist()
+    per: dict = {}
+    for r, v in zip(sold, exact_frame(sold, [], ["units"])["units"] if sold else []):
+        if v > 0:
+            per.setdefault((int(r["_fi"]), index[r["_store"]]), {})[str(r["sku"])] = float(v)
+    for key, got in per.items():
+        out[key] = (pd.Series(got, dtype="float64").sort_index(), out[key][1])
+    for r in takes:
+        key = (int(r["_fi"]), index[r["_store"]])
+        out[key] = (out[key][0], (int(r["g"]), int(r["s"])))
     return out
