@@ -67,9 +67,13 @@ def demo_run(demo_data, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def spark_session():
-    """One local[2] SparkSession for every Spark test of the run (a JVM start costs seconds); skips without Java."""
+    """The process's local[2] SparkSession, shared by every Spark test of the run (a JVM start costs seconds).
+
+    Function-scoped so that a test which stops it (``tests/test_spark.py``, or the bounded-driver test that needs
+    a session of its own) leaves no stale session behind: the next test gets a running one. Skips without Java.
+    """
     import shutil
 
     pytest.importorskip("pyspark")
