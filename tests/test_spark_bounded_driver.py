@@ -51,6 +51,12 @@ def bounded_spark(monkeypatch):
     finally:
         engine.stop_session()
         engine.configure()
+        # If this session was the process's first, pyspark started the JVM with the limit as a --conf, i.e. a
+        # system property every later SparkConf loads: clear it, or the next tests' sessions would inherit it.
+        from pyspark import SparkContext
+
+        if SparkContext._jvm is not None:
+            SparkContext._jvm.java.lang.System.clearProperty("spark.driver.maxResultSize")
 
 
 def _forbidden(name):
