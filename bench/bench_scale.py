@@ -55,8 +55,8 @@ def ensure_files(label: str) -> dict:
     return paths
 
 
-def _jvm_peak_bytes() -> int:
-    """Peak RSS of this process's descendants (the Spark JVM), from /proc."""
+def _family() -> set:
+    """This process and its descendants (the Spark JVMs and Python workers), from /proc."""
     me = os.getpid()
     parents = {}
     for d in os.listdir("/proc"):
@@ -71,6 +71,28 @@ def _jvm_peak_bytes() -> int:
         new = {p for p, pp in parents.items() if pp in family and p not in family}
         family |= new
         grew = bool(new)
+    return family
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its living descendants (the machine is shared: wall
+    time depends on the neighbours, CPU time much less)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in _family():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            pass
+    return total
+
+
+def _jvm_peak_bytes() -> int:
+    """Peak RSS of this process's descendants (the Spark JVM), from /proc."""
+    me = os.getpid()
+    family = _family()
     peak = 0
     for pid in family - {me}:
         try:
@@ -135,6 +157,7 @@ def child(engine: str, path: str, min_support: float, bundles: bool = True) -> d
     out["peak_python"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out["peak_jvm"] = _jvm_peak_bytes() if engine == "spark" else 0
     out["digest"] = _digest(res)
+    out["cpu"] = _cpu_seconds()
     if engine == "spark":
         spark.stop_session()
     return out
@@ -182,6 +205,7 @@ def child_spark_full(path: str, min_support: float, t_start: float, out: dict) -
     out["peak_python"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out["peak_jvm"] = _jvm_peak_bytes()
     out["digest"] = _digest(res)
+    out["cpu"] = _cpu_seconds()
     spark.stop_session()
     return out
 
@@ -201,6 +225,7 @@ def measure(engine: str, path: Path, min_support: float, timeout: float, bundles
         return {"engine": engine, "path": str(path), "error": proc.stderr.strip().splitlines()[-1:]}
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out["process"] = time.perf_counter() - t
+    out["load1"] = os.getloadavg()[0]
     return out
 
 
@@ -212,12 +237,13 @@ def fmt_row(label: str, fmt: str, r: dict) -> str:
             f"{r['itemsets_n']:>9,} {r['rules_n']:>9,} {r.get('spark_start', 0):7.1f} {r['load']:7.1f} "
             f"{r['baskets']:7.1f} {r['itemsets']:8.1f} {r['rules']:7.1f} {r.get('substitutes', 0):6.1f} "
             f"{r.get('bundles', 0):7.1f} {r.get('bundles_n', 0):7,} {r['total']:7.1f} {peak:7.2f} "
-            f"{r.get('digest', '-'):>12}")
+            f"{r.get('digest', '-'):>12} {r.get('cpu', 0):7.1f} {r.get('load1', 0):5.1f}")
 
 
 HEADER = (f"{'size':>4} {'format':8} {'engine':6} {'lines used':>11} {'receipts':>10} {'min_n':>6} "
           f"{'itemsets':>9} {'rules':>9} {'spark':>7} {'load':>7} {'baskets':>7} {'itemsets':>8} {'rules':>7} "
-          f"{'subst':>6} {'bundles':>7} {'offers':>7} {'total':>7} {'peak GB':>7} {'result sha':>12}")
+          f"{'subst':>6} {'bundles':>7} {'offers':>7} {'total':>7} {'peak GB':>7} {'result sha':>12} {'cpu s':>7} "
+          f"{'load1':>5}")
 
 
 def main(argv=None) -> int:
@@ -246,7 +272,9 @@ def main(argv=None) -> int:
     full = args.sizes == "1M,5M,10M" and args.engines == "fast,spark"
     out_path = args.out or (ROOT / "bench" / "results" / "scale.txt" if full else None)
     lines = [f"# bench_scale: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-             f"min_support {args.min_support} at SKU level, time in seconds (wall), peak = python + JVM RSS",
+             f"min_support {args.min_support} at SKU level, time in seconds (wall), peak = python + JVM RSS, "
+             "cpu s = user+sys CPU seconds of the run's processes (python, JVMs, workers), "
+             "load1 = load average after it",
              HEADER]
     print("\n".join(lines), flush=True)
     for label in sizes:
