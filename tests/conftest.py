@@ -67,13 +67,8 @@ def demo_run(demo_data, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture
-def spark_session():
-    """The process's local[2] SparkSession, shared by every Spark test of the run (a JVM start costs seconds).
-
-    Function-scoped so that a test which stops it (``tests/test_spark.py``, or the bounded-driver test that needs
-    a session of its own) leaves no stale session behind: the next test gets a running one. Skips without Java.
-    """
+def _local_spark():
+    """The process's local[2] SparkSession (started if none runs, or if a test stopped it); skips without Java."""
     import shutil
 
     pytest.importorskip("pyspark")
@@ -83,3 +78,22 @@ def spark_session():
     from recommender.mining.spark import get_session
 
     return get_session("local[2]")
+
+
+@pytest.fixture
+def spark_session():
+    """The process's local[2] SparkSession, shared by every Spark test of the run (a JVM start costs seconds).
+
+    Function-scoped so that a test which stops it (``tests/test_spark.py``, or the bounded-driver test that needs
+    a session of its own) leaves no stale session behind: the next test gets a running one. Skips without Java.
+    """
+    return _local_spark()
+
+
+@pytest.fixture(scope="module")
+def spark_module_session():
+    """The same session for module-scoped fixtures that cache Spark DataFrames across a module's tests.
+
+    No test may stop it within such a module: the cached DataFrames would then belong to a stopped session.
+    """
+    return _local_spark()

@@ -67,11 +67,11 @@ class Collected:
 
 
 @pytest.fixture(scope="module")
-def demo_receipts(demo_slice, spark_session):
+def demo_receipts(demo_slice, spark_module_session):
     """(embedded receipts, Spark receipts) of the demo slice, read once for the module."""
     from recommender.spark.load import load_receipts_spark
 
-    theirs = load_receipts_spark(str(demo_slice), spark=spark_session)
+    theirs = load_receipts_spark(str(demo_slice), spark=spark_module_session)
     theirs.lines = theirs.lines.persist()
     yield load_receipts(demo_slice), theirs
     theirs.lines.unpersist()
