@@ -61,6 +61,14 @@ def open_page(at: AppTest, name: str) -> AppTest:
     return at.switch_page(f"recommender/dashboard/{name}.py").run()
 
 
+def uploaded(filename, data):
+    """The data page, a receipts file uploaded under ``filename`` (not yet used)."""
+    at = open_page(start(), "data_page")
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload_receipts").upload(filename, data, "text/csv").run()
+    return at
+
+
 def sign_in(name: str, password: str) -> AppTest:
     at = start()
     assert at.button[0].label == t("sign_in")
@@ -287,9 +295,7 @@ def test_uplift_page_measures_planted_launch(data_dir):
 def test_upload_and_map_columns(data_dir, tmp_path):
     csv = ("Bon,Artikel,Qty,Price,Date,Shop\n1,A,1,2.5,2025-01-02,S1\n1,B,2,1.0,2025-01-02,S1\n"
            "2,A,1,2.5,2025-01-03,S1\n2,,1,1.0,2025-01-03,S1\n").encode()
-    at = open_page(start(), "data_page")
-    at.radio(key="data_source").set_value("upload").run()
-    at.file_uploader(key="upload_receipts").upload("shop.csv", csv, "text/csv").run()
+    at = uploaded("shop.csv", csv)
     clean(at)
     # "Bon" and "Artikel" are not known names: map them by hand
     assert at.selectbox(key="map_receipt_id").value == t("not_mapped")
@@ -347,9 +353,7 @@ def test_uploaded_data_without_catalog_flows_through_every_page(data_dir):
         rows.append(f"{i},{pair[0]},1,3.5,{day},{store}")
         if i % 5:
             rows.append(f"{i},{pair[1]},1,2.0,{day},{store}")
-    at = open_page(start(), "data_page")
-    at.radio(key="data_source").set_value("upload").run()
-    at.file_uploader(key="upload_receipts").upload("tea.csv", "\n".join(rows).encode(), "text/csv").run()
+    at = uploaded("tea.csv", "\n".join(rows).encode())
     at.button[0].click().run()
     clean(at)
     at = open_page(at, "mining_page")
@@ -386,9 +390,7 @@ def test_a_mix_and_match_offer_is_shown_and_repriced_as_itself(data_dir):
         else:
             rows += [f"{i},{s},{s.title()},1,{p},{day}" for s, p in (("PEN", 0.5), ("MUG", 2.5), ("TEA", 3.0))
                      if rng.random() < 0.5] or [f"{i},CARD,Card,1,1.0,{day}"]
-    at = open_page(start(), "data_page")
-    at.radio(key="data_source").set_value("upload").run()
-    at.file_uploader(key="upload_receipts").upload("bags.csv", "\n".join(rows).encode(), "text/csv").run()
+    at = uploaded("bags.csv", "\n".join(rows).encode())
     at.button[0].click().run()
     clean(at)
     at = open_page(at, "mining_page")
@@ -459,9 +461,7 @@ def markdown_texts(at: AppTest) -> list[str]:
 
 @pytest.mark.parametrize("catalog", list(CATALOGS))
 def test_every_page_with_any_catalog_subset_and_one_store(data_dir, catalog):
-    at = open_page(start(), "data_page")
-    at.radio(key="data_source").set_value("upload").run()
-    at.file_uploader(key="upload_receipts").upload("tea shop.csv", small_shop(), "text/csv").run()
+    at = uploaded("tea shop.csv", small_shop())
     if CATALOGS[catalog]:
         at.file_uploader(key="upload_catalog").upload("catalog.csv", CATALOGS[catalog].encode(), "text/csv").run()
     at.button[0].click().run()
@@ -485,9 +485,7 @@ def test_every_page_with_any_catalog_subset_and_one_store(data_dir, catalog):
 
 
 def test_rules_show_names_and_a_total(data_dir):
-    at = open_page(start(), "data_page")
-    at.radio(key="data_source").set_value("upload").run()
-    at.file_uploader(key="upload_receipts").upload("named.csv", small_shop(), "text/csv").run()
+    at = uploaded("named.csv", small_shop())
     at.button[0].click().run()
     at = open_page(at, "mining_page")
     at.button[0].click().run()
