@@ -142,6 +142,23 @@ def _fibonacci_bounds(max_size: int) -> np.ndarray:
     return np.array(bounds, dtype=np.int64)
 
 
+def size_bands(sizes, max_size: int | None = None) -> np.ndarray:
+    """Band index of each size: bands with upper bounds 1, 2, 3, 5, 8, 13, ... (0 for sizes <= 1).
+
+    Unlike :func:`size_strata` the index is fixed by
+    the size alone (bands that no receipt falls in keep their number), so two
+    arrays of sizes share one numbering.
+
+    Examples
+    --------
+    >>> size_bands([1, 2, 3, 4, 5, 6, 40]).tolist()
+    [0, 1, 2, 3, 3, 4, 8]
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    top = int(max(sizes.max(initial=1), max_size or 1, 1))
+    return np.searchsorted(_fibonacci_bounds(top), np.maximum(sizes, 1), side="left").astype(np.int64)
+
+
 def size_strata(sizes) -> tuple[np.ndarray, list[str]]:
     """Assign each receipt to a basket-size band (see the module docstring).
 
@@ -160,7 +177,7 @@ def size_strata(sizes) -> tuple[np.ndarray, list[str]]:
     upper = _fibonacci_bounds(max(int(sizes.max()), 1))
     lower = np.concatenate([[0], upper[:-1]]) + 1
     # Size-0 receipts (nothing at this level) share the first band: they hold no item anyway.
-    band = np.searchsorted(upper, np.maximum(sizes, 1), side="left")
+    band = size_bands(sizes)
     used, codes = np.unique(band, return_inverse=True)
     labels = [str(lower[b]) if lower[b] == upper[b] else f"{lower[b]}-{upper[b]}" for b in used]
     return codes.astype(np.int64), labels

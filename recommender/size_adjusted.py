@@ -49,26 +49,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from recommender.significance import _fibonacci_bounds, cmh_greater
+from recommender.significance import cmh_greater, size_bands
 
 __all__ = ["size_bands", "size_adjusted_tables", "size_adjusted_expectation", "size_adjusted_test"]
-
-
-def size_bands(sizes, max_size: int | None = None) -> np.ndarray:
-    """Band index of each size: bands with upper bounds 1, 2, 3, 5, 8, 13, ... (0 for sizes <= 1).
-
-    Unlike :func:`recommender.significance.size_strata` the index is fixed by
-    the size alone (bands that no receipt falls in keep their number), so two
-    arrays of sizes share one numbering.
-
-    Examples
-    --------
-    >>> size_bands([1, 2, 3, 4, 5, 6, 40]).tolist()
-    [0, 1, 2, 3, 3, 4, 8]
-    """
-    sizes = np.asarray(sizes, dtype=np.int64)
-    top = int(max(sizes.max(initial=1), max_size or 1, 1))
-    return np.searchsorted(_fibonacci_bounds(top), np.maximum(sizes, 1), side="left").astype(np.int64)
 
 
 def size_adjusted_tables(antecedent, consequent, sizes, weights=None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
